@@ -1,0 +1,88 @@
+package controller
+
+import (
+	"encoding/json"
+	"errors"
+	"time"
+
+	"github.com/flurryfn/flurry/internal/activation"
+	"github.com/flurryfn/flurry/internal/entity"
+)
+
+// Errors of the controller API. They carry no transport status: the
+// gateway maps them to HTTP and gRPC codes in one place.
+var (
+	ErrUnauthenticated = errors.New("the supplied authentication is invalid")
+	ErrForbidden       = errors.New("the supplied authentication is not authorized to access this resource")
+	ErrNotFound        = errors.New("the requested resource does not exist")
+	ErrExists          = errors.New("resource already exists")
+	ErrConflict        = errors.New("the entity was changed concurrently (stale revision)")
+	ErrInvalid         = errors.New("invalid request")
+	ErrTooLarge        = errors.New("request entity too large")
+	ErrThrottled       = errors.New("too many requests")
+	ErrUnavailable     = errors.New("service unavailable")
+)
+
+// Identity is an authenticated caller.
+type Identity struct {
+	// UUID is the key's uuid (the record's subject).
+	UUID      string `json:"uuid"`
+	Namespace string `json:"namespace"`
+}
+
+// PutActionRequest creates or updates an action.
+type PutActionRequest struct {
+	Namespace string `json:"namespace"`
+	Name      string `json:"name"`
+	// Overwrite allows replacing an existing action (?overwrite=true).
+	Overwrite bool        `json:"overwrite"`
+	Exec      entity.Exec `json:"exec"`
+	// Code is the action's code as /init receives it (base64 text when
+	// Exec.Binary). Either Code or Exec.CodeDigest of code already in the
+	// code store is set; on update both may be empty to keep the code.
+	Code        []byte            `json:"code,omitempty"`
+	Parameters  []entity.KeyValue `json:"parameters"`
+	Limits      entity.Limits     `json:"limits"`
+	Annotations []entity.KeyValue `json:"annotations"`
+	Publish     bool              `json:"publish"`
+}
+
+// InvokeRequest starts an activation.
+type InvokeRequest struct {
+	Namespace string          `json:"namespace"`
+	Name      string          `json:"name"`
+	Params    json.RawMessage `json:"params"`
+	Blocking  bool            `json:"blocking"`
+	// Wait bounds a blocking wait; 0 means DefaultWait.
+	Wait time.Duration `json:"wait"`
+	// Cause is the activation that caused this one, if any.
+	Cause string `json:"cause,omitempty"`
+}
+
+// DefaultWait is how long a blocking invoke waits before answering 202.
+const DefaultWait = 60 * time.Second
+
+// InvokeResult is the answer to an invoke. Record is nil when the caller
+// did not block or the activation did not finish within the wait.
+type InvokeResult struct {
+	ActivationID string             `json:"activationId"`
+	Record       *activation.Record `json:"record,omitempty"`
+}
+
+// ListActivationsRequest filters a namespace's activation records, newest first.
+type ListActivationsRequest struct {
+	Namespace string `json:"namespace"`
+	// Name keeps only records of this action.
+	Name  string `json:"name,omitempty"`
+	Skip  int    `json:"skip"`
+	Limit int    `json:"limit"`
+	// Since and Upto bound the start time, Unix ms (0: unbounded).
+	Since int64 `json:"since,omitempty"`
+	Upto  int64 `json:"upto,omitempty"`
+}
+
+// Listing bounds, as OpenWhisk's.
+const (
+	DefaultListLimit = 30
+	MaxListLimit     = 200
+)

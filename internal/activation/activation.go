@@ -1,0 +1,131 @@
+package activation
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+
+	"github.com/flurryfn/flurry/internal/entity"
+)
+
+// Status codes of an activation's response, as OpenWhisk's.
+const (
+	StatusSuccess          = 0
+	StatusApplicationError = 1
+	StatusDeveloperError   = 2
+	StatusInternalError    = 3
+)
+
+// StatusText returns OpenWhisk's name of a status code.
+func StatusText(code int) string {
+	switch code {
+	case StatusSuccess:
+		return "success"
+	case StatusApplicationError:
+		return "application error"
+	case StatusDeveloperError:
+		return "action developer error"
+	default:
+		return "whisk internal error"
+	}
+}
+
+// NewID returns a fresh activation id: 32 lower-case hex digits, as OpenWhisk's.
+func NewID() string {
+	var b [16]byte
+	rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// Message is an admitted activation as published to the activations stream.
+// Its Nats-Msg-Id header is ActivationID.
+type Message struct {
+	ActivationID string `json:"activationId"`
+	Namespace    string `json:"namespace"`
+	// Action is the action revision to run, with its code digest; the
+	// invoker fetches the code from the code store.
+	Action entity.Action `json:"action"`
+	// Params are the invocation parameters merged over the action's defaults.
+	Params json.RawMessage `json:"params"`
+	// Subject is the identity (key uuid) that invoked.
+	Subject string `json:"subject"`
+	// Blocking is true when a caller waits; the result is also sent to the
+	// subject in the Flurry-Reply header.
+	Blocking bool `json:"blocking"`
+	// Admitted is when the controller accepted the activation, Unix ms;
+	// waitTime is measured from it.
+	Admitted int64 `json:"admitted"`
+	// Cause is the activation id that caused this one (sequences, triggers).
+	Cause string `json:"cause,omitempty"`
+}
+
+// Response is the response part of a Record.
+type Response struct {
+	// Status is StatusText(StatusCode).
+	Status     string          `json:"status"`
+	StatusCode int             `json:"statusCode"`
+	Success    bool            `json:"success"`
+	Result     json.RawMessage `json:"result,omitempty"`
+}
+
+// NewResponse builds a response with status code and result.
+func NewResponse(code int, result json.RawMessage) Response {
+	return Response{Status: StatusText(code), StatusCode: code, Success: code == StatusSuccess, Result: result}
+}
+
+// ErrorResult is the result object {"error": msg} of a failed activation.
+func ErrorResult(msg string) json.RawMessage {
+	b, _ := json.Marshal(map[string]string{"error": msg})
+	return b
+}
+
+// Record is an activation record with OpenWhisk's field names.
+type Record struct {
+	ActivationID string `json:"activationId"`
+	Namespace    string `json:"namespace"`
+	Name         string `json:"name"`
+	Version      string `json:"version"`
+	Subject      string `json:"subject"`
+	// Start and End are Unix milliseconds.
+	Start int64 `json:"start"`
+	End   int64 `json:"end"`
+	// Duration is End-Start in milliseconds.
+	Duration    int64             `json:"duration"`
+	Response    Response          `json:"response"`
+	Logs        []string          `json:"logs"`
+	Annotations []entity.KeyValue `json:"annotations"`
+	Publish     bool              `json:"publish"`
+	Cause       string            `json:"cause,omitempty"`
+}
+
+// Annotation keys of a record.
+const (
+	AnnotationKind     = "kind"
+	AnnotationPath     = "path"
+	AnnotationLimits   = "limits"
+	AnnotationWaitTime = "waitTime"
+	AnnotationInitTime = "initTime"
+	AnnotationCausedBy = "causedBy"
+	AnnotationInvoker  = "invoker"
+	// AnnotationStart says how the container was had: "warm", "prewarm" or "cold".
+	AnnotationStart = "start"
+)
+
+// Annotate appends annotation key = value (value marshalled to JSON).
+func (r *Record) Annotate(key string, value any) {
+	b, err := json.Marshal(value)
+	if err != nil {
+		b, _ = json.Marshal(err.Error())
+	}
+	r.Annotations = append(r.Annotations, entity.KeyValue{Key: key, Value: b})
+}
+
+// Annotation returns the raw value of annotation key, or nil.
+func (r *Record) Annotation(key string) json.RawMessage {
+	for _, a := range r.Annotations {
+		if a.Key == key {
+			return a.Value
+		}
+	}
+	return nil
+}

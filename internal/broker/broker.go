@@ -1,0 +1,94 @@
+package broker
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"strconv"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+)
+
+// MaxPayload is the largest NATS message Flurry's embedded server accepts.
+// An activation carries up to 1 MiB of parameters plus its envelope, and a
+// result up to 1 MiB plus its record, so the 1 MiB default is too small.
+// An external NATS must be configured with at least this max_payload.
+const MaxPayload = 8 << 20
+
+// Config configures the embedded server.
+type Config struct {
+	// DataDir holds the JetStream file store. Required.
+	DataDir string
+	// Listen is the client port's host:port; "127.0.0.1:-1" picks a free port.
+	// Default "127.0.0.1:4222".
+	Listen string
+	// MaxMemory and MaxStore bound JetStream; 0 lets the server choose.
+	MaxMemory int64
+	MaxStore  int64
+}
+
+// Validate checks the configuration.
+func (c *Config) Validate() error {
+	if c.DataDir == "" {
+		return errors.New("broker: data dir is required")
+	}
+	if c.Listen == "" {
+		c.Listen = "127.0.0.1:4222"
+	}
+	host, port, err := net.SplitHostPort(c.Listen)
+	if err != nil {
+		return fmt.Errorf("broker: listen %q: %w", c.Listen, err)
+	}
+	if _, err := strconv.Atoi(port); err != nil {
+		return fmt.Errorf("broker: listen %q: bad port", c.Listen)
+	}
+	_ = host
+	return nil
+}
+
+// Broker is a running embedded nats-server.
+type Broker struct {
+	srv *server.Server
+}
+
+// Start starts the server and waits until it accepts clients.
+func Start(cfg Config) (*Broker, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	host, portStr, _ := net.SplitHostPort(cfg.Listen)
+	port, _ := strconv.Atoi(portStr)
+	opts := &server.Options{
+		ServerName:         "flurry",
+		Host:               host,
+		Port:               port,
+		JetStream:          true,
+		StoreDir:           cfg.DataDir,
+		JetStreamMaxMemory: cfg.MaxMemory,
+		JetStreamMaxStore:  cfg.MaxStore,
+		MaxPayload:         MaxPayload,
+		MaxPending:         4 * MaxPayload,
+		NoSigs:             true,
+		NoLog:              true,
+	}
+	srv, err := server.NewServer(opts)
+	if err != nil {
+		return nil, fmt.Errorf("broker: %w", err)
+	}
+	go srv.Start()
+	if !srv.ReadyForConnections(10 * time.Second) {
+		srv.Shutdown()
+		return nil, fmt.Errorf("broker: nats-server on %s not ready after 10s", cfg.Listen)
+	}
+	return &Broker{srv: srv}, nil
+}
+
+// ClientURL is the nats:// URL clients connect to.
+func (b *Broker) ClientURL() string { return b.srv.ClientURL() }
+
+// Shutdown stops the server and waits for it to finish.
+func (b *Broker) Shutdown() {
+	b.srv.Shutdown()
+	b.srv.WaitForShutdown()
+}

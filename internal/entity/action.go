@@ -1,0 +1,129 @@
+package entity
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"regexp"
+	"time"
+)
+
+// Runtime kinds the platform knows.
+const (
+	KindGo       = "go"
+	KindBlackbox = "blackbox"
+	KindSequence = "sequence"
+)
+
+// Limit defaults and bounds, as OpenWhisk's.
+const (
+	DefaultTimeout     = 60 * time.Second
+	MinTimeout         = 100 * time.Millisecond
+	MaxTimeout         = 5 * time.Minute
+	DefaultMemoryMB    = 256
+	MinMemoryMB        = 64
+	MaxMemoryMB        = 2048
+	DefaultConcurrency = 1
+	MaxConcurrency     = 500
+	// MaxCodeBytes bounds the decoded code of an action.
+	MaxCodeBytes = 48 << 20
+	// MaxPayloadBytes bounds an invocation's parameters and an action's result.
+	MaxPayloadBytes = 1 << 20
+)
+
+// ErrInvalid is wrapped by every validation error in this package.
+var ErrInvalid = errors.New("invalid entity")
+
+var nameRE = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9_@.-]{0,255}$`)
+
+// ValidName reports whether s may name a namespace or an action. It is
+// OpenWhisk's entity name rule without spaces.
+func ValidName(s string) bool { return nameRE.MatchString(s) }
+
+// KeyValue is OpenWhisk's {key, value} pair, used for parameters and annotations.
+type KeyValue struct {
+	Key   string          `json:"key"`
+	Value json.RawMessage `json:"value"`
+}
+
+// Limits bound one activation of an action.
+type Limits struct {
+	// Timeout in milliseconds.
+	Timeout int64 `json:"timeout"`
+	// Memory in MiB.
+	Memory int64 `json:"memory"`
+	// Concurrency is the number of activations one container runs at once.
+	Concurrency int64 `json:"concurrency"`
+	// Logs is the log limit in MiB (OpenWhisk field; informational).
+	Logs int64 `json:"logs"`
+}
+
+// WithDefaults fills zero fields with the defaults.
+func (l Limits) WithDefaults() Limits {
+	if l.Timeout == 0 {
+		l.Timeout = DefaultTimeout.Milliseconds()
+	}
+	if l.Memory == 0 {
+		l.Memory = DefaultMemoryMB
+	}
+	if l.Concurrency == 0 {
+		l.Concurrency = DefaultConcurrency
+	}
+	if l.Logs == 0 {
+		l.Logs = 10
+	}
+	return l
+}
+
+// Validate checks the limits against the platform bounds.
+func (l Limits) Validate() error {
+	switch {
+	case l.Timeout < MinTimeout.Milliseconds() || l.Timeout > MaxTimeout.Milliseconds():
+		return fmt.Errorf("%w: timeout %d ms is outside [%d, %d]", ErrInvalid, l.Timeout, MinTimeout.Milliseconds(), MaxTimeout.Milliseconds())
+	case l.Memory < MinMemoryMB || l.Memory > MaxMemoryMB:
+		return fmt.Errorf("%w: memory %d MB is outside [%d, %d]", ErrInvalid, l.Memory, MinMemoryMB, MaxMemoryMB)
+	case l.Concurrency < 1 || l.Concurrency > MaxConcurrency:
+		return fmt.Errorf("%w: concurrency %d is outside [1, %d]", ErrInvalid, l.Concurrency, MaxConcurrency)
+	}
+	return nil
+}
+
+// Exec says how an action runs.
+type Exec struct {
+	Kind string `json:"kind"`
+	// Main is the entry point name passed to /init (default "main").
+	Main string `json:"main,omitempty"`
+	// Binary is true when the code is base64 of a binary or zip.
+	Binary bool `json:"binary"`
+	// Image is the container image of a blackbox action.
+	Image string `json:"image,omitempty"`
+	// CodeDigest is the hex sha256 of the code as sent to /init (the
+	// base64 text when Binary); the code lives in the code object store.
+	CodeDigest string `json:"codeDigest,omitempty"`
+	// CodeSize is the size in bytes of that code.
+	CodeSize int64 `json:"codeSize,omitempty"`
+}
+
+// Action is one revision of an action. Every update makes a new revision;
+// a revision is never changed after it is stored.
+type Action struct {
+	Namespace string `json:"namespace"`
+	Name      string `json:"name"`
+	// Version is OpenWhisk's semantic version, 0.0.N for the N-th revision.
+	Version string `json:"version"`
+	// Revision is the entity store's revision of this version; warm
+	// containers are keyed by it.
+	Revision    uint64     `json:"revision"`
+	Exec        Exec       `json:"exec"`
+	Parameters  []KeyValue `json:"parameters"`
+	Limits      Limits     `json:"limits"`
+	Annotations []KeyValue `json:"annotations"`
+	Publish     bool       `json:"publish"`
+	// Updated is the time of this revision in Unix milliseconds.
+	Updated int64 `json:"updated"`
+}
+
+// Key identifies a warm container's action revision.
+func (a *Action) Key() string {
+	return fmt.Sprintf("%s/%s@%d", a.Namespace, a.Name, a.Revision)
+}

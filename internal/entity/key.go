@@ -1,0 +1,53 @@
+package entity
+
+import (
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/hex"
+	"fmt"
+	"strings"
+)
+
+// Key is a stored API key: the namespace it opens and the sha256 of its
+// secret. The secret itself is never stored.
+type Key struct {
+	UUID      string `json:"uuid"`
+	Namespace string `json:"namespace"`
+	// Hash is hex sha256 of the secret.
+	Hash string `json:"hash"`
+}
+
+// HashSecret returns the stored form of a key secret.
+func HashSecret(secret string) string {
+	sum := sha256.Sum256([]byte(secret))
+	return hex.EncodeToString(sum[:])
+}
+
+// Matches reports in constant time whether secret is this key's secret.
+func (k *Key) Matches(secret string) bool {
+	return subtle.ConstantTimeCompare([]byte(k.Hash), []byte(HashSecret(secret))) == 1
+}
+
+// ParseAuth splits OpenWhisk's "uuid:key" form.
+func ParseAuth(s string) (uuid, secret string, err error) {
+	uuid, secret, ok := strings.Cut(s, ":")
+	if !ok || uuid == "" || secret == "" {
+		return "", "", fmt.Errorf("%w: auth must be UUID:KEY", ErrInvalid)
+	}
+	return uuid, secret, nil
+}
+
+// NewAuth makes a fresh random "uuid:key" pair in OpenWhisk's format
+// (a UUID and a 64-character secret).
+func NewAuth() string {
+	var b [16]byte
+	rand.Read(b[:])
+	b[6] = b[6]&0x0f | 0x40
+	b[8] = b[8]&0x3f | 0x80
+	h := hex.EncodeToString(b[:])
+	uuid := h[0:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:32]
+	var s [32]byte
+	rand.Read(s[:])
+	return uuid + ":" + hex.EncodeToString(s[:])
+}

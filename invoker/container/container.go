@@ -1,0 +1,79 @@
+package container
+
+import (
+	"context"
+	"errors"
+	"io"
+)
+
+// Labels Flurry sets on every container it starts, so that a restarted
+// invoker can find and remove what a previous run left behind.
+const (
+	LabelManaged = "io.flurry.managed" // value "true"
+	LabelInvoker = "io.flurry.invoker" // the invoker's id
+	LabelKind    = "io.flurry.kind"    // runtime kind
+)
+
+// ErrNotFound is returned by Remove when the container is not known to the runtime.
+var ErrNotFound = errors.New("container not found")
+
+// Spec describes a container to start.
+type Spec struct {
+	// Name is a unique, human-readable name (used by Docker as the container name).
+	Name string
+	// Image is the runtime image (Docker) or the kind's proxy program
+	// (process runtime resolves it through its own configuration).
+	Image string
+	// Kind is the runtime kind, for labels and logs.
+	Kind string
+	// MemoryBytes is the hard memory limit; 0 means the runtime's default.
+	MemoryBytes int64
+	// Env is extra environment, "K=V".
+	Env []string
+	// Labels are added to the runtime's own labels.
+	Labels map[string]string
+}
+
+// Container is a started container. Addr serves the action protocol
+// (/init, /run) over HTTP; Stdout and Stderr carry what the action prints,
+// with the end-of-activation marker after each activation.
+type Container struct {
+	ID   string
+	Addr string // host:port
+	// Stdout and Stderr stream the container's output until it stops.
+	// The caller must keep reading them (or close them) or the
+	// container may block.
+	Stdout io.ReadCloser
+	Stderr io.ReadCloser
+}
+
+// Info describes a container found by List.
+type Info struct {
+	ID     string
+	Name   string
+	Labels map[string]string
+}
+
+// Runtime starts and removes action containers.
+//
+// Start returns once the container is running; it does not wait for the
+// proxy inside to accept connections (see Client.WaitReady). Implementations
+// must be safe for concurrent use. Errors from Start and Remove are platform
+// errors, never an action's failure.
+type Runtime interface {
+	// Name is "docker" or "process", for logs and the start banner.
+	Name() string
+	// Start creates and starts a container from spec.
+	Start(ctx context.Context, spec Spec) (*Container, error)
+	// Remove kills and removes container id with its resources. It
+	// returns ErrNotFound if id is unknown.
+	Remove(ctx context.Context, id string) error
+	// List returns the containers carrying all of labels.
+	List(ctx context.Context, labels map[string]string) ([]Info, error)
+}
+
+// ImageEnsurer is the optional ability of a runtime to check an image is
+// present (and build it when it is one of Flurry's own).
+type ImageEnsurer interface {
+	EnsureImage(ctx context.Context, image string) error
+}
