@@ -77,3 +77,7 @@ type Runtime interface {
 type ImageEnsurer interface {
 	EnsureImage(ctx context.Context, image string) error
 }
+
+// EndMarker is what an OpenWhisk runtime prints on stdout and on stderr
+// after each activation; the logs of one activation are the lines before it.
+const EndMarker = "XXX_THE_END_OF_A_WHISK_ACTIVATION_XXX"

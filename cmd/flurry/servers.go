@@ -1,0 +1,195 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/flurryfn/flurry/controller"
+	"github.com/flurryfn/flurry/gateway"
+	"github.com/flurryfn/flurry/invoker"
+)
+
+func init() {
+	register("controller", "run a controller against a NATS server (--nats URL)", false, runController)
+	register("invoker", "run an invoker against a NATS server (--nats URL)", false, runInvoker)
+	register("gateway", "run a gateway (REST + gRPC) against a NATS server (--nats URL)", false, runGateway)
+}
+
+// serverFlags are the flags every server command shares.
+type serverFlags struct {
+	nats     string
+	logLevel string
+}
+
+func (s *serverFlags) register(fs *flag.FlagSet) {
+	fs.StringVar(&s.nats, "nats", nats.DefaultURL, "NATS server URL(s), comma separated; JetStream must be enabled")
+	fs.StringVar(&s.logLevel, "log-level", "info", "log level: debug, info, warn, error")
+}
+
+func newLogger(level string) (*slog.Logger, error) {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(level)); err != nil {
+		return nil, fmt.Errorf("--log-level %q: %w", level, err)
+	}
+	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: l})), nil
+}
+
+// connect dials NATS, retrying while ctx allows: in a distributed
+// deployment the broker may come up after us.
+func connect(ctx context.Context, url, name string, log *slog.Logger) (*nats.Conn, error) {
+	for {
+		nc, err := nats.Connect(url,
+			nats.Name(name),
+			nats.MaxReconnects(-1),
+			nats.ReconnectWait(250*time.Millisecond),
+			nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
+				if err != nil {
+					log.Warn("nats disconnected", "err", err)
+				}
+			}),
+			nats.ReconnectHandler(func(c *nats.Conn) { log.Info("nats reconnected", "url", c.ConnectedUrl()) }),
+		)
+		if err == nil {
+			return nc, nil
+		}
+		log.Warn("nats connect failed; retrying", "url", url, "err", err)
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("connect to %s: %w", url, err)
+		case <-time.After(time.Second):
+		}
+	}
+}
+
+// parseFlags parses args, treating -h as a clean exit.
+func parseFlags(fs *flag.FlagSet, args []string) error {
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return &exitError{code: 0, err: err}
+		}
+		return &exitError{code: 2, err: err}
+	}
+	if fs.NArg() > 0 {
+		return &exitError{code: 2, err: fmt.Errorf("unexpected arguments: %s", strings.Join(fs.Args(), " "))}
+	}
+	return nil
+}
+
+func runController(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("controller", flag.ContinueOnError)
+	var sf serverFlags
+	sf.register(fs)
+	guestKey := fs.String("guest-key", "", "ensure this UUID:KEY opens namespace guest")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	log, err := newLogger(sf.logLevel)
+	if err != nil {
+		return err
+	}
+	nc, err := connect(ctx, sf.nats, "flurry-controller", log)
+	if err != nil {
+		return err
+	}
+	defer nc.Close()
+	c, err := controller.New(ctx, nc, controller.Config{GuestAuth: *guestKey}, log)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	stop, err := controller.Serve(ctx, nc, c)
+	if err != nil {
+		return err
+	}
+	defer stop()
+	log.Info("controller serving its API on NATS", "nats", nc.ConnectedUrl())
+	<-ctx.Done()
+	return nil
+}
+
+func runInvoker(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("invoker", flag.ContinueOnError)
+	var sf serverFlags
+	sf.register(fs)
+	id := fs.String("id", "", "invoker id (default: host name and a random suffix)")
+	memory := fs.Int64("memory", 2048, "memory budget for containers, MiB")
+	rtFlag := fs.String("runtime", string(runtimeAuto), "container runtime: auto, docker or process")
+	workDir := fs.String("work-dir", os.TempDir()+"/flurry-invoker", "directory for the process runtime's containers")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	log, err := newLogger(sf.logLevel)
+	if err != nil {
+		return err
+	}
+	nc, err := connect(ctx, sf.nats, "flurry-invoker", log)
+	if err != nil {
+		return err
+	}
+	defer nc.Close()
+	cfg := invoker.Config{ID: *id, MemoryMB: *memory}
+	if err := cfg.Validate(); err != nil {
+		return err
+	}
+	rt, images, err := containerRuntime(ctx, runtimeChoice(*rtFlag), cfg.ID, *workDir, os.Stderr, log)
+	if err != nil {
+		return err
+	}
+	cfg.Images = images
+	inv, err := invoker.New(nc, rt, cfg, log)
+	if err != nil {
+		return err
+	}
+	log.Info("invoker running", "id", cfg.ID, "runtime", rt.Name(), "memoryMB", cfg.MemoryMB)
+	return inv.Run(ctx)
+}
+
+func runGateway(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("gateway", flag.ContinueOnError)
+	var sf serverFlags
+	sf.register(fs)
+	apiListen := fs.String("api-listen", "127.0.0.1:3233", "REST (OpenWhisk-compatible and grpc-gateway) listen address")
+	grpcListen := fs.String("grpc-listen", "127.0.0.1:3234", "gRPC listen address")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	log, err := newLogger(sf.logLevel)
+	if err != nil {
+		return err
+	}
+	nc, err := connect(ctx, sf.nats, "flurry-gateway", log)
+	if err != nil {
+		return err
+	}
+	defer nc.Close()
+	backend := controller.NewClient(nc, 10*time.Second)
+	return serveGateway(ctx, backend, *apiListen, *grpcListen, log)
+}
+
+// serveGateway listens on both addresses and serves until ctx is done.
+func serveGateway(ctx context.Context, b gateway.Backend, apiAddr, grpcAddr string, log *slog.Logger) error {
+	g, err := gateway.New(b, gateway.Config{Log: log})
+	if err != nil {
+		return err
+	}
+	apiLn, err := net.Listen("tcp", apiAddr)
+	if err != nil {
+		return fmt.Errorf("--api-listen: %w", err)
+	}
+	grpcLn, err := net.Listen("tcp", grpcAddr)
+	if err != nil {
+		apiLn.Close()
+		return fmt.Errorf("--grpc-listen: %w", err)
+	}
+	log.Info("gateway listening", "api", "http://"+apiLn.Addr().String(), "grpc", grpcLn.Addr().String())
+	return g.Serve(ctx, apiLn, grpcLn)
+}

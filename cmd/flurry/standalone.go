@@ -1,0 +1,151 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+
+	"github.com/flurryfn/flurry/controller"
+	"github.com/flurryfn/flurry/internal/broker"
+	"github.com/flurryfn/flurry/internal/entity"
+	"github.com/flurryfn/flurry/invoker"
+)
+
+func init() {
+	register("standalone", "run everything in one process with an embedded NATS server", false, runStandalone)
+}
+
+func defaultDataDir() string {
+	if home, err := os.UserHomeDir(); err == nil {
+		return filepath.Join(home, ".flurry", "data")
+	}
+	return "flurry-data"
+}
+
+func runStandalone(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("standalone", flag.ContinueOnError)
+	dataDir := fs.String("data-dir", defaultDataDir(), "directory for JetStream's file store (actions and activation records survive restarts)")
+	apiListen := fs.String("api-listen", "127.0.0.1:3233", "REST listen address (OpenWhisk-compatible /api/v1 and grpc-gateway /v1)")
+	grpcListen := fs.String("grpc-listen", "127.0.0.1:3234", "gRPC listen address")
+	natsListen := fs.String("nats-listen", "127.0.0.1:4222", "embedded NATS client address (other invokers and publishers join here)")
+	guestKey := fs.String("guest-key", "", "UUID:KEY of namespace guest (default: kept in the data dir, generated on first start)")
+	rtFlag := fs.String("runtime", string(runtimeAuto), "container runtime: auto (Docker when reachable), docker or process")
+	memory := fs.Int64("memory", 2048, "invoker memory budget for containers, MiB")
+	logLevel := fs.String("log-level", "info", "log level: debug, info, warn, error")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	log, err := newLogger(*logLevel)
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(*dataDir, 0o700); err != nil {
+		return fmt.Errorf("--data-dir: %w", err)
+	}
+	auth, generated, err := guestAuth(*dataDir, *guestKey)
+	if err != nil {
+		return err
+	}
+
+	b, err := broker.Start(broker.Config{DataDir: filepath.Join(*dataDir, "jetstream"), Listen: *natsListen})
+	if err != nil {
+		return err
+	}
+	defer b.Shutdown()
+	nc, err := connect(ctx, b.ClientURL(), "flurry-standalone", log)
+	if err != nil {
+		return err
+	}
+	defer nc.Close()
+
+	ctl, err := controller.New(ctx, nc, controller.Config{GuestAuth: auth}, log)
+	if err != nil {
+		return err
+	}
+	defer ctl.Close()
+
+	icfg := invoker.Config{MemoryMB: *memory, RemoveAllManaged: true}
+	if err := icfg.Validate(); err != nil {
+		return err
+	}
+	rt, images, err := containerRuntime(ctx, runtimeChoice(*rtFlag), icfg.ID, filepath.Join(*dataDir, "invoker"), os.Stderr, log)
+	if err != nil {
+		return err
+	}
+	icfg.Images = images
+	inv, err := invoker.New(nc, rt, icfg, log)
+	if err != nil {
+		return err
+	}
+
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var wg sync.WaitGroup
+	errs := make(chan error, 2)
+	wg.Add(2)
+	go func() {
+		defer wg.Done()
+		if err := inv.Run(ctx); err != nil {
+			errs <- fmt.Errorf("invoker: %w", err)
+		}
+		cancel()
+	}()
+	go func() {
+		defer wg.Done()
+		if err := serveGateway(ctx, ctl, *apiListen, *grpcListen, log); err != nil {
+			errs <- fmt.Errorf("gateway: %w", err)
+		}
+		cancel()
+	}()
+
+	fmt.Fprintf(os.Stderr, "\nFlurry standalone is up.\n")
+	fmt.Fprintf(os.Stderr, "  container runtime: %s\n", rt.Name())
+	fmt.Fprintf(os.Stderr, "  REST:  http://%s/api/v1 (OpenWhisk)  http://%s/v1 (grpc-gateway)\n", *apiListen, *apiListen)
+	fmt.Fprintf(os.Stderr, "  gRPC:  %s\n", *grpcListen)
+	fmt.Fprintf(os.Stderr, "  NATS:  %s\n", b.ClientURL())
+	fmt.Fprintf(os.Stderr, "  data:  %s\n", *dataDir)
+	if generated {
+		fmt.Fprintf(os.Stderr, "  guest key (generated, kept in %s):\n", filepath.Join(*dataDir, "guest.auth"))
+	} else {
+		fmt.Fprintf(os.Stderr, "  guest key:\n")
+	}
+	fmt.Fprintf(os.Stderr, "    export FLURRY_API_HOST=http://%s FLURRY_AUTH=%s\n\n", *apiListen, auth)
+
+	wg.Wait()
+	close(errs)
+	var all []error
+	for err := range errs {
+		all = append(all, err)
+	}
+	return errors.Join(all...)
+}
+
+// guestAuth returns the guest namespace's key: the flag's, else the one
+// kept in the data dir, else a new one that is then kept there. generated
+// reports whether it was made now.
+func guestAuth(dataDir, flagValue string) (auth string, generated bool, err error) {
+	path := filepath.Join(dataDir, "guest.auth")
+	if flagValue != "" {
+		if _, _, err := entity.ParseAuth(flagValue); err != nil {
+			return "", false, fmt.Errorf("--guest-key: %w", err)
+		}
+		return flagValue, false, os.WriteFile(path, []byte(flagValue+"\n"), 0o600)
+	}
+	if b, err := os.ReadFile(path); err == nil {
+		auth := strings.TrimSpace(string(b))
+		if _, _, err := entity.ParseAuth(auth); err != nil {
+			return "", false, fmt.Errorf("%s: %w", path, err)
+		}
+		return auth, false, nil
+	}
+	auth = entity.NewAuth()
+	if err := os.WriteFile(path, []byte(auth+"\n"), 0o600); err != nil {
+		return "", false, err
+	}
+	return auth, true, nil
+}
