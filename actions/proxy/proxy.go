@@ -1,0 +1,334 @@
+package proxy
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/flurryfn/flurry/invoker/container"
+)
+
+// Defaults for Config.
+const (
+	DefaultDir = "/tmp/action"
+	// ExecName is the executable an action's zip must hold at its root.
+	ExecName = "exec"
+)
+
+// Request body limits: /init carries base64 code (4/3 of the 256 MiB
+// unpacked cap, plus slack), /run the activation (the platform allows 1 MiB).
+const (
+	maxInitBody = 400 << 20
+	maxRunBody  = 64 << 20
+)
+
+// Config configures Serve.
+type Config struct {
+	// Dir is where the action's code is unpacked. Default DefaultDir.
+	Dir string
+	// Stdout and Stderr receive the action's output and the end marker
+	// after each activation. Default io.Discard.
+	Stdout, Stderr io.Writer
+	// Env is the base environment of the action ("K=V"), to which /init's
+	// env and the __OW_ variables are added. The proxy reads no
+	// environment itself; cmd/flurry passes os.Environ().
+	Env []string
+	// Logger receives the proxy's own diagnostics. Default: discard, since
+	// the proxy's stdout and stderr are the action's logs.
+	Logger *slog.Logger
+}
+
+func (c *Config) withDefaults() Config {
+	out := *c
+	if out.Dir == "" {
+		out.Dir = DefaultDir
+	}
+	if out.Stdout == nil {
+		out.Stdout = io.Discard
+	}
+	if out.Stderr == nil {
+		out.Stderr = io.Discard
+	}
+	if out.Logger == nil {
+		out.Logger = slog.New(slog.DiscardHandler)
+	}
+	return out
+}
+
+// Validate reports a config that cannot work.
+func (c Config) Validate() error {
+	d := c.withDefaults()
+	if !filepath.IsAbs(d.Dir) {
+		return fmt.Errorf("proxy: dir %q must be an absolute path", d.Dir)
+	}
+	return nil
+}
+
+// Serve serves the action protocol on ln until ctx is done, then stops the
+// action and returns nil. It returns an error when ln fails or cfg is
+// invalid. ln is closed on return.
+func Serve(ctx context.Context, ln net.Listener, cfg Config) error {
+	if err := cfg.Validate(); err != nil {
+		_ = ln.Close()
+		return err
+	}
+	p := &server{cfg: cfg.withDefaults()}
+	srv := &http.Server{
+		Handler:           p.routes(),
+		ReadHeaderTimeout: 10 * time.Second,
+		// In-flight runs see ctx end and give up, so shutdown is quick.
+		BaseContext: func(net.Listener) context.Context { return ctx },
+		ErrorLog:    slog.NewLogLogger(p.cfg.Logger.Handler(), slog.LevelWarn),
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	var err error
+	select {
+	case err = <-errc:
+	case <-ctx.Done():
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		_ = srv.Shutdown(sctx)
+		cancel()
+		<-errc
+	}
+	p.stop()
+	if errors.Is(err, http.ErrServerClosed) {
+		err = nil
+	}
+	if err != nil {
+		return fmt.Errorf("proxy: serve: %w", err)
+	}
+	return nil
+}
+
+type server struct {
+	cfg Config
+
+	mu          sync.Mutex
+	initialized bool // set by the first /init, successful or not
+	child       *child
+	stopped     bool
+}
+
+func (p *server) routes() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST /init", p.handleInit)
+	mux.HandleFunc("POST /run", p.handleRun)
+	return mux
+}
+
+// stop kills the action; later requests fail.
+func (p *server) stop() {
+	p.mu.Lock()
+	c := p.child
+	p.stopped = true
+	p.mu.Unlock()
+	if c != nil {
+		c.close()
+	}
+}
+
+// initRequest is /init's body.
+type initRequest struct {
+	Value *struct {
+		Name   string                     `json:"name"`
+		Main   string                     `json:"main"`
+		Code   string                     `json:"code"`
+		Binary bool                       `json:"binary"`
+		Env    map[string]json.RawMessage `json:"env"`
+	} `json:"value"`
+}
+
+func (p *server) handleInit(w http.ResponseWriter, r *http.Request) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.initialized || p.stopped {
+		writeError(w, http.StatusForbidden, "Cannot initialize the action more than once.")
+		return
+	}
+	var req initRequest
+	if err := decode(w, r, maxInitBody, &req); err != nil {
+		writeError(w, http.StatusBadRequest, fmt.Sprintf("malformed init request: %v", err))
+		return
+	}
+	// Only a well-formed request uses up the one /init, so a client bug
+	// can be retried; a bad action cannot.
+	p.initialized = true
+	c, err := p.init(&req)
+	if err != nil {
+		p.cfg.Logger.Warn("init failed", "error", err)
+		writeError(w, http.StatusBadGateway, err.Error())
+		return
+	}
+	p.child = c
+	writeJSON(w, http.StatusOK, map[string]bool{"ok": true})
+}
+
+func (p *server) init(req *initRequest) (*child, error) {
+	v := req.Value
+	if v == nil {
+		return nil, errors.New("init request has no value")
+	}
+	if v.Code == "" {
+		return nil, errors.New("init request has no code")
+	}
+	if !v.Binary {
+		return nil, errors.New("this runtime runs native executables only: send code as a base64 zip holding an executable named exec, or the executable itself, with binary=true")
+	}
+	code, err := decodeBase64(v.Code)
+	if err != nil {
+		return nil, fmt.Errorf("code is not valid base64: %w", err)
+	}
+	if err := os.MkdirAll(p.cfg.Dir, 0o755); err != nil {
+		return nil, fmt.Errorf("create action dir: %w", err)
+	}
+	exe := filepath.Join(p.cfg.Dir, ExecName)
+	if isZip(code) {
+		if err := unzip(code, p.cfg.Dir, maxUnpacked); err != nil {
+			return nil, fmt.Errorf("unpack zip: %w", err)
+		}
+		fi, err := os.Lstat(exe)
+		if err != nil || !fi.Mode().IsRegular() {
+			return nil, fmt.Errorf("zip has no executable file named %q at its root", ExecName)
+		}
+	} else if err := os.WriteFile(exe, code, 0o755); err != nil {
+		return nil, fmt.Errorf("write executable: %w", err)
+	}
+	if err := os.Chmod(exe, 0o755); err != nil {
+		return nil, fmt.Errorf("make executable: %w", err)
+	}
+	env, err := actionEnv(p.cfg.Env, v.Name, v.Env)
+	if err != nil {
+		return nil, err
+	}
+	c, err := startChild(exe, p.cfg.Dir, env, p.cfg.Stdout, p.cfg.Stderr)
+	if err != nil {
+		return nil, fmt.Errorf("start action executable: %w", err)
+	}
+	return c, nil
+}
+
+// actionEnv is base plus init's env (strings as they are, other JSON values
+// as their JSON text, as OpenWhisk does) plus __OW_ACTION_NAME.
+func actionEnv(base []string, name string, extra map[string]json.RawMessage) ([]string, error) {
+	env := append([]string(nil), base...)
+	for k, raw := range extra {
+		if k == "" || strings.ContainsAny(k, "=\x00") {
+			return nil, fmt.Errorf("invalid environment variable name %q", k)
+		}
+		var s string
+		if err := json.Unmarshal(raw, &s); err != nil {
+			s = string(raw)
+		}
+		env = append(env, k+"="+s)
+	}
+	if name != "" {
+		env = append(env, "__OW_ACTION_NAME="+name)
+	}
+	return env, nil
+}
+
+func (p *server) handleRun(w http.ResponseWriter, r *http.Request) {
+	p.mu.Lock()
+	c := p.child
+	p.mu.Unlock()
+
+	status, body := p.run(r, c)
+	// The marker goes out before the response, so once the invoker has the
+	// response the activation's logs are complete up to the marker.
+	if c != nil {
+		c.mark(container.EndMarker)
+	} else {
+		p.markNoChild()
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_, _ = w.Write(body)
+}
+
+func (p *server) run(r *http.Request, c *child) (int, []byte) {
+	if c == nil {
+		return errorBody(http.StatusForbidden, "Cannot run an action that is not initialized.")
+	}
+	r.Body = http.MaxBytesReader(nil, r.Body, maxRunBody)
+	in, err := io.ReadAll(r.Body)
+	if err != nil {
+		return errorBody(http.StatusBadRequest, fmt.Sprintf("read run request: %v", err))
+	}
+	var line bytes.Buffer
+	if err := json.Compact(&line, in); err != nil || !jsonObject(line.Bytes()) {
+		return errorBody(http.StatusBadRequest, "malformed run request: body must be a JSON object")
+	}
+	res, err := c.run(r.Context(), line.Bytes())
+	if err != nil {
+		p.cfg.Logger.Warn("run failed", "error", err)
+		return errorBody(http.StatusBadGateway, err.Error())
+	}
+	return http.StatusOK, res
+}
+
+// markNoChild writes the marker when there is no action to flush.
+func (p *server) markNoChild() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	_, _ = io.WriteString(p.cfg.Stdout, container.EndMarker+"\n")
+	_, _ = io.WriteString(p.cfg.Stderr, container.EndMarker+"\n")
+}
+
+func decode(w http.ResponseWriter, r *http.Request, limit int64, v any) error {
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, limit))
+	if err := dec.Decode(v); err != nil {
+		return err
+	}
+	if dec.More() {
+		return errors.New("trailing data after JSON object")
+	}
+	return nil
+}
+
+// decodeBase64 accepts standard base64 with or without padding and line
+// breaks, as wsk and OpenWhisk clients send it.
+func decodeBase64(s string) ([]byte, error) {
+	s = strings.Map(func(r rune) rune {
+		if r == '\n' || r == '\r' || r == ' ' || r == '\t' {
+			return -1
+		}
+		return r
+	}, s)
+	if b, err := base64.StdEncoding.DecodeString(s); err == nil {
+		return b, nil
+	}
+	return base64.RawStdEncoding.DecodeString(strings.TrimRight(s, "="))
+}
+
+func jsonObject(b []byte) bool {
+	b = bytes.TrimSpace(b)
+	return len(b) > 0 && b[0] == '{' && json.Valid(b)
+}
+
+func errorBody(status int, msg string) (int, []byte) {
+	b, _ := json.Marshal(map[string]string{"error": msg})
+	return status, b
+}
+
+func writeError(w http.ResponseWriter, status int, msg string) {
+	writeJSON(w, status, map[string]string{"error": msg})
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}

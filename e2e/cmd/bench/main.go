@@ -1,0 +1,439 @@
+// Command bench measures Flurry's invoke latency and throughput against a
+// standalone system it starts itself, beside a baseline measured in the
+// same run: a direct HTTP /run call to the warm container that serves the
+// same action. Results are printed as the markdown of docs/benchmarks.md.
+//
+//	go run ./e2e/cmd/bench -flurry bin/flurry   (or: make bench)
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/protobuf/types/known/structpb"
+
+	"github.com/flurryfn/flurry/actions/gowrap"
+	flurryv1 "github.com/flurryfn/flurry/proto/flurry/v1"
+)
+
+const auth = "9f0c5e3a-1b2c-4d5e-8f90-a1b2c3d4e5f6:benchbenchbenchbenchbenchbenchbenchbenchbenchbenchbenchbenchbenc"
+
+const noopSource = `package main
+
+func Main(args map[string]interface{}) map[string]interface{} { return args }
+`
+
+func main() {
+	flurry := flag.String("flurry", "bin/flurry", "the static flurry binary")
+	n := flag.Int("n", 2000, "sequential warm invocations per path")
+	rounds := flag.Int("rounds", 4, "interleaved rounds of the warm paths (n is split over them)")
+	starts := flag.Int("starts", 10, "cold and prewarm starts to measure")
+	clients := flag.Int("clients", 32, "concurrent clients for the throughput phase")
+	duration := flag.Duration("duration", 10*time.Second, "throughput phase length")
+	flag.Parse()
+	if err := run(*flurry, *n, *rounds, *starts, *clients, *duration); err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(1)
+	}
+}
+
+func run(bin string, n, rounds, starts, clients int, duration time.Duration) error {
+	ctx := context.Background()
+	tmp, err := os.MkdirTemp("", "flurry-bench")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(tmp)
+	src := filepath.Join(tmp, "noop.go")
+	if err := os.WriteFile(src, []byte(noopSource), 0o644); err != nil {
+		return err
+	}
+	exe, err := gowrap.Build(ctx, src, "Main")
+	if err != nil {
+		return err
+	}
+	code := base64.StdEncoding.EncodeToString(exe)
+
+	sys, err := start(bin, filepath.Join(tmp, "a"), "--memory", "8192")
+	if err != nil {
+		return err
+	}
+	defer sys.stop()
+	fmt.Printf("runtime: %s\n\n", sys.runtime)
+
+	if err := sys.put("noop", code, 128); err != nil {
+		return err
+	}
+	if _, err := sys.restInvoke("noop"); err != nil {
+		return err
+	}
+	conn, err := grpc.NewClient(sys.grpcAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	inv := flurryv1.NewInvocationServiceClient(conn)
+	gctx := metadata.AppendToOutgoingContext(ctx, "authorization", "Basic "+base64.StdEncoding.EncodeToString([]byte(auth)))
+	params, _ := structpb.NewStruct(map[string]any{"x": 1})
+	grpcInvoke := func() error {
+		r, err := inv.Invoke(gctx, &flurryv1.InvokeRequest{Namespace: "_", Name: "noop", Params: params, Blocking: true})
+		if err == nil && !r.GetActivation().GetResponse().GetSuccess() {
+			err = fmt.Errorf("activation failed: %v", r)
+		}
+		return err
+	}
+	direct, err := findWarmContainer(sys)
+	if err != nil {
+		return err
+	}
+
+	// Warm-up, then interleaved rounds so that noise hits all paths alike.
+	for i := 0; i < 200; i++ {
+		if _, err := sys.restInvoke("noop"); err != nil {
+			return err
+		}
+		if err := grpcInvoke(); err != nil {
+			return err
+		}
+		if err := direct(); err != nil {
+			return err
+		}
+	}
+	var rest, grpcL, base []time.Duration
+	per := n / rounds
+	for r := 0; r < rounds; r++ {
+		for _, p := range []struct {
+			into *[]time.Duration
+			fn   func() error
+		}{
+			{&base, direct},
+			{&rest, func() error { _, err := sys.restInvoke("noop"); return err }},
+			{&grpcL, grpcInvoke},
+		} {
+			for i := 0; i < per; i++ {
+				t0 := time.Now()
+				if err := p.fn(); err != nil {
+					return err
+				}
+				*p.into = append(*p.into, time.Since(t0))
+			}
+		}
+	}
+	fmt.Println("| path (warm, blocking, sequential) | n | p50 | p99 | overhead p50 vs direct |")
+	fmt.Println("|---|---|---|---|---|")
+	bp50 := pct(base, 50)
+	row := func(name string, d []time.Duration) {
+		fmt.Printf("| %s | %d | %s | %s | %s |\n", name, len(d), ms(pct(d, 50)), ms(pct(d, 99)), ms(pct(d, 50)-bp50))
+	}
+	row("direct HTTP /run to the warm container (baseline)", base)
+	row("REST POST /api/v1/.../actions/noop?blocking=true&result=true", rest)
+	row("gRPC InvocationService.Invoke (blocking)", grpcL)
+	fmt.Println()
+
+	// Throughput with concurrent clients.
+	var done, failed atomic.Int64
+	var mu sync.Mutex
+	var lat []time.Duration
+	phase := func(d time.Duration, record bool) {
+		var wg sync.WaitGroup
+		end := time.Now().Add(d)
+		for c := 0; c < clients; c++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				var mine []time.Duration
+				for time.Now().Before(end) {
+					t0 := time.Now()
+					if _, err := sys.restInvoke("noop"); err != nil {
+						failed.Add(1)
+						continue
+					}
+					if record {
+						mine = append(mine, time.Since(t0))
+						done.Add(1)
+					}
+				}
+				mu.Lock()
+				lat = append(lat, mine...)
+				mu.Unlock()
+			}()
+		}
+		wg.Wait()
+	}
+	phase(5*time.Second, false) // let the pool grow to its working size
+	failed.Store(0)
+	phase(duration, true)
+	fmt.Printf("| throughput, %d REST clients, warm noop | activations/s | p50 | p99 | failed |\n|---|---|---|---|---|\n", clients)
+	fmt.Printf("| %s | %.0f | %s | %s | %d |\n\n", duration, float64(done.Load())/duration.Seconds(), ms(pct(lat, 50)), ms(pct(lat, 99)), failed.Load())
+
+	// Prewarm starts: each new action takes the stem cell, which is refilled in between.
+	pre, err := startSeries(sys, code, "pw", starts, "prewarm")
+	if err != nil {
+		return err
+	}
+	sys.stop()
+
+	// Cold starts: a system without stem cells.
+	cold, err := start(bin, filepath.Join(tmp, "b"), "--prewarm", "0")
+	if err != nil {
+		return err
+	}
+	defer cold.stop()
+	coldRes, err := startSeries(cold, code, "cold", starts, "cold")
+	if err != nil {
+		return err
+	}
+	fmt.Println("| start | n | client latency p50 | p99 | initTime p50 | waitTime p50 |")
+	fmt.Println("|---|---|---|---|---|---|")
+	for _, s := range []series{pre, coldRes} {
+		fmt.Printf("| %s | %d | %s | %s | %s | %s |\n", s.name, len(s.client), ms(pct(s.client, 50)), ms(pct(s.client, 99)), ms(pct(s.init, 50)), ms(pct(s.wait, 50)))
+	}
+	return nil
+}
+
+type series struct {
+	name               string
+	client, init, wait []time.Duration
+}
+
+// startSeries deploys count new actions and invokes each once, expecting
+// the activation to report the given start ("cold" or "prewarm").
+func startSeries(sys *system, code, prefix string, count int, want string) (series, error) {
+	s := series{name: want}
+	for i := 0; i < count; i++ {
+		name := fmt.Sprintf("%s-%d", prefix, i)
+		if err := sys.put(name, code, 256); err != nil {
+			return s, err
+		}
+		time.Sleep(1500 * time.Millisecond) // a bench, not a test: let the stem cell be refilled
+		t0 := time.Now()
+		rec, err := sys.restInvokeRecord(name)
+		if err != nil {
+			return s, err
+		}
+		el := time.Since(t0)
+		if got := annotationString(rec, "start"); got != want {
+			fmt.Fprintf(os.Stderr, "note: %s started %q, expected %q\n", name, got, want)
+			continue
+		}
+		s.client = append(s.client, el)
+		s.init = append(s.init, time.Duration(annotationNumber(rec, "initTime"))*time.Millisecond)
+		s.wait = append(s.wait, time.Duration(annotationNumber(rec, "waitTime"))*time.Millisecond)
+	}
+	return s, nil
+}
+
+// system is a standalone flurry started by the bench.
+type system struct {
+	cmd      *exec.Cmd
+	api      string
+	grpcAddr string
+	runtime  string
+	out      *bytes.Buffer
+	client   *http.Client
+	stopped  bool
+}
+
+func freeAddr() string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		panic(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+func start(bin, dir string, extra ...string) (*system, error) {
+	api, grpcAddr, natsAddr := freeAddr(), freeAddr(), freeAddr()
+	args := append([]string{"standalone", "--data-dir", dir, "--api-listen", api, "--grpc-listen", grpcAddr,
+		"--nats-listen", natsAddr, "--guest-key", auth, "--log-level", "warn"}, extra...)
+	s := &system{api: "http://" + api, grpcAddr: grpcAddr, out: &bytes.Buffer{},
+		client: &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 256}}}
+	s.cmd = exec.Command(bin, args...)
+	s.cmd.Stdout, s.cmd.Stderr = s.out, s.out
+	if err := s.cmd.Start(); err != nil {
+		return nil, err
+	}
+	deadline := time.Now().Add(3 * time.Minute)
+	for time.Now().Before(deadline) {
+		if r, err := http.Get(s.api + "/api/v1"); err == nil {
+			r.Body.Close()
+			if r.StatusCode == 200 {
+				for _, l := range strings.Split(s.out.String(), "\n") {
+					if strings.Contains(l, "container runtime:") {
+						s.runtime = strings.TrimSpace(strings.SplitN(l, ":", 2)[1])
+					}
+				}
+				return s, nil
+			}
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	s.stop()
+	return nil, fmt.Errorf("standalone not up:\n%s", s.out.String())
+}
+
+func (s *system) stop() {
+	if s.stopped {
+		return
+	}
+	s.stopped = true
+	s.cmd.Process.Signal(os.Interrupt)
+	done := make(chan struct{})
+	go func() { s.cmd.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(30 * time.Second):
+		s.cmd.Process.Kill()
+	}
+}
+
+func (s *system) request(method, path string, body any) (int, []byte, error) {
+	b, _ := json.Marshal(body)
+	req, err := http.NewRequest(method, s.api+path, bytes.NewReader(b))
+	if err != nil {
+		return 0, nil, err
+	}
+	u, k, _ := strings.Cut(auth, ":")
+	req.SetBasicAuth(u, k)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := s.client.Do(req)
+	if err != nil {
+		return 0, nil, err
+	}
+	defer resp.Body.Close()
+	out, err := io.ReadAll(resp.Body)
+	return resp.StatusCode, out, err
+}
+
+func (s *system) put(name, code string, memory int) error {
+	st, b, err := s.request(http.MethodPut, "/api/v1/namespaces/_/actions/"+name+"?overwrite=true", map[string]any{
+		"exec":   map[string]any{"kind": "go", "binary": true, "code": code},
+		"limits": map[string]any{"memory": memory},
+	})
+	if err == nil && st != 200 {
+		err = fmt.Errorf("put %s: %d %s", name, st, b)
+	}
+	return err
+}
+
+func (s *system) restInvoke(name string) ([]byte, error) {
+	st, b, err := s.request(http.MethodPost, "/api/v1/namespaces/_/actions/"+name+"?blocking=true&result=true", map[string]any{"x": 1})
+	if err == nil && st != 200 {
+		err = fmt.Errorf("invoke %s: %d %s", name, st, b)
+	}
+	return b, err
+}
+
+func (s *system) restInvokeRecord(name string) (map[string]any, error) {
+	st, b, err := s.request(http.MethodPost, "/api/v1/namespaces/_/actions/"+name+"?blocking=true", map[string]any{})
+	if err != nil {
+		return nil, err
+	}
+	if st != 200 {
+		return nil, fmt.Errorf("invoke %s: %d %s", name, st, b)
+	}
+	var rec map[string]any
+	return rec, json.Unmarshal(b, &rec)
+}
+
+// findWarmContainer returns a function that calls /run directly on the
+// container that already serves the noop action.
+func findWarmContainer(s *system) (func() error, error) {
+	var addrs []string
+	if s.runtime == "docker" {
+		out, err := exec.Command("docker", "ps", "-q", "--filter", "label=io.flurry.managed=true").Output()
+		if err != nil {
+			return nil, err
+		}
+		for _, id := range strings.Fields(string(out)) {
+			ip, _ := exec.Command("docker", "inspect", "-f", "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}", id).Output()
+			if v := strings.TrimSpace(string(ip)); v != "" {
+				addrs = append(addrs, v+":8080")
+			}
+			if p, err := exec.Command("docker", "port", id, "8080/tcp").Output(); err == nil {
+				for _, l := range strings.Fields(string(p)) {
+					if strings.HasPrefix(l, "127.0.0.1:") {
+						addrs = append(addrs, l)
+					}
+				}
+			}
+		}
+	} else {
+		return nil, errors.New("the direct baseline needs the docker runtime")
+	}
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 4}, Timeout: 5 * time.Second}
+	body := []byte(`{"value":{"x":1},"namespace":"guest","action_name":"noop","activation_id":"bench","deadline":"0"}`)
+	for _, a := range addrs {
+		call := func() error {
+			resp, err := client.Post("http://"+a+"/run", "application/json", bytes.NewReader(body))
+			if err != nil {
+				return err
+			}
+			defer resp.Body.Close()
+			io.Copy(io.Discard, resp.Body)
+			if resp.StatusCode != 200 {
+				return fmt.Errorf("direct /run: %d", resp.StatusCode)
+			}
+			return nil
+		}
+		if call() == nil {
+			return call, nil
+		}
+	}
+	return nil, fmt.Errorf("no warm noop container answers /run among %v", addrs)
+}
+
+func annotation(rec map[string]any, key string) any {
+	anns, _ := rec["annotations"].([]any)
+	for _, a := range anns {
+		if m, _ := a.(map[string]any); m["key"] == key {
+			return m["value"]
+		}
+	}
+	return nil
+}
+
+func annotationString(rec map[string]any, key string) string {
+	s, _ := annotation(rec, key).(string)
+	return s
+}
+
+func annotationNumber(rec map[string]any, key string) float64 {
+	f, _ := annotation(rec, key).(float64)
+	return f
+}
+
+func pct(d []time.Duration, p int) time.Duration {
+	if len(d) == 0 {
+		return 0
+	}
+	s := slices.Clone(d)
+	slices.Sort(s)
+	i := (len(s)*p + 99) / 100
+	if i > 0 {
+		i--
+	}
+	return s[i]
+}
+
+func ms(d time.Duration) string { return fmt.Sprintf("%.3f ms", float64(d.Microseconds())/1000) }

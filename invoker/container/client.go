@@ -1,0 +1,252 @@
+package container
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/flurryfn/flurry/internal/entity"
+)
+
+// maxResponseCount bounds how many bytes of an oversized /run response are
+// read to report its size; past it the connection is dropped.
+const maxResponseCount = 64 << 20
+
+// maxInitResponse bounds the body of an /init response.
+const maxInitResponse = 64 << 10
+
+// Client speaks the OpenWhisk action protocol to one container's proxy.
+// It is safe for concurrent use and keeps connections alive between calls.
+// It has no timeout of its own: every call's ctx carries the deadline.
+type Client struct {
+	base string
+	addr string
+	http *http.Client
+}
+
+// NewClient returns a client for the proxy at addr (host:port).
+func NewClient(addr string) *Client {
+	// A Transport per container: its idle connections die with the client
+	// instead of lingering in a shared pool keyed by stale addresses.
+	tr := &http.Transport{
+		Proxy: nil,
+		DialContext: (&net.Dialer{
+			KeepAlive: 30 * time.Second,
+		}).DialContext,
+		MaxIdleConns:        1024,
+		MaxIdleConnsPerHost: 1024,
+		IdleConnTimeout:     90 * time.Second,
+		DisableCompression:  true,
+		ForceAttemptHTTP2:   false,
+	}
+	return &Client{
+		base: "http://" + addr,
+		addr: addr,
+		http: &http.Client{Transport: tr},
+	}
+}
+
+// Close releases the client's idle connections.
+func (c *Client) Close() { c.http.CloseIdleConnections() }
+
+// ActionError is a non-200 answer of the proxy: the action (or its /init)
+// failed. It is the action developer's error, not the platform's.
+type ActionError struct {
+	StatusCode int
+	Message    string
+}
+
+func (e *ActionError) Error() string {
+	return fmt.Sprintf("action error (status %d): %s", e.StatusCode, e.Message)
+}
+
+// WaitReady polls the proxy until it answers HTTP (any status) or ctx is
+// done. The poll starts every 2 ms and backs off to 20 ms, so a proxy that
+// comes up quickly costs little latency.
+func (c *Client) WaitReady(ctx context.Context) error {
+	interval := 2 * time.Millisecond
+	var last error
+	for {
+		if last = c.probe(ctx); last == nil {
+			return nil
+		}
+		t := time.NewTimer(interval)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return fmt.Errorf("proxy at %s not ready: %w (last: %v)", c.addr, ctx.Err(), last)
+		case <-t.C:
+		}
+		if interval = interval * 3 / 2; interval > 20*time.Millisecond {
+			interval = 20 * time.Millisecond
+		}
+	}
+}
+
+// probe makes one GET / and accepts any HTTP answer: a published port
+// (docker-proxy) accepts TCP before the proxy inside listens, so a TCP
+// connect alone would not prove readiness. The connection stays in the
+// pool for the /init that follows.
+func (c *Client) probe(ctx context.Context) error {
+	pctx, cancel := context.WithTimeout(ctx, time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(pctx, http.MethodGet, c.base+"/", nil)
+	if err != nil {
+		return err
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return err
+	}
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 4096))
+	return resp.Body.Close()
+}
+
+// InitRequest is the value of an /init call.
+type InitRequest struct {
+	Name   string
+	Main   string
+	Code   string // text, or base64 when Binary
+	Binary bool
+	Env    map[string]string
+}
+
+// Init sends /init. A non-200 answer is an *ActionError carrying the
+// proxy's "error" message (403 for a second /init); any other error is a
+// transport failure or ctx being done.
+func (c *Client) Init(ctx context.Context, req InitRequest) error {
+	type value struct {
+		Name   string            `json:"name"`
+		Main   string            `json:"main"`
+		Code   string            `json:"code"`
+		Binary bool              `json:"binary"`
+		Env    map[string]string `json:"env,omitempty"`
+	}
+	body, err := json.Marshal(struct {
+		Value value `json:"value"`
+	}{value{req.Name, req.Main, req.Code, req.Binary, req.Env}})
+	if err != nil {
+		return fmt.Errorf("encode init: %w", err)
+	}
+	resp, err := c.post(ctx, "/init", body)
+	if err != nil {
+		return fmt.Errorf("init %s: %w", c.addr, err)
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(io.LimitReader(resp.Body, maxInitResponse))
+	if err != nil {
+		return fmt.Errorf("init %s: read response: %w", c.addr, err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		return &ActionError{StatusCode: resp.StatusCode, Message: errorMessage(resp.StatusCode, data)}
+	}
+	return nil
+}
+
+// errorMessage is the "error" field of a JSON body, else the body's text.
+func errorMessage(status int, data []byte) string {
+	var obj struct {
+		Error json.RawMessage `json:"error"`
+	}
+	if json.Unmarshal(data, &obj) == nil && len(obj.Error) > 0 {
+		var s string
+		if json.Unmarshal(obj.Error, &s) == nil {
+			return s
+		}
+		return string(obj.Error)
+	}
+	if s := strings.TrimSpace(string(data)); s != "" {
+		return s
+	}
+	return http.StatusText(status)
+}
+
+// RunRequest is one activation sent to /run.
+type RunRequest struct {
+	Value         json.RawMessage // the parameters, a JSON object
+	Namespace     string
+	ActionName    string
+	ActionVersion string
+	ActivationID  string
+	Deadline      int64 // unix milliseconds
+	APIKey        string
+}
+
+// RunResponse is the proxy's answer to /run.
+type RunResponse struct {
+	StatusCode int
+	// Body is the response body, nil when Truncated.
+	Body json.RawMessage
+	// Truncated is true when the body exceeded entity.MaxPayloadBytes.
+	Truncated bool
+	// Size is the number of body bytes read (counting stops at 64 MiB).
+	Size int64
+}
+
+// Run sends /run. Whatever the proxy answers is a RunResponse (the caller
+// decides success from StatusCode and Body); the error is only for a
+// transport failure or ctx being done (errors.Is(err, context.DeadlineExceeded)
+// for a timeout).
+func (c *Client) Run(ctx context.Context, req RunRequest) (RunResponse, error) {
+	value := req.Value
+	if len(bytes.TrimSpace(value)) == 0 {
+		value = json.RawMessage("{}")
+	}
+	body, err := json.Marshal(struct {
+		Value         json.RawMessage `json:"value"`
+		Namespace     string          `json:"namespace"`
+		ActionName    string          `json:"action_name"`
+		ActionVersion string          `json:"action_version"`
+		ActivationID  string          `json:"activation_id"`
+		Deadline      string          `json:"deadline"`
+		APIKey        string          `json:"api_key,omitempty"`
+	}{value, req.Namespace, req.ActionName, req.ActionVersion, req.ActivationID,
+		strconv.FormatInt(req.Deadline, 10), req.APIKey})
+	if err != nil {
+		return RunResponse{}, fmt.Errorf("encode run: %w", err)
+	}
+	resp, err := c.post(ctx, "/run", body)
+	if err != nil {
+		return RunResponse{}, fmt.Errorf("run %s: %w", c.addr, err)
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(io.LimitReader(resp.Body, entity.MaxPayloadBytes+1))
+	if err != nil {
+		return RunResponse{}, fmt.Errorf("run %s: read response: %w", c.addr, err)
+	}
+	out := RunResponse{StatusCode: resp.StatusCode, Body: data, Size: int64(len(data))}
+	if len(data) > entity.MaxPayloadBytes {
+		n, err := io.Copy(io.Discard, io.LimitReader(resp.Body, maxResponseCount-int64(len(data))))
+		if err != nil {
+			return RunResponse{}, fmt.Errorf("run %s: read response: %w", c.addr, err)
+		}
+		out.Body, out.Truncated, out.Size = nil, true, int64(len(data))+n
+	}
+	return out, nil
+}
+
+func (c *Client) post(ctx context.Context, path string, body []byte) (*http.Response, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.base+path, bytes.NewReader(body))
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := c.http.Do(req)
+	if err != nil {
+		// Keep ctx's error visible to errors.Is even when the transport
+		// reports it in its own words.
+		if ctxErr := ctx.Err(); ctxErr != nil && !errors.Is(err, ctxErr) {
+			return nil, fmt.Errorf("%w: %v", ctxErr, err)
+		}
+		return nil, err
+	}
+	return resp, nil
+}

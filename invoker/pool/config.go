@@ -1,0 +1,88 @@
+package pool
+
+import (
+	"errors"
+	"fmt"
+	"time"
+)
+
+// PrewarmSpec asks the pool to keep Count stem cells of Kind with MemoryMB.
+type PrewarmSpec struct {
+	Kind     string
+	MemoryMB int64
+	Count    int
+}
+
+// Config configures a Pool. Zero fields take the defaults noted.
+type Config struct {
+	// InvokerID labels and names every container this pool starts.
+	InvokerID string
+	// MemoryMB is the budget: the sum of the memory limits of all the
+	// pool's containers never exceeds it.
+	MemoryMB int64
+	// Images maps a runtime kind to its image; stem cells need one.
+	Images map[string]string
+	// Prewarm lists the stem cells to keep.
+	Prewarm []PrewarmSpec
+	// KeepAlive decides idle expiry (default FixedKeepAlive(10 min)).
+	KeepAlive KeepAlive
+	// SweepInterval is how often idle containers are checked and stem
+	// cells refilled (default 1 s).
+	SweepInterval time.Duration
+	// StartTimeout bounds starting one container, readiness included
+	// (default 60 s).
+	StartTimeout time.Duration
+	// RemoveTimeout bounds removing one container (default 30 s).
+	RemoveTimeout time.Duration
+}
+
+// DefaultIdleTimeout is the idle expiry of the default KeepAlive.
+const DefaultIdleTimeout = 10 * time.Minute
+
+func (c Config) withDefaults() Config {
+	if c.KeepAlive == nil {
+		c.KeepAlive = FixedKeepAlive(DefaultIdleTimeout)
+	}
+	if c.SweepInterval == 0 {
+		c.SweepInterval = time.Second
+	}
+	if c.StartTimeout == 0 {
+		c.StartTimeout = 60 * time.Second
+	}
+	if c.RemoveTimeout == 0 {
+		c.RemoveTimeout = 30 * time.Second
+	}
+	return c
+}
+
+// Validate checks the configuration (after defaults).
+func (c Config) Validate() error {
+	c = c.withDefaults()
+	var errs []error
+	if c.InvokerID == "" {
+		errs = append(errs, errors.New("invoker id is empty"))
+	}
+	if c.MemoryMB <= 0 {
+		errs = append(errs, fmt.Errorf("memory budget %d MB is not positive", c.MemoryMB))
+	}
+	if c.SweepInterval < 0 || c.StartTimeout < 0 || c.RemoveTimeout < 0 {
+		errs = append(errs, errors.New("negative interval or timeout"))
+	}
+	var prewarmMB int64
+	for _, s := range c.Prewarm {
+		if c.Images[s.Kind] == "" {
+			errs = append(errs, fmt.Errorf("prewarm kind %q has no image", s.Kind))
+		}
+		if s.MemoryMB <= 0 || s.Count < 0 {
+			errs = append(errs, fmt.Errorf("prewarm %q: memory %d MB, count %d", s.Kind, s.MemoryMB, s.Count))
+		}
+		prewarmMB += s.MemoryMB * int64(s.Count)
+	}
+	if prewarmMB > c.MemoryMB {
+		errs = append(errs, fmt.Errorf("prewarm needs %d MB, more than the budget of %d MB", prewarmMB, c.MemoryMB))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("pool config: %w", err)
+	}
+	return nil
+}

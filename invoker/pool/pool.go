@@ -1,0 +1,557 @@
+package pool
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"regexp"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/flurryfn/flurry/invoker/container"
+)
+
+// Start says how Acquire had the container.
+type Start string
+
+// How a container was had, as the record's "start" annotation says it.
+const (
+	StartWarm    Start = "warm"    // already initialized for this action revision
+	StartPrewarm Start = "prewarm" // a stem cell: needs /init
+	StartCold    Start = "cold"    // started for this request: needs /init
+)
+
+// Errors of Acquire.
+var (
+	// ErrClosed is returned once Close has begun.
+	ErrClosed = errors.New("pool closed")
+	// ErrTooLarge is returned for a request bigger than the whole budget.
+	ErrTooLarge = errors.New("memory request exceeds the pool budget")
+)
+
+// OpenFunc prepares a freshly started container for use (waits for its
+// proxy to accept connections, makes a protocol client and log
+// collector). An error makes the pool remove the container.
+type OpenFunc[T any] func(ctx context.Context, c *container.Container) (T, error)
+
+// Request describes the container an activation needs.
+type Request struct {
+	// Key is the action revision (entity.Action.Key).
+	Key string
+	// Kind and Image say what to start on a cold start; a stem cell is
+	// taken only when both match.
+	Kind  string
+	Image string
+	// MemoryMB is the container's memory limit.
+	MemoryMB int64
+	// Concurrency is how many activations the container may run at once
+	// (values below 1 mean 1).
+	Concurrency int
+}
+
+// Container is one container of the pool. Its exported fields never
+// change after Acquire returns it.
+type Container[T any] struct {
+	ID       string
+	Kind     string
+	Image    string
+	MemoryMB int64
+	// Raw is what the runtime returned from Start.
+	Raw *container.Container
+	// Conn is what the OpenFunc returned.
+	Conn T
+
+	// Guarded by Pool.mu.
+	key         string // "" for a stem cell
+	maxActive   int
+	active      int
+	initialized bool
+	removing    bool
+	lastUsed    time.Time
+}
+
+// Stats is a snapshot of the pool.
+type Stats struct {
+	MemoryMB int64 // the budget
+	UsedMB   int64 // memory of all containers, starting and removing ones included
+	Warm     int   // containers bound to an action revision
+	Prewarm  int   // idle stem cells
+	Busy     int   // activations running in containers
+}
+
+// Pool owns the containers of one invoker. It is safe for concurrent use.
+type Pool[T any] struct {
+	rt   container.Runtime
+	cfg  Config
+	open OpenFunc[T]
+	log  *slog.Logger
+
+	nameID string
+	seq    atomic.Uint64
+	refill chan struct{}
+	wg     sync.WaitGroup // background removals
+
+	mu      sync.Mutex
+	all     map[string]*Container[T]
+	usedMB  int64
+	changed chan struct{} // closed and replaced on every change that may free capacity
+	closed  bool
+	backoff map[PrewarmSpec]prewarmBackoff
+	now     func() time.Time
+}
+
+type prewarmBackoff struct {
+	until time.Time
+	delay time.Duration
+}
+
+// New makes a pool over rt. open may be nil when the caller needs nothing
+// per container.
+func New[T any](rt container.Runtime, cfg Config, open OpenFunc[T], log *slog.Logger) (*Pool[T], error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if open == nil {
+		open = func(context.Context, *container.Container) (T, error) { var z T; return z, nil }
+	}
+	if log == nil {
+		log = slog.Default()
+	}
+	return &Pool[T]{
+		rt:      rt,
+		cfg:     cfg.withDefaults(),
+		open:    open,
+		log:     log,
+		nameID:  nameUnsafe.ReplaceAllString(cfg.InvokerID, "-"),
+		refill:  make(chan struct{}, 1),
+		all:     map[string]*Container[T]{},
+		changed: make(chan struct{}),
+		backoff: map[PrewarmSpec]prewarmBackoff{},
+		now:     time.Now,
+	}, nil
+}
+
+var nameUnsafe = regexp.MustCompile(`[^A-Za-z0-9_.-]`)
+
+// Acquire returns a container for req: a warm one of req.Key with a free
+// concurrency slot, else an idle stem cell of the same kind, image and
+// memory, else a new one (evicting idle containers, least recently used
+// first, when the budget is full). When nothing can be evicted it waits
+// for capacity until ctx is done. Errors are platform errors (runtime
+// failure, ErrClosed, ErrTooLarge, ctx.Err()).
+//
+// The caller must call Initialized after a successful /init on a
+// prewarm or cold container, and finally Release or Discard.
+func (p *Pool[T]) Acquire(ctx context.Context, req Request) (*Container[T], Start, error) {
+	if req.Concurrency < 1 {
+		req.Concurrency = 1
+	}
+	if req.MemoryMB > p.cfg.MemoryMB {
+		return nil, "", fmt.Errorf("%d MB of %d MB: %w", req.MemoryMB, p.cfg.MemoryMB, ErrTooLarge)
+	}
+	for {
+		p.mu.Lock()
+		if p.closed {
+			p.mu.Unlock()
+			return nil, "", ErrClosed
+		}
+		now := p.now()
+		p.cfg.KeepAlive.Observe(req.Key, now)
+		if c := p.warmLocked(req); c != nil {
+			c.active++
+			c.lastUsed = now
+			p.mu.Unlock()
+			return c, StartWarm, nil
+		}
+		if c := p.stemLocked(req); c != nil {
+			c.key = req.Key
+			c.maxActive = req.Concurrency
+			c.active = 1
+			c.lastUsed = now
+			p.mu.Unlock()
+			p.kickRefill()
+			return c, StartPrewarm, nil
+		}
+		victims, ok := p.reserveLocked(req.MemoryMB)
+		if !ok {
+			wait := p.changed
+			p.mu.Unlock()
+			select {
+			case <-ctx.Done():
+				return nil, "", fmt.Errorf("wait for %d MB of pool memory: %w", req.MemoryMB, ctx.Err())
+			case <-wait:
+				continue
+			}
+		}
+		p.mu.Unlock()
+		for _, v := range victims {
+			p.log.Info("evicting idle container for capacity", "container", v.ID, "action", v.key, "memoryMB", v.MemoryMB)
+			p.remove(ctx, v)
+		}
+		c, err := p.start(ctx, req.Kind, req.Image, req.MemoryMB, func(c *Container[T]) {
+			c.key = req.Key
+			c.maxActive = req.Concurrency
+			c.active = 1
+		})
+		if err != nil {
+			return nil, "", err
+		}
+		return c, StartCold, nil
+	}
+}
+
+// warmLocked picks the initialized container of req.Key with a free slot
+// that is busiest (packing concurrent activations), then most recent.
+func (p *Pool[T]) warmLocked(req Request) *Container[T] {
+	var best *Container[T]
+	for _, c := range p.all {
+		if c.key != req.Key || !c.initialized || c.removing || c.active >= c.maxActive {
+			continue
+		}
+		if best == nil || c.active > best.active || (c.active == best.active && c.lastUsed.After(best.lastUsed)) {
+			best = c
+		}
+	}
+	return best
+}
+
+func (p *Pool[T]) stemLocked(req Request) *Container[T] {
+	for _, c := range p.all {
+		if c.key == "" && !c.removing && c.active == 0 && c.Kind == req.Kind && c.Image == req.Image && c.MemoryMB == req.MemoryMB {
+			return c
+		}
+	}
+	return nil
+}
+
+// reserveLocked reserves mb of the budget, choosing idle containers to
+// evict if needed (warm ones least recently used first, then stem cells).
+// The victims are marked removing; their memory stays counted until the
+// caller has removed them, so the budget holds at every moment.
+func (p *Pool[T]) reserveLocked(mb int64) ([]*Container[T], bool) {
+	free := p.cfg.MemoryMB - p.usedMB
+	if free >= mb {
+		p.usedMB += mb
+		return nil, true
+	}
+	var idle []*Container[T]
+	for _, c := range p.all {
+		if c.active == 0 && !c.removing {
+			idle = append(idle, c)
+		}
+	}
+	sort.Slice(idle, func(a, b int) bool {
+		sa, sb := idle[a].key == "", idle[b].key == ""
+		if sa != sb {
+			return !sa
+		}
+		return idle[a].lastUsed.Before(idle[b].lastUsed)
+	})
+	var victims []*Container[T]
+	for _, c := range idle {
+		if free >= mb {
+			break
+		}
+		victims = append(victims, c)
+		free += c.MemoryMB
+	}
+	if free < mb {
+		return nil, false
+	}
+	for _, v := range victims {
+		v.removing = true
+	}
+	p.usedMB += mb
+	return victims, true
+}
+
+// start starts a container whose memory is already reserved, and adds it
+// to the pool with bind applied under the lock. On failure it gives the
+// reservation back.
+func (p *Pool[T]) start(ctx context.Context, kind, image string, mb int64, bind func(*Container[T])) (*Container[T], error) {
+	sctx, cancel := context.WithTimeout(ctx, p.cfg.StartTimeout)
+	defer cancel()
+	spec := container.Spec{
+		Name:        fmt.Sprintf("flurry-%s-%d", p.nameID, p.seq.Add(1)),
+		Image:       image,
+		Kind:        kind,
+		MemoryBytes: mb << 20,
+		Labels: map[string]string{
+			container.LabelManaged: "true",
+			container.LabelInvoker: p.cfg.InvokerID,
+			container.LabelKind:    kind,
+		},
+	}
+	raw, err := p.rt.Start(sctx, spec)
+	if err == nil {
+		var conn T
+		conn, err = p.open(sctx, raw)
+		if err == nil {
+			c := &Container[T]{ID: raw.ID, Kind: kind, Image: image, MemoryMB: mb, Raw: raw, Conn: conn}
+			p.mu.Lock()
+			c.lastUsed = p.now()
+			bind(c)
+			if p.closed {
+				// Close has already swept the pool; this one is ours to remove.
+				c.removing = true
+				p.all[c.ID] = c
+				p.mu.Unlock()
+				p.remove(context.WithoutCancel(ctx), c)
+				return nil, ErrClosed
+			}
+			p.all[c.ID] = c
+			p.mu.Unlock()
+			p.log.Debug("container started", "container", c.ID, "kind", kind, "memoryMB", mb)
+			return c, nil
+		}
+		p.removeRaw(context.WithoutCancel(ctx), raw)
+		err = fmt.Errorf("open container %s: %w", raw.ID, err)
+	} else {
+		err = fmt.Errorf("start %s container from %q: %w", kind, image, err)
+	}
+	p.mu.Lock()
+	p.usedMB -= mb
+	p.broadcastLocked()
+	p.mu.Unlock()
+	return nil, err
+}
+
+// Initialized marks c as initialized for its action revision, so that
+// further Acquires may reuse it.
+func (p *Pool[T]) Initialized(c *Container[T]) {
+	p.mu.Lock()
+	c.initialized = true
+	p.broadcastLocked()
+	p.mu.Unlock()
+}
+
+// Release ends one activation's use of c. A container that was never
+// initialized cannot be reused and is removed.
+func (p *Pool[T]) Release(c *Container[T]) {
+	p.mu.Lock()
+	c.active--
+	c.lastUsed = p.now()
+	drop := !c.initialized && !c.removing && c.active == 0
+	if drop {
+		c.removing = true
+	}
+	p.broadcastLocked()
+	p.mu.Unlock()
+	if drop {
+		p.removeAsync(c)
+	}
+}
+
+// Discard ends one activation's use of c and removes c (it timed out,
+// crashed or failed /init). Other activations running in c will fail.
+func (p *Pool[T]) Discard(c *Container[T]) {
+	p.mu.Lock()
+	c.active--
+	drop := !c.removing
+	c.removing = true
+	p.broadcastLocked()
+	p.mu.Unlock()
+	if drop {
+		p.removeAsync(c)
+	}
+}
+
+func (p *Pool[T]) removeAsync(c *Container[T]) {
+	p.wg.Add(1)
+	go func() {
+		defer p.wg.Done()
+		p.remove(context.Background(), c)
+	}()
+}
+
+// remove removes c (already marked removing) from the runtime and the pool
+// and frees its memory.
+func (p *Pool[T]) remove(ctx context.Context, c *Container[T]) {
+	p.removeRaw(ctx, c.Raw)
+	p.mu.Lock()
+	delete(p.all, c.ID)
+	p.usedMB -= c.MemoryMB
+	p.broadcastLocked()
+	p.mu.Unlock()
+}
+
+func (p *Pool[T]) removeRaw(ctx context.Context, raw *container.Container) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), p.cfg.RemoveTimeout)
+	defer cancel()
+	if err := p.rt.Remove(ctx, raw.ID); err != nil && !errors.Is(err, container.ErrNotFound) {
+		p.log.Error("remove container", "container", raw.ID, "err", err)
+	}
+	// The streams end with the container; close them so nothing leaks if
+	// no reader is left.
+	if raw.Stdout != nil {
+		raw.Stdout.Close()
+	}
+	if raw.Stderr != nil {
+		raw.Stderr.Close()
+	}
+}
+
+func (p *Pool[T]) broadcastLocked() {
+	close(p.changed)
+	p.changed = make(chan struct{})
+}
+
+func (p *Pool[T]) kickRefill() {
+	select {
+	case p.refill <- struct{}{}:
+	default:
+	}
+}
+
+// Stats returns a snapshot of the pool.
+func (p *Pool[T]) Stats() Stats {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	s := Stats{MemoryMB: p.cfg.MemoryMB, UsedMB: p.usedMB}
+	for _, c := range p.all {
+		switch {
+		case c.removing:
+		case c.key == "":
+			s.Prewarm++
+		default:
+			s.Warm++
+		}
+		s.Busy += c.active
+	}
+	return s
+}
+
+// RemoveLeftovers removes containers that a previous run of this invoker
+// left behind (labels LabelManaged and LabelInvoker = this id), or every
+// Flurry-managed container when all is true (standalone: one invoker per
+// engine). Call it before Run.
+func (p *Pool[T]) RemoveLeftovers(ctx context.Context, all bool) error {
+	labels := map[string]string{container.LabelManaged: "true"}
+	if !all {
+		labels[container.LabelInvoker] = p.cfg.InvokerID
+	}
+	infos, err := p.rt.List(ctx, labels)
+	if err != nil {
+		return fmt.Errorf("list leftover containers: %w", err)
+	}
+	var errs []error
+	for _, info := range infos {
+		if err := p.rt.Remove(ctx, info.ID); err != nil && !errors.Is(err, container.ErrNotFound) {
+			errs = append(errs, fmt.Errorf("remove leftover container %s: %w", info.ID, err))
+			continue
+		}
+		p.log.Info("removed leftover container", "container", info.ID, "name", info.Name)
+	}
+	return errors.Join(errs...)
+}
+
+// Run keeps the pool in shape until ctx is done: it fills the stem cells,
+// refills them when taken, and removes containers idle past their
+// KeepAlive. It does not remove containers on return; see Close.
+func (p *Pool[T]) Run(ctx context.Context) {
+	t := time.NewTicker(p.cfg.SweepInterval)
+	defer t.Stop()
+	p.fill(ctx)
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			p.sweep()
+			p.fill(ctx)
+		case <-p.refill:
+			p.fill(ctx)
+		}
+	}
+}
+
+// sweep removes idle warm containers past their keep-alive.
+func (p *Pool[T]) sweep() {
+	p.mu.Lock()
+	now := p.now()
+	var expired []*Container[T]
+	for _, c := range p.all {
+		if c.key != "" && c.active == 0 && !c.removing && now.Sub(c.lastUsed) >= p.cfg.KeepAlive.IdleTTL(c.key) {
+			c.removing = true
+			expired = append(expired, c)
+		}
+	}
+	p.mu.Unlock()
+	for _, c := range expired {
+		p.log.Info("removing idle container", "container", c.ID, "action", c.key)
+		p.removeAsync(c)
+	}
+}
+
+// fill starts missing stem cells while the budget has free memory; it
+// never evicts for them. A kind whose start fails backs off.
+func (p *Pool[T]) fill(ctx context.Context) {
+	for _, spec := range p.cfg.Prewarm {
+		for ctx.Err() == nil {
+			p.mu.Lock()
+			if p.closed || p.now().Before(p.backoff[spec].until) {
+				p.mu.Unlock()
+				break
+			}
+			have := 0
+			for _, c := range p.all {
+				if c.key == "" && !c.removing && c.Kind == spec.Kind && c.MemoryMB == spec.MemoryMB {
+					have++
+				}
+			}
+			if have >= spec.Count || p.cfg.MemoryMB-p.usedMB < spec.MemoryMB {
+				p.mu.Unlock()
+				break
+			}
+			p.usedMB += spec.MemoryMB
+			p.mu.Unlock()
+			_, err := p.start(ctx, spec.Kind, p.cfg.Images[spec.Kind], spec.MemoryMB, func(*Container[T]) {})
+			p.mu.Lock()
+			if err != nil {
+				b := p.backoff[spec]
+				b.delay = min(max(2*b.delay, time.Second), time.Minute)
+				b.until = p.now().Add(b.delay)
+				p.backoff[spec] = b
+			} else {
+				delete(p.backoff, spec)
+			}
+			p.mu.Unlock()
+			if err != nil {
+				if !errors.Is(err, ErrClosed) && ctx.Err() == nil {
+					p.log.Error("prewarm stem cell", "kind", spec.Kind, "memoryMB", spec.MemoryMB, "err", err)
+				}
+				break
+			}
+		}
+	}
+}
+
+// Close removes every container of the pool and waits for removals in
+// progress. Acquire fails with ErrClosed afterwards. Containers still in
+// use are removed too: call Close after activations have drained.
+func (p *Pool[T]) Close(ctx context.Context) {
+	p.mu.Lock()
+	p.closed = true
+	var rm []*Container[T]
+	for _, c := range p.all {
+		if !c.removing {
+			c.removing = true
+			rm = append(rm, c)
+		}
+	}
+	p.broadcastLocked()
+	p.mu.Unlock()
+	var wg sync.WaitGroup
+	for _, c := range rm {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			p.remove(ctx, c)
+		}()
+	}
+	wg.Wait()
+	p.wg.Wait()
+}

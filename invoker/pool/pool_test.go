@@ -1,0 +1,398 @@
+package pool
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"maps"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/flurryfn/flurry/internal/testutil"
+	"github.com/flurryfn/flurry/invoker/container"
+)
+
+// fakeRuntime is an in-memory container.Runtime.
+type fakeRuntime struct {
+	mu      sync.Mutex
+	seq     int
+	live    map[string]container.Spec
+	started []container.Spec
+	removed []string
+	failImg string // Start fails for this image
+}
+
+var _ container.Runtime = (*fakeRuntime)(nil)
+
+func newFake() *fakeRuntime { return &fakeRuntime{live: map[string]container.Spec{}} }
+
+func (f *fakeRuntime) Name() string { return "fake" }
+
+func (f *fakeRuntime) Start(_ context.Context, s container.Spec) (*container.Container, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if s.Image == f.failImg {
+		return nil, errors.New("no such image")
+	}
+	f.seq++
+	id := fmt.Sprintf("c%d", f.seq)
+	f.live[id] = s
+	f.started = append(f.started, s)
+	return &container.Container{ID: id, Addr: "127.0.0.1:1",
+		Stdout: io.NopCloser(strings.NewReader("")), Stderr: io.NopCloser(strings.NewReader(""))}, nil
+}
+
+func (f *fakeRuntime) Remove(_ context.Context, id string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if _, ok := f.live[id]; !ok {
+		return container.ErrNotFound
+	}
+	delete(f.live, id)
+	f.removed = append(f.removed, id)
+	return nil
+}
+
+func (f *fakeRuntime) List(_ context.Context, labels map[string]string) ([]container.Info, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var out []container.Info
+	for id, s := range f.live {
+		match := true
+		for k, v := range labels {
+			if s.Labels[k] != v {
+				match = false
+			}
+		}
+		if match {
+			out = append(out, container.Info{ID: id, Name: s.Name, Labels: maps.Clone(s.Labels)})
+		}
+	}
+	return out, nil
+}
+
+func (f *fakeRuntime) liveIDs() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return slices.Sorted(maps.Keys(f.live))
+}
+
+// clock is a settable time source for idle expiry.
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *clock) now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
+func (c *clock) add(d time.Duration) {
+	c.mu.Lock()
+	c.t = c.t.Add(d)
+	c.mu.Unlock()
+}
+
+func newPool(t *testing.T, rt *fakeRuntime, cfg Config) (*Pool[struct{}], *clock) {
+	t.Helper()
+	if cfg.InvokerID == "" {
+		cfg.InvokerID = "inv/1"
+	}
+	if cfg.Images == nil {
+		cfg.Images = map[string]string{"go": "img-go"}
+	}
+	p, err := New[struct{}](rt, cfg, nil, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	clk := &clock{t: time.Unix(1000, 0)}
+	p.now = clk.now
+	t.Cleanup(func() { p.Close(context.Background()) })
+	return p, clk
+}
+
+func req(key string, mb int64, conc int) Request {
+	return Request{Key: key, Kind: "go", Image: "img-go", MemoryMB: mb, Concurrency: conc}
+}
+
+func mustAcquire(t *testing.T, p *Pool[struct{}], r Request, want Start) *Container[struct{}] {
+	t.Helper()
+	c, start, err := p.Acquire(context.Background(), r)
+	if err != nil {
+		t.Fatalf("acquire %s: %v", r.Key, err)
+	}
+	if start != want {
+		t.Fatalf("acquire %s: start %s, want %s", r.Key, start, want)
+	}
+	return c
+}
+
+func TestAcquire(t *testing.T) {
+	tests := []struct {
+		name string
+		run  func(t *testing.T, p *Pool[struct{}], rt *fakeRuntime, clk *clock)
+	}{
+		{"warm reuse", func(t *testing.T, p *Pool[struct{}], rt *fakeRuntime, clk *clock) {
+			c1 := mustAcquire(t, p, req("a", 256, 1), StartCold)
+			p.Initialized(c1)
+			p.Release(c1)
+			c2 := mustAcquire(t, p, req("a", 256, 1), StartWarm)
+			if c1 != c2 {
+				t.Fatalf("warm acquire gave %s, want %s", c2.ID, c1.ID)
+			}
+			// Busy with concurrency 1: a second one is started.
+			c3 := mustAcquire(t, p, req("a", 256, 1), StartCold)
+			if c3 == c1 {
+				t.Fatal("busy container reused")
+			}
+			// A different revision never shares.
+			mustAcquire(t, p, req("b", 256, 1), StartCold)
+		}},
+		{"uninitialized is not warm", func(t *testing.T, p *Pool[struct{}], rt *fakeRuntime, clk *clock) {
+			c1 := mustAcquire(t, p, req("a", 256, 2), StartCold)
+			c2 := mustAcquire(t, p, req("a", 256, 2), StartCold)
+			if c1 == c2 {
+				t.Fatal("container reused before /init finished")
+			}
+			p.Release(c1) // never initialized: removed
+			testutil.CheckFor(t, time.Second, time.Millisecond, func() error {
+				if slices.Contains(rt.liveIDs(), c1.ID) {
+					return fmt.Errorf("%s still live", c1.ID)
+				}
+				return nil
+			})
+		}},
+		{"concurrency", func(t *testing.T, p *Pool[struct{}], rt *fakeRuntime, clk *clock) {
+			c1 := mustAcquire(t, p, req("a", 256, 3), StartCold)
+			p.Initialized(c1)
+			for range 2 {
+				if c := mustAcquire(t, p, req("a", 256, 3), StartWarm); c != c1 {
+					t.Fatalf("got %s, want shared %s", c.ID, c1.ID)
+				}
+			}
+			if s := p.Stats(); s.Busy != 3 || s.Warm != 1 {
+				t.Fatalf("stats %+v, want 3 busy in 1 warm", s)
+			}
+			if c := mustAcquire(t, p, req("a", 256, 3), StartCold); c == c1 {
+				t.Fatal("container over its concurrency")
+			}
+			p.Release(c1)
+			if c := mustAcquire(t, p, req("a", 256, 3), StartWarm); c != c1 {
+				t.Fatalf("got %s, want %s after a slot freed", c.ID, c1.ID)
+			}
+		}},
+		{"prewarm take and refill", func(t *testing.T, p *Pool[struct{}], rt *fakeRuntime, clk *clock) {
+			p.fill(context.Background())
+			if s := p.Stats(); s.Prewarm != 1 {
+				t.Fatalf("stats %+v, want 1 stem cell", s)
+			}
+			stem := rt.liveIDs()[0]
+			// Other memory: no stem cell.
+			mustAcquire(t, p, req("big", 512, 1), StartCold)
+			c := mustAcquire(t, p, req("a", 256, 1), StartPrewarm)
+			if c.ID != stem {
+				t.Fatalf("took %s, want stem cell %s", c.ID, stem)
+			}
+			select {
+			case <-p.refill:
+			default:
+				t.Fatal("taking a stem cell did not ask for a refill")
+			}
+			p.fill(context.Background())
+			if s := p.Stats(); s.Prewarm != 1 || s.Warm != 2 {
+				t.Fatalf("stats %+v, want 1 stem cell and 2 warm", s)
+			}
+		}},
+		{"LRU eviction under budget", func(t *testing.T, p *Pool[struct{}], rt *fakeRuntime, clk *clock) {
+			var cs []*Container[struct{}]
+			for _, k := range []string{"a", "b", "c", "d"} {
+				c := mustAcquire(t, p, req(k, 256, 1), StartCold)
+				p.Initialized(c)
+				cs = append(cs, c)
+				clk.add(time.Second)
+			}
+			// Budget 1024 is full. Use b, c, d again, in that order, so a is LRU.
+			for _, c := range cs {
+				p.Release(c)
+			}
+			for _, k := range []string{"b", "c", "d"} {
+				clk.add(time.Second)
+				p.Release(mustAcquire(t, p, req(k, 256, 1), StartWarm))
+			}
+			mustAcquire(t, p, req("e", 256, 1), StartCold)
+			if slices.Contains(rt.liveIDs(), cs[0].ID) {
+				t.Fatalf("LRU container %s not evicted; live %v", cs[0].ID, rt.liveIDs())
+			}
+			if s := p.Stats(); s.UsedMB != 1024 || s.Warm != 4 {
+				t.Fatalf("stats %+v", s)
+			}
+			// A 512 MB request evicts the two least recent (b, c).
+			mustAcquire(t, p, req("f", 512, 1), StartCold)
+			live := rt.liveIDs()
+			if slices.Contains(live, cs[1].ID) || slices.Contains(live, cs[2].ID) || !slices.Contains(live, cs[3].ID) {
+				t.Fatalf("live %v after 512 MB eviction", live)
+			}
+		}},
+		{"wait for capacity", func(t *testing.T, p *Pool[struct{}], rt *fakeRuntime, clk *clock) {
+			var busy []*Container[struct{}]
+			for _, k := range []string{"a", "b", "c", "d"} {
+				c := mustAcquire(t, p, req(k, 256, 1), StartCold)
+				p.Initialized(c)
+				busy = append(busy, c)
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
+			defer cancel()
+			if _, _, err := p.Acquire(ctx, req("e", 256, 1)); !errors.Is(err, context.DeadlineExceeded) {
+				t.Fatalf("acquire with a full budget of busy containers: %v", err)
+			}
+			got := make(chan Start, 1)
+			go func() {
+				_, s, err := p.Acquire(context.Background(), req("e", 256, 1))
+				if err != nil {
+					t.Error(err)
+				}
+				got <- s
+			}()
+			p.Release(busy[0])
+			if s := <-got; s != StartCold {
+				t.Fatalf("start %s after waiting", s)
+			}
+		}},
+		{"too large", func(t *testing.T, p *Pool[struct{}], rt *fakeRuntime, clk *clock) {
+			if _, _, err := p.Acquire(context.Background(), req("a", 2048, 1)); !errors.Is(err, ErrTooLarge) {
+				t.Fatalf("err %v, want ErrTooLarge", err)
+			}
+		}},
+		{"idle eviction", func(t *testing.T, p *Pool[struct{}], rt *fakeRuntime, clk *clock) {
+			idle := mustAcquire(t, p, req("a", 256, 1), StartCold)
+			p.Initialized(idle)
+			p.Release(idle)
+			busy := mustAcquire(t, p, req("b", 256, 1), StartCold)
+			p.Initialized(busy)
+			clk.add(9 * time.Minute)
+			p.sweep()
+			if s := p.Stats(); s.Warm != 2 {
+				t.Fatalf("expired early: %+v", s)
+			}
+			clk.add(time.Minute)
+			p.sweep()
+			testutil.CheckFor(t, time.Second, time.Millisecond, func() error {
+				if live := rt.liveIDs(); !slices.Equal(live, []string{busy.ID}) {
+					return fmt.Errorf("live %v, want only the busy %s", live, busy.ID)
+				}
+				return nil
+			})
+		}},
+		{"discard", func(t *testing.T, p *Pool[struct{}], rt *fakeRuntime, clk *clock) {
+			c := mustAcquire(t, p, req("a", 256, 1), StartCold)
+			p.Initialized(c)
+			p.Discard(c)
+			testutil.CheckFor(t, time.Second, time.Millisecond, func() error {
+				if s := p.Stats(); s.UsedMB != 0 || len(rt.liveIDs()) != 0 {
+					return fmt.Errorf("stats %+v live %v", s, rt.liveIDs())
+				}
+				return nil
+			})
+			mustAcquire(t, p, req("a", 256, 1), StartCold)
+		}},
+		{"start failure frees the reservation", func(t *testing.T, p *Pool[struct{}], rt *fakeRuntime, clk *clock) {
+			r := req("a", 256, 1)
+			r.Image = "broken"
+			rt.failImg = "broken"
+			if _, _, err := p.Acquire(context.Background(), r); err == nil {
+				t.Fatal("no error from a failing start")
+			}
+			if s := p.Stats(); s.UsedMB != 0 {
+				t.Fatalf("stats %+v after failed start", s)
+			}
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			rt := newFake()
+			cfg := Config{MemoryMB: 1024}
+			if strings.HasPrefix(tt.name, "prewarm") {
+				cfg.Prewarm = []PrewarmSpec{{Kind: "go", MemoryMB: 256, Count: 1}}
+			}
+			p, clk := newPool(t, rt, cfg)
+			tt.run(t, p, rt, clk)
+		})
+	}
+}
+
+func TestLabelsAndLeftovers(t *testing.T) {
+	rt := newFake()
+	mine, _ := newPool(t, rt, Config{InvokerID: "one", MemoryMB: 1024})
+	other, _ := newPool(t, rt, Config{InvokerID: "two", MemoryMB: 1024})
+	a := mustAcquire(t, mine, req("a", 256, 1), StartCold)
+	b := mustAcquire(t, other, req("a", 256, 1), StartCold)
+
+	s := rt.started[0]
+	if s.Labels[container.LabelManaged] != "true" || s.Labels[container.LabelInvoker] != "one" || s.Labels[container.LabelKind] != "go" {
+		t.Fatalf("labels %v", s.Labels)
+	}
+	if s.MemoryBytes != 256<<20 || s.Image != "img-go" {
+		t.Fatalf("spec %+v", s)
+	}
+
+	// A restart of "one" removes only its own containers.
+	restarted, _ := newPool(t, rt, Config{InvokerID: "one", MemoryMB: 1024})
+	if err := restarted.RemoveLeftovers(context.Background(), false); err != nil {
+		t.Fatal(err)
+	}
+	if live := rt.liveIDs(); !slices.Equal(live, []string{b.ID}) {
+		t.Fatalf("live %v, want only %s (not %s)", live, b.ID, a.ID)
+	}
+	if err := restarted.RemoveLeftovers(context.Background(), true); err != nil {
+		t.Fatal(err)
+	}
+	if live := rt.liveIDs(); len(live) != 0 {
+		t.Fatalf("live %v after removing all managed", live)
+	}
+}
+
+func TestRunFillsAndClose(t *testing.T) {
+	rt := newFake()
+	p, _ := newPool(t, rt, Config{MemoryMB: 1024, Prewarm: []PrewarmSpec{{Kind: "go", MemoryMB: 256, Count: 2}}})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { p.Run(ctx); close(done) }()
+	testutil.CheckFor(t, 2*time.Second, time.Millisecond, func() error {
+		if s := p.Stats(); s.Prewarm != 2 || s.UsedMB != 512 {
+			return fmt.Errorf("stats %+v", s)
+		}
+		return nil
+	})
+	cancel()
+	<-done
+	p.Close(context.Background())
+	if live := rt.liveIDs(); len(live) != 0 {
+		t.Fatalf("live %v after Close", live)
+	}
+	if _, _, err := p.Acquire(context.Background(), req("a", 256, 1)); !errors.Is(err, ErrClosed) {
+		t.Fatalf("acquire after close: %v", err)
+	}
+}
+
+func TestValidate(t *testing.T) {
+	tests := []struct {
+		name string
+		cfg  Config
+		ok   bool
+	}{
+		{"ok", Config{InvokerID: "i", MemoryMB: 512, Images: map[string]string{"go": "x"}, Prewarm: []PrewarmSpec{{"go", 256, 2}}}, true},
+		{"no id", Config{MemoryMB: 512}, false},
+		{"no budget", Config{InvokerID: "i"}, false},
+		{"prewarm without image", Config{InvokerID: "i", MemoryMB: 512, Prewarm: []PrewarmSpec{{"go", 256, 1}}}, false},
+		{"prewarm over budget", Config{InvokerID: "i", MemoryMB: 512, Images: map[string]string{"go": "x"}, Prewarm: []PrewarmSpec{{"go", 256, 3}}}, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if err := tt.cfg.Validate(); (err == nil) != tt.ok {
+				t.Fatalf("Validate() = %v, want ok=%v", err, tt.ok)
+			}
+		})
+	}
+}
