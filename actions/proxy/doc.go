@@ -9,6 +9,9 @@
 // writes to file descriptor 3. After every /run the proxy writes
 // container.EndMarker on stdout and stderr, after the action's own output.
 //
+// Runs are serialized, whatever __OW_ALLOW_CONCURRENT says: one process
+// answers its lines in order, so concurrent /run requests queue on a mutex.
+//
 // An action that fails (exits, closes fd 3, writes something that is not a
 // JSON object) is answered with 502 and an {"error": ...} body, and every
 // later /run gets 502 too: the invoker replaces such a container. The proxy

@@ -248,9 +248,27 @@ type system struct {
 	api      string
 	grpcAddr string
 	runtime  string
-	out      *bytes.Buffer
+	out      *lockedBuffer
 	client   *http.Client
 	stopped  bool
+}
+
+// lockedBuffer collects a child's output while the bench reads it.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }
 
 func freeAddr() string {
@@ -266,7 +284,7 @@ func start(bin, dir string, extra ...string) (*system, error) {
 	api, grpcAddr, natsAddr := freeAddr(), freeAddr(), freeAddr()
 	args := append([]string{"standalone", "--data-dir", dir, "--api-listen", api, "--grpc-listen", grpcAddr,
 		"--nats-listen", natsAddr, "--guest-key", auth, "--log-level", "warn"}, extra...)
-	s := &system{api: "http://" + api, grpcAddr: grpcAddr, out: &bytes.Buffer{},
+	s := &system{api: "http://" + api, grpcAddr: grpcAddr, out: &lockedBuffer{},
 		client: &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 256}}}
 	s.cmd = exec.Command(bin, args...)
 	s.cmd.Stdout, s.cmd.Stderr = s.out, s.out

@@ -1,0 +1,125 @@
+package controller
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/flurryfn/flurry/internal/entity"
+)
+
+// Authenticate checks "uuid:key" against the stored (hashed) keys. Every
+// failure is ErrUnauthenticated, and says nothing about which part failed.
+func (c *Controller) Authenticate(ctx context.Context, auth string) (Identity, error) {
+	uuid, secret, err := entity.ParseAuth(auth)
+	if err != nil || !plainToken.MatchString(uuid) {
+		return Identity{}, fmt.Errorf("authenticate: %w", ErrUnauthenticated)
+	}
+	k, known := c.keys.get(uuid)
+	if !known {
+		// A key made a moment ago by another controller may not have
+		// reached the watch yet.
+		k, err = c.loadKey(ctx, uuid)
+		if err != nil && !isNotFound(err) {
+			return Identity{}, unavailable("authenticate", err)
+		}
+	}
+	if k == nil || !k.Matches(secret) {
+		return Identity{}, fmt.Errorf("authenticate: %w", ErrUnauthenticated)
+	}
+	return Identity{UUID: k.UUID, Namespace: k.Namespace}, nil
+}
+
+func (c *Controller) loadKey(ctx context.Context, uuid string) (*entity.Key, error) {
+	e, err := c.auth.Get(ctx, uuid)
+	if err != nil {
+		return nil, err
+	}
+	var k entity.Key
+	if err := json.Unmarshal(e.Value(), &k); err != nil {
+		return nil, fmt.Errorf("key %s: %w", uuid, err)
+	}
+	c.keys.put(uuid, &k, e.Revision())
+	return &k, nil
+}
+
+// AddKey makes a new API key for namespace (which exists from then on)
+// and returns it as "uuid:key". Only the key's hash is stored.
+func (c *Controller) AddKey(ctx context.Context, namespace string) (string, error) {
+	if !entity.ValidName(namespace) || namespace == "_" {
+		return "", fmt.Errorf("add key: namespace %q: %w", namespace, ErrInvalid)
+	}
+	auth := entity.NewAuth()
+	uuid, secret, _ := entity.ParseAuth(auth)
+	k := entity.Key{UUID: uuid, Namespace: namespace, Hash: entity.HashSecret(secret)}
+	b, _ := json.Marshal(k)
+	rev, err := c.auth.Create(ctx, uuid, b)
+	if err != nil {
+		return "", unavailable("add key", err)
+	}
+	c.keys.put(uuid, &k, rev)
+	return auth, nil
+}
+
+// ensureKey makes auth ("uuid:key") open namespace, replacing a stored key
+// of the same uuid with another secret or namespace.
+func (c *Controller) ensureKey(ctx context.Context, namespace, auth string) error {
+	uuid, secret, err := entity.ParseAuth(auth)
+	if err != nil {
+		return fmt.Errorf("controller: ensure key: %w", err)
+	}
+	want := entity.Key{UUID: uuid, Namespace: namespace, Hash: entity.HashSecret(secret)}
+	b, _ := json.Marshal(want)
+	for range 5 {
+		e, err := c.auth.Get(ctx, uuid)
+		switch {
+		case isNotFound(err):
+			_, err = c.auth.Create(ctx, uuid, b)
+		case err != nil:
+		default:
+			var have entity.Key
+			if json.Unmarshal(e.Value(), &have) == nil && have == want {
+				return nil
+			}
+			_, err = c.auth.Update(ctx, uuid, b, e.Revision())
+		}
+		if err == nil {
+			return nil
+		}
+		if !errors.Is(err, jetstream.ErrKeyExists) && !errors.Is(err, jetstream.ErrKeyRevisionMismatch) {
+			return fmt.Errorf("controller: ensure key %s: %w", uuid, err)
+		}
+		// Another controller wrote it concurrently: look again.
+	}
+	return fmt.Errorf("controller: ensure key %s: %w", uuid, ErrConflict)
+}
+
+// namespace resolves ns ("_" is the caller's own) and checks the caller
+// may use it.
+func namespace(id Identity, ns string) (string, error) {
+	if ns == "_" || ns == "" {
+		ns = id.Namespace
+	}
+	if !entity.ValidName(ns) {
+		return "", fmt.Errorf("namespace %q: %w", ns, ErrInvalid)
+	}
+	if ns != id.Namespace {
+		return "", fmt.Errorf("namespace %q: %w", ns, ErrForbidden)
+	}
+	return ns, nil
+}
+
+// actionRef resolves ns and validates an action name.
+func actionRef(id Identity, ns, name string) (string, error) {
+	ns, err := namespace(id, ns)
+	if err != nil {
+		return "", err
+	}
+	if !entity.ValidName(name) {
+		return "", fmt.Errorf("action name %q: %w", name, ErrInvalid)
+	}
+	return ns, nil
+}

@@ -1,0 +1,216 @@
+package controller
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/flurryfn/flurry/internal/activation"
+	"github.com/flurryfn/flurry/internal/entity"
+	"github.com/flurryfn/flurry/internal/names"
+)
+
+// DefaultClientTimeout bounds one API request of a Client.
+const DefaultClientTimeout = 10 * time.Second
+
+// Client is the controller API over NATS, for a gateway in another process
+// than the controllers (see Serve). It implements gateway.Backend and
+// returns the same sentinel errors as Controller; a controller that does
+// not answer is ErrUnavailable. Safe for concurrent use.
+type Client struct {
+	nc      *nats.Conn
+	timeout time.Duration
+
+	mu   sync.Mutex
+	code jetstream.ObjectStore
+}
+
+// NewClient returns a Client whose requests time out after timeout
+// (DefaultClientTimeout if 0); blocking invokes wait longer, see Invoke.
+func NewClient(nc *nats.Conn, timeout time.Duration) *Client {
+	if timeout <= 0 {
+		timeout = DefaultClientTimeout
+	}
+	return &Client{nc: nc, timeout: timeout}
+}
+
+// call sends one request and decodes its result into out.
+func (c *Client) call(ctx context.Context, method string, timeout time.Duration, req, out any) error {
+	data, err := json.Marshal(req)
+	if err != nil {
+		return fmt.Errorf("%s: %w: %v", method, ErrInvalid, err)
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	m, err := c.nc.RequestWithContext(ctx, names.ControllerAPISubject(method), data)
+	if err != nil {
+		if errors.Is(err, nats.ErrNoResponders) || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, nats.ErrTimeout) {
+			return fmt.Errorf("%s: no controller answered: %w: %w", method, ErrUnavailable, err)
+		}
+		return fmt.Errorf("%s: %w", method, err)
+	}
+	var resp response
+	if err := json.Unmarshal(m.Data, &resp); err != nil {
+		return fmt.Errorf("%s: bad reply: %w", method, err)
+	}
+	if resp.Error != nil {
+		return fromWire(resp.Error)
+	}
+	if out == nil {
+		return nil
+	}
+	if err := json.Unmarshal(resp.Result, out); err != nil {
+		return fmt.Errorf("%s: bad result: %w", method, err)
+	}
+	return nil
+}
+
+// codeStore opens the code object store on first use.
+func (c *Client) codeStore(ctx context.Context) (jetstream.ObjectStore, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.code != nil {
+		return c.code, nil
+	}
+	js, err := jetstream.New(c.nc)
+	if err == nil {
+		c.code, err = js.ObjectStore(ctx, names.CodeStore)
+	}
+	if err != nil {
+		return nil, unavailable("code store", err)
+	}
+	return c.code, nil
+}
+
+// Authenticate checks "uuid:key"; see Controller.Authenticate.
+func (c *Client) Authenticate(ctx context.Context, auth string) (Identity, error) {
+	var id Identity
+	err := c.call(ctx, MethodAuthenticate, c.timeout, authenticateRequest{Auth: auth}, &id)
+	return id, err
+}
+
+// PutAction creates or updates an action; see Controller.PutAction. Code
+// over InlineCodeMax goes to the code store first and only its digest is
+// sent.
+func (c *Client) PutAction(ctx context.Context, id Identity, req PutActionRequest) (*entity.Action, error) {
+	if len(req.Code) > entity.MaxCodeBytes {
+		return nil, fmt.Errorf("action %q: code is %d bytes, over %d: %w", req.Name, len(req.Code), entity.MaxCodeBytes, ErrTooLarge)
+	}
+	if len(req.Code) > InlineCodeMax {
+		store, err := c.codeStore(ctx)
+		if err != nil {
+			return nil, err
+		}
+		sum := sha256.Sum256(req.Code)
+		digest := hex.EncodeToString(sum[:])
+		if req.Exec.CodeDigest != "" && req.Exec.CodeDigest != digest {
+			return nil, fmt.Errorf("action %q: %w: code digest %s does not match the code (%s)", req.Name, ErrInvalid, req.Exec.CodeDigest, digest)
+		}
+		// Content addressed: code already there is the same code.
+		if _, err := store.GetInfo(ctx, names.CodeName(digest)); err != nil {
+			if !errors.Is(err, jetstream.ErrObjectNotFound) {
+				return nil, unavailable("code store", err)
+			}
+			if _, err := store.PutBytes(ctx, names.CodeName(digest), req.Code); err != nil {
+				return nil, unavailable("code store", err)
+			}
+		}
+		req.Exec.CodeDigest, req.Code = digest, nil
+	}
+	var a entity.Action
+	if err := c.call(ctx, MethodPutAction, c.timeout, putActionRequest{Identity: id, Request: req}, &a); err != nil {
+		return nil, err
+	}
+	return &a, nil
+}
+
+// GetAction returns the action and, when withCode, its code; large code
+// is read from the code store.
+func (c *Client) GetAction(ctx context.Context, id Identity, ns, name string, withCode bool) (*entity.Action, []byte, error) {
+	var resp getActionResponse
+	req := actionRequest{Identity: id, Namespace: ns, Name: name, WithCode: withCode}
+	if err := c.call(ctx, MethodGetAction, c.timeout, req, &resp); err != nil {
+		return nil, nil, err
+	}
+	if resp.Action == nil {
+		return nil, nil, fmt.Errorf("get action: empty reply")
+	}
+	if !withCode || resp.Code != nil || resp.Action.Exec.CodeDigest == "" {
+		return resp.Action, resp.Code, nil
+	}
+	store, err := c.codeStore(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	code, err := store.GetBytes(ctx, names.CodeName(resp.Action.Exec.CodeDigest))
+	if err != nil {
+		return nil, nil, unavailable(fmt.Sprintf("code of action %q", name), err)
+	}
+	return resp.Action, code, nil
+}
+
+// ListActions lists the namespace's actions; see Controller.ListActions.
+func (c *Client) ListActions(ctx context.Context, id Identity, ns string, skip, limit int) ([]*entity.Action, error) {
+	var out []*entity.Action
+	err := c.call(ctx, MethodListActions, c.timeout, listActionsRequest{Identity: id, Namespace: ns, Skip: skip, Limit: limit}, &out)
+	return out, err
+}
+
+// DeleteAction deletes an action; see Controller.DeleteAction.
+func (c *Client) DeleteAction(ctx context.Context, id Identity, ns, name string) (*entity.Action, error) {
+	var a entity.Action
+	if err := c.call(ctx, MethodDeleteAction, c.timeout, actionRequest{Identity: id, Namespace: ns, Name: name}, &a); err != nil {
+		return nil, err
+	}
+	return &a, nil
+}
+
+// Invoke starts an activation; see Controller.Invoke. A blocking invoke's
+// request waits req.Wait (or DefaultWait) plus the client's timeout.
+func (c *Client) Invoke(ctx context.Context, id Identity, req InvokeRequest) (*InvokeResult, error) {
+	// Checked here too: an oversized or malformed request would not even
+	// reach the controller intact.
+	if len(req.Params) > entity.MaxPayloadBytes {
+		return nil, fmt.Errorf("invoke %q: parameters are %d bytes, over %d: %w", req.Name, len(req.Params), entity.MaxPayloadBytes, ErrTooLarge)
+	}
+	if len(req.Params) > 0 && !json.Valid(req.Params) {
+		return nil, fmt.Errorf("invoke %q: %w: parameters must be a JSON object", req.Name, ErrInvalid)
+	}
+	timeout := c.timeout
+	if req.Blocking {
+		wait := req.Wait
+		if wait <= 0 {
+			wait = DefaultWait
+		}
+		timeout += wait
+	}
+	var res InvokeResult
+	if err := c.call(ctx, MethodInvoke, timeout, invokeRequest{Identity: id, Request: req}, &res); err != nil {
+		return nil, err
+	}
+	return &res, nil
+}
+
+// GetActivation returns a record; see Controller.GetActivation.
+func (c *Client) GetActivation(ctx context.Context, id Identity, ns, activationID string) (*activation.Record, error) {
+	var r activation.Record
+	if err := c.call(ctx, MethodGetActivation, c.timeout, getActivationRequest{Identity: id, Namespace: ns, ActivationID: activationID}, &r); err != nil {
+		return nil, err
+	}
+	return &r, nil
+}
+
+// ListActivations lists records; see Controller.ListActivations.
+func (c *Client) ListActivations(ctx context.Context, id Identity, req ListActivationsRequest) ([]*activation.Record, error) {
+	var out []*activation.Record
+	err := c.call(ctx, MethodListActivations, c.timeout, listActivationsRequest{Identity: id, Request: req}, &out)
+	return out, err
+}

@@ -1,0 +1,187 @@
+package controller
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/flurryfn/flurry/internal/activation"
+	"github.com/flurryfn/flurry/internal/entity"
+	"github.com/flurryfn/flurry/internal/names"
+)
+
+// Invoke admits an activation and publishes it to the activations work
+// queue; it returns only after JetStream stored it. With req.Blocking it
+// then waits up to req.Wait (Config.DefaultWait if 0) for the record; past
+// that, or when ctx ends, the result has the id and no record (202).
+//
+// Errors (nothing was enqueued): ErrNotFound (unknown action), ErrInvalid
+// (params not a JSON object), ErrTooLarge (params over
+// entity.MaxPayloadBytes), ErrForbidden, ErrUnavailable (backlog full or
+// JetStream unreachable).
+func (c *Controller) Invoke(ctx context.Context, id Identity, req InvokeRequest) (*InvokeResult, error) {
+	ns, err := actionRef(id, req.Namespace, req.Name)
+	if err != nil {
+		return nil, err
+	}
+	if len(req.Params) > entity.MaxPayloadBytes {
+		return nil, fmt.Errorf("invoke %q: parameters are %d bytes, over %d: %w", req.Name, len(req.Params), entity.MaxPayloadBytes, ErrTooLarge)
+	}
+	a, err := c.action(ctx, ns, req.Name)
+	if err != nil {
+		return nil, err
+	}
+	params, err := mergeParams(a.Parameters, req.Params)
+	if err != nil {
+		return nil, fmt.Errorf("invoke %q: %w", req.Name, err)
+	}
+	if len(params) > entity.MaxPayloadBytes {
+		return nil, fmt.Errorf("invoke %q: parameters with defaults are %d bytes, over %d: %w", req.Name, len(params), entity.MaxPayloadBytes, ErrTooLarge)
+	}
+
+	aid := activation.NewID()
+	msg := activation.Message{
+		ActivationID: aid,
+		Namespace:    ns,
+		Action:       *a,
+		Params:       params,
+		Subject:      id.UUID,
+		Blocking:     req.Blocking,
+		Admitted:     now(),
+		Cause:        req.Cause,
+	}
+	data, err := json.Marshal(&msg)
+	if err != nil {
+		return nil, fmt.Errorf("invoke %q: %w", req.Name, err)
+	}
+	m := &nats.Msg{Subject: names.ActivationSubject(ns, req.Name), Header: nats.Header{}, Data: data}
+	m.Header.Set(names.HeaderMsgID, aid)
+
+	var wait <-chan *activation.Record
+	if req.Blocking {
+		m.Header.Set(names.HeaderReply, names.ResultSubject(c.cfg.InstanceID))
+		// Registered before publishing: a fast invoker may answer before
+		// PublishMsg returns.
+		wait = c.addWaiter(aid)
+		defer c.removeWaiter(aid)
+	}
+	if _, err := c.js.PublishMsg(ctx, m); err != nil {
+		return nil, publishError(req.Name, err)
+	}
+	log := c.log.With("activation", aid, "namespace", ns, "action", req.Name)
+	log.Debug("activation enqueued", "blocking", req.Blocking)
+
+	res := &InvokeResult{ActivationID: aid}
+	if !req.Blocking {
+		return res, nil
+	}
+	d := req.Wait
+	if d <= 0 {
+		d = c.cfg.DefaultWait
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case r := <-wait:
+		res.Record = r
+	case <-t.C:
+		// The core-NATS result may have been lost; the record is durable.
+		res.Record = c.lookupRecord(ctx, ns, aid)
+		log.Debug("blocking wait ended", "record", res.Record != nil)
+	case <-ctx.Done():
+		log.Debug("blocking caller left", "err", ctx.Err())
+	}
+	return res, nil
+}
+
+// action resolves an action from the watch-fed cache, falling back to the
+// KV for an action this controller has not seen yet.
+func (c *Controller) action(ctx context.Context, ns, name string) (*entity.Action, error) {
+	a, known := c.cache.get(names.ActionKey(ns, name))
+	if known {
+		if a == nil {
+			return nil, fmt.Errorf("action %q in namespace %q: %w", name, ns, ErrNotFound)
+		}
+		return a, nil
+	}
+	return c.loadAction(ctx, ns, name)
+}
+
+// mergeParams lays the invocation's params (a JSON object, null or empty) over
+// the action's default parameters.
+func mergeParams(defaults []entity.KeyValue, params json.RawMessage) (json.RawMessage, error) {
+	p := bytes.TrimSpace(params)
+	if bytes.Equal(p, []byte("null")) {
+		p = nil
+	}
+	if len(p) != 0 && (p[0] != '{' || !json.Valid(p)) {
+		return nil, fmt.Errorf("%w: parameters must be a JSON object", ErrInvalid)
+	}
+	if len(defaults) == 0 {
+		if len(p) == 0 {
+			return json.RawMessage("{}"), nil
+		}
+		return json.RawMessage(p), nil
+	}
+	m := make(map[string]json.RawMessage, len(defaults))
+	for _, kv := range defaults {
+		m[kv.Key] = kv.Value
+	}
+	if len(p) != 0 {
+		var over map[string]json.RawMessage
+		if err := json.Unmarshal(p, &over); err != nil {
+			return nil, fmt.Errorf("%w: parameters: %v", ErrInvalid, err)
+		}
+		for k, v := range over {
+			m[k] = v
+		}
+	}
+	return json.Marshal(m)
+}
+
+// publishError maps a failed activation publish; nothing was enqueued.
+func publishError(name string, err error) error {
+	var apiErr *jetstream.APIError
+	if errors.As(err, &apiErr) && (apiErr.ErrorCode == 10077 || apiErr.Code == 503) {
+		return fmt.Errorf("invoke %q: the activation backlog is full (%s): %w", name, apiErr.Description, ErrUnavailable)
+	}
+	return unavailable(fmt.Sprintf("invoke %q: publish", name), err)
+}
+
+func (c *Controller) addWaiter(id string) <-chan *activation.Record {
+	ch := make(chan *activation.Record, 1)
+	c.waitMu.Lock()
+	c.waiters[id] = ch
+	c.waitMu.Unlock()
+	return ch
+}
+
+func (c *Controller) removeWaiter(id string) {
+	c.waitMu.Lock()
+	delete(c.waiters, id)
+	c.waitMu.Unlock()
+}
+
+// onResult hands a finished activation's record to its waiter. Records
+// for ids nobody waits for (timed out, redelivered twice) are dropped.
+func (c *Controller) onResult(m *nats.Msg) {
+	var r activation.Record
+	if err := json.Unmarshal(m.Data, &r); err != nil {
+		c.log.Warn("bad result message", "err", err)
+		return
+	}
+	c.waitMu.Lock()
+	ch := c.waiters[r.ActivationID]
+	delete(c.waiters, r.ActivationID)
+	c.waitMu.Unlock()
+	if ch == nil {
+		return
+	}
+	ch <- &r // buffered 1, and the waiter was removed: never blocks
+}

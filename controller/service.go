@@ -1,0 +1,166 @@
+package controller
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"sync"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/flurryfn/flurry/internal/names"
+)
+
+// Serve answers the controller API (every gateway.Backend method) as NATS
+// request/reply on names.ControllerAPISubject(method), in queue group
+// names.ControllerQueue, so any number of controllers share the load.
+// Requests and replies are JSON (see wire.go); errors travel as
+// {code, message} and Client turns them back into the same sentinels.
+//
+// Each request runs in its own goroutine, so a blocking invoke does not
+// hold up others. stop unsubscribes, ends waits in progress (their callers
+// get a 202-style result) and waits for in-flight requests.
+func Serve(ctx context.Context, nc *nats.Conn, c *Controller) (stop func(), err error) {
+	ctx, cancel := context.WithCancel(ctx)
+	var (
+		wg      sync.WaitGroup
+		mu      sync.Mutex
+		stopped bool
+		subs    []*nats.Subscription
+	)
+	stop = func() {
+		for _, s := range subs {
+			_ = s.Unsubscribe()
+		}
+		mu.Lock()
+		stopped = true
+		mu.Unlock()
+		cancel()
+		wg.Wait()
+	}
+	for method, h := range c.handlers() {
+		s, err := nc.QueueSubscribe(names.ControllerAPISubject(method), names.ControllerQueue, func(m *nats.Msg) {
+			mu.Lock()
+			defer mu.Unlock()
+			if stopped {
+				return // the client times out and may retry elsewhere
+			}
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				c.serveOne(ctx, nc, method, h, m)
+			}()
+		})
+		if err != nil {
+			stop()
+			return nil, fmt.Errorf("controller: serve %s: %w", method, err)
+		}
+		subs = append(subs, s)
+	}
+	if err := nc.Flush(); err != nil {
+		stop()
+		return nil, fmt.Errorf("controller: serve: %w", err)
+	}
+	return stop, nil
+}
+
+type handler func(ctx context.Context, data []byte) (any, error)
+
+func (c *Controller) serveOne(ctx context.Context, nc *nats.Conn, method string, h handler, m *nats.Msg) {
+	var resp response
+	result, err := h(ctx, m.Data)
+	if err == nil {
+		resp.Result, err = json.Marshal(result)
+	}
+	if err != nil {
+		resp.Error = toWire(err)
+	}
+	b, _ := json.Marshal(&resp)
+	if int64(len(b)) > nc.MaxPayload() {
+		resp = response{Error: toWire(fmt.Errorf("%s: reply of %d bytes is over the NATS max payload %d; ask for less: %w",
+			method, len(b), nc.MaxPayload(), ErrTooLarge))}
+		b, _ = json.Marshal(&resp)
+	}
+	if err := m.Respond(b); err != nil {
+		c.log.Warn("api reply failed", "method", method, "err", err)
+	}
+}
+
+// decode unmarshals a request; a malformed one is ErrInvalid.
+func decode(data []byte, v any) error {
+	if err := json.Unmarshal(data, v); err != nil {
+		return fmt.Errorf("%w: malformed request: %v", ErrInvalid, err)
+	}
+	return nil
+}
+
+func (c *Controller) handlers() map[string]handler {
+	return map[string]handler{
+		MethodAuthenticate: func(ctx context.Context, data []byte) (any, error) {
+			var r authenticateRequest
+			if err := decode(data, &r); err != nil {
+				return nil, err
+			}
+			return c.Authenticate(ctx, r.Auth)
+		},
+		MethodPutAction: func(ctx context.Context, data []byte) (any, error) {
+			var r putActionRequest
+			if err := decode(data, &r); err != nil {
+				return nil, err
+			}
+			return c.PutAction(ctx, r.Identity, r.Request)
+		},
+		MethodGetAction: func(ctx context.Context, data []byte) (any, error) {
+			var r actionRequest
+			if err := decode(data, &r); err != nil {
+				return nil, err
+			}
+			a, _, err := c.GetAction(ctx, r.Identity, r.Namespace, r.Name, false)
+			if err != nil {
+				return nil, err
+			}
+			resp := getActionResponse{Action: a}
+			if r.WithCode && a.Exec.CodeDigest != "" && a.Exec.CodeSize <= InlineCodeMax {
+				if resp.Code, err = c.codeOf(ctx, a); err != nil {
+					return nil, err
+				}
+			}
+			return resp, nil
+		},
+		MethodListActions: func(ctx context.Context, data []byte) (any, error) {
+			var r listActionsRequest
+			if err := decode(data, &r); err != nil {
+				return nil, err
+			}
+			return c.ListActions(ctx, r.Identity, r.Namespace, r.Skip, r.Limit)
+		},
+		MethodDeleteAction: func(ctx context.Context, data []byte) (any, error) {
+			var r actionRequest
+			if err := decode(data, &r); err != nil {
+				return nil, err
+			}
+			return c.DeleteAction(ctx, r.Identity, r.Namespace, r.Name)
+		},
+		MethodInvoke: func(ctx context.Context, data []byte) (any, error) {
+			var r invokeRequest
+			if err := decode(data, &r); err != nil {
+				return nil, err
+			}
+			return c.Invoke(ctx, r.Identity, r.Request)
+		},
+		MethodGetActivation: func(ctx context.Context, data []byte) (any, error) {
+			var r getActivationRequest
+			if err := decode(data, &r); err != nil {
+				return nil, err
+			}
+			return c.GetActivation(ctx, r.Identity, r.Namespace, r.ActivationID)
+		},
+		MethodListActivations: func(ctx context.Context, data []byte) (any, error) {
+			var r listActivationsRequest
+			if err := decode(data, &r); err != nil {
+				return nil, err
+			}
+			return c.ListActivations(ctx, r.Identity, r.Request)
+		},
+	}
+}

@@ -1,0 +1,160 @@
+package invoker
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"os"
+	"regexp"
+	"time"
+
+	"github.com/flurryfn/flurry/invoker/pool"
+)
+
+// Defaults of Config.
+const (
+	DefaultMemoryMB        = 2048
+	DefaultPrewarmMemoryMB = 256
+	DefaultIdleTimeout     = 10 * time.Minute
+	DefaultAckProgress     = 10 * time.Second
+	DefaultFetchMaxWait    = 2 * time.Second
+	DefaultDrainTimeout    = 30 * time.Second
+	DefaultHealthInterval  = time.Second
+	DefaultCodeCacheMB     = 128
+	// slotMemoryMB sizes the default number of slots.
+	slotMemoryMB = 256
+	minSlots     = 4
+)
+
+var idUnsafe = regexp.MustCompile(`[^A-Za-z0-9_-]`)
+
+// Config configures an Invoker. Zero fields take the defaults.
+type Config struct {
+	// ID names this invoker in container labels, records and heartbeats
+	// (default hostname-<random>). It must be stable across restarts for
+	// leftover containers to be found.
+	ID string
+	// MemoryMB is the container memory budget of this node (default 2048).
+	MemoryMB int64
+	// Images maps a runtime kind to its image ("go" → "flurry/runtime-go:abc").
+	// Blackbox actions bring their own image.
+	Images map[string]string
+	// Prewarm maps a kind to the number of stem cells kept (default go:1
+	// when Images has "go"; an empty non-nil map disables prewarming).
+	Prewarm map[string]int
+	// PrewarmMemoryMB is the memory of stem cells (default 256).
+	PrewarmMemoryMB int64
+	// IdleTimeout is how long an idle warm container is kept (default 10 min).
+	IdleTimeout time.Duration
+	// KeepAlive overrides the fixed IdleTimeout policy when set.
+	KeepAlive pool.KeepAlive
+	// MaxConcurrent is the number of activations run at once: the slots
+	// the invoker pulls for (default MemoryMB/256, at least 4).
+	MaxConcurrent int
+	// AckProgress is how often a running activation's message is
+	// progress-acked (default 10 s); keep it well under the consumer's AckWait.
+	AckProgress time.Duration
+	// FetchMaxWait bounds one pull request (default 2 s).
+	FetchMaxWait time.Duration
+	// DrainTimeout bounds the wait for in-flight activations on shutdown
+	// (default 30 s); past it they are cancelled and left for redelivery.
+	DrainTimeout time.Duration
+	// HealthInterval is the heartbeat period (default 1 s).
+	HealthInterval time.Duration
+	// CodeCacheMB bounds the in-memory cache of action code (default 128).
+	CodeCacheMB int64
+	// RemoveAllManaged makes Run remove every Flurry-managed container at
+	// start, not only this invoker's (standalone: one invoker per engine).
+	RemoveAllManaged bool
+}
+
+// WithDefaults returns c with zero fields set to the defaults.
+func (c Config) WithDefaults() Config {
+	if c.ID == "" {
+		host, _ := os.Hostname()
+		if host == "" {
+			host = "invoker"
+		}
+		var b [3]byte
+		rand.Read(b[:])
+		// One subject token: dots in a host name would split it.
+		c.ID = idUnsafe.ReplaceAllString(host, "-") + "-" + hex.EncodeToString(b[:])
+	}
+	if c.MemoryMB == 0 {
+		c.MemoryMB = DefaultMemoryMB
+	}
+	if c.PrewarmMemoryMB == 0 {
+		c.PrewarmMemoryMB = DefaultPrewarmMemoryMB
+	}
+	if c.Prewarm == nil && c.Images["go"] != "" {
+		c.Prewarm = map[string]int{"go": 1}
+	}
+	if c.IdleTimeout == 0 {
+		c.IdleTimeout = DefaultIdleTimeout
+	}
+	if c.KeepAlive == nil {
+		c.KeepAlive = pool.FixedKeepAlive(c.IdleTimeout)
+	}
+	if c.MaxConcurrent == 0 {
+		c.MaxConcurrent = max(int(c.MemoryMB/slotMemoryMB), minSlots)
+	}
+	if c.AckProgress == 0 {
+		c.AckProgress = DefaultAckProgress
+	}
+	if c.FetchMaxWait == 0 {
+		c.FetchMaxWait = DefaultFetchMaxWait
+	}
+	if c.DrainTimeout == 0 {
+		c.DrainTimeout = DefaultDrainTimeout
+	}
+	if c.HealthInterval == 0 {
+		c.HealthInterval = DefaultHealthInterval
+	}
+	if c.CodeCacheMB == 0 {
+		c.CodeCacheMB = DefaultCodeCacheMB
+	}
+	return c
+}
+
+// Validate checks c after defaults are applied.
+func (c Config) Validate() error {
+	c = c.WithDefaults()
+	var errs []error
+	if c.MemoryMB < 0 || c.PrewarmMemoryMB < 0 || c.CodeCacheMB < 0 {
+		errs = append(errs, errors.New("negative memory size"))
+	}
+	if c.MaxConcurrent < 1 {
+		errs = append(errs, fmt.Errorf("max concurrent %d is not positive", c.MaxConcurrent))
+	}
+	if c.IdleTimeout < 0 || c.AckProgress < 0 || c.FetchMaxWait < 0 || c.DrainTimeout < 0 || c.HealthInterval < 0 {
+		errs = append(errs, errors.New("negative duration"))
+	}
+	if c.AckProgress > 0 && c.AckProgress < 100*time.Millisecond {
+		errs = append(errs, fmt.Errorf("ack progress %v is under 100 ms", c.AckProgress))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("invoker config: %w", err)
+	}
+	if err := c.poolConfig().Validate(); err != nil {
+		return fmt.Errorf("invoker config: %w", err)
+	}
+	return nil
+}
+
+// poolConfig derives the pool's configuration (c has defaults applied).
+func (c Config) poolConfig() pool.Config {
+	var pre []pool.PrewarmSpec
+	for kind, n := range c.Prewarm {
+		if n > 0 {
+			pre = append(pre, pool.PrewarmSpec{Kind: kind, MemoryMB: c.PrewarmMemoryMB, Count: n})
+		}
+	}
+	return pool.Config{
+		InvokerID: c.ID,
+		MemoryMB:  c.MemoryMB,
+		Images:    c.Images,
+		Prewarm:   pre,
+		KeepAlive: c.KeepAlive,
+	}
+}

@@ -1,0 +1,267 @@
+package docker_test
+
+import (
+	"archive/tar"
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/flurryfn/flurry/actions/runtimes"
+	"github.com/flurryfn/flurry/internal/entity"
+	"github.com/flurryfn/flurry/invoker/container"
+	"github.com/flurryfn/flurry/invoker/container/conformance"
+	"github.com/flurryfn/flurry/invoker/container/docker"
+)
+
+var (
+	// image is the go runtime image built from this tree's flurry binary.
+	image string
+	// echo is the conformance echo action's executable.
+	echo []byte
+	// noEngine says why Docker tests skip; empty when the engine answers.
+	noEngine string
+)
+
+func TestMain(m *testing.M) {
+	os.Exit(func() int {
+		if err := setup(); err != nil {
+			fmt.Fprintln(os.Stderr, "docker tests:", err)
+			return 1
+		}
+		return m.Run()
+	}())
+}
+
+// setup builds the flurry binary and, when an engine answers, the runtime
+// image from it (if that exact image is not there yet).
+func setup() error {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	rt, err := docker.New(ctx, docker.Config{})
+	if err != nil {
+		noEngine = err.Error()
+		return nil
+	}
+	defer rt.Close()
+	dir, err := os.MkdirTemp("", "flurry-docker-test")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	bin, err := conformance.BuildFlurry(dir)
+	if err != nil {
+		return err
+	}
+	exe, err := os.ReadFile(bin)
+	if err != nil {
+		return err
+	}
+	if image, err = runtimes.Image(entity.KindGo, exe); err != nil {
+		return err
+	}
+	if ok, err := rt.ImageExists(ctx, image); err != nil || !ok {
+		bc, err := runtimes.BuildContext(entity.KindGo, exe)
+		if err != nil {
+			return err
+		}
+		if err := rt.BuildImage(ctx, image, bc, nil); err != nil {
+			return err
+		}
+	}
+	echoBin, err := conformance.BuildEcho(dir)
+	if err != nil {
+		return err
+	}
+	echo, err = os.ReadFile(echoBin)
+	return err
+}
+
+func newRuntime(t *testing.T, cfg docker.Config) *docker.Runtime {
+	t.Helper()
+	if noEngine != "" {
+		t.Skip("no Docker engine:", noEngine)
+	}
+	if cfg.InvokerID == "" {
+		cfg.InvokerID = "docker-test"
+	}
+	rt, err := docker.New(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = rt.Close() })
+	return rt
+}
+
+func TestConformance(t *testing.T) {
+	conformance.Run(t, func(t *testing.T) container.Runtime { return newRuntime(t, docker.Config{}) }, image)
+}
+
+// start starts one container, removed when the test ends, and waits until
+// its proxy answers.
+func start(t *testing.T, rt *docker.Runtime, spec container.Spec) (*container.Container, *container.Client, *container.LogCollector) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if spec.Name == "" {
+		spec.Name = fmt.Sprintf("flurry-test-%d", time.Now().UnixNano())
+	}
+	spec.Image, spec.Kind = image, entity.KindGo
+	c, err := rt.Start(ctx, spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		if err := rt.Remove(ctx, c.ID); err != nil && !errors.Is(err, container.ErrNotFound) {
+			t.Errorf("remove: %v", err)
+		}
+	})
+	logs := container.NewLogCollector(c.Stdout, c.Stderr)
+	cl := container.NewClient(c.Addr)
+	t.Cleanup(cl.Close)
+	if err := cl.WaitReady(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := cl.Init(ctx, container.InitRequest{Name: "echo", Main: "main", Binary: true,
+		Code: base64.StdEncoding.EncodeToString(echo)}); err != nil {
+		t.Fatal(err)
+	}
+	return c, cl, logs
+}
+
+func TestPublishLoopback(t *testing.T) {
+	rt := newRuntime(t, docker.Config{PublishLoopback: true})
+	c, cl, _ := start(t, rt, container.Spec{})
+	if !strings.HasPrefix(c.Addr, "127.0.0.1:") {
+		t.Fatalf("addr %s is not on loopback", c.Addr)
+	}
+	resp, err := cl.Run(context.Background(), container.RunRequest{Value: json.RawMessage(`{"a":1}`)})
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("run: %+v %v", resp, err)
+	}
+}
+
+// An action that allocates past its container's memory limit is killed by
+// the kernel and the activation fails. (The engine's State.OOMKilled is not
+// asserted: Docker 20.10 sets it only when the container's main process,
+// the proxy, is the one killed.)
+func TestMemoryLimitOOMKills(t *testing.T) {
+	rt := newRuntime(t, docker.Config{})
+	_, cl, _ := start(t, rt, container.Spec{MemoryBytes: 48 << 20})
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+
+	// Within the limit it works.
+	resp, err := cl.Run(ctx, container.RunRequest{Value: json.RawMessage(`{"alloc_mb":8}`)})
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("small allocation: %d %s %v", resp.StatusCode, resp.Body, err)
+	}
+	resp, err = cl.Run(ctx, container.RunRequest{Value: json.RawMessage(`{"alloc_mb":200}`)})
+	if err == nil && resp.StatusCode == 200 {
+		t.Fatalf("200 MiB in a 48 MiB container succeeded: %s", resp.Body)
+	}
+	t.Logf("over the limit: status %d body %s err %v", resp.StatusCode, resp.Body, err)
+}
+
+// The container's limits as the engine sees them: the lock-down of every
+// action container.
+func TestLockdown(t *testing.T) {
+	rt := newRuntime(t, docker.Config{PidsLimit: 64})
+	_, cl, logs := start(t, rt, container.Spec{MemoryBytes: 64 << 20, Env: []string{"FLURRY_TEST=1"}})
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	resp, err := cl.Run(ctx, container.RunRequest{Value: json.RawMessage(`{}`), ActivationID: "lock"})
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("run: %+v %v", resp, err)
+	}
+	got := logs.Collect(ctx, 1<<20)
+	if !slices.ContainsFunc(got, func(l string) bool { return strings.HasSuffix(l, "stdout: stdout of lock") }) {
+		t.Fatalf("logs: %q", got)
+	}
+}
+
+func TestNewFailsWithoutEngine(t *testing.T) {
+	t.Setenv("DOCKER_HOST", "unix:///nonexistent/docker.sock")
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	_, err := docker.New(ctx, docker.Config{})
+	if err == nil || !strings.Contains(err.Error(), "not reachable") {
+		t.Fatalf("got %v, want an unreachable-engine error", err)
+	}
+}
+
+func TestBuildImageFailure(t *testing.T) {
+	rt := newRuntime(t, docker.Config{})
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	df := []byte("FROM scratch\nCOPY missing /missing\n")
+	_ = tw.WriteHeader(&tar.Header{Name: "Dockerfile", Mode: 0o644, Size: int64(len(df))})
+	_, _ = tw.Write(df)
+	_ = tw.Close()
+	var progress bytes.Buffer
+	err := rt.BuildImage(context.Background(), "flurry-test/broken:1", &buf, &progress)
+	if err == nil {
+		t.Fatal("broken build succeeded")
+	}
+	if !strings.Contains(progress.String(), "Step 1/2") {
+		t.Errorf("no progress written: %q", progress.String())
+	}
+	if ok, err := rt.ImageExists(context.Background(), "flurry-test/broken:1"); ok || err != nil {
+		t.Fatalf("ImageExists = %v, %v", ok, err)
+	}
+}
+
+func TestEnsureImage(t *testing.T) {
+	rt := newRuntime(t, docker.Config{})
+	ctx := context.Background()
+	if err := rt.EnsureImage(ctx, image); err != nil {
+		t.Fatal(err)
+	}
+	if err := rt.EnsureImage(ctx, "flurry-test/absent:1"); !errors.Is(err, docker.ErrNoImage) {
+		t.Fatalf("got %v, want ErrNoImage", err)
+	}
+}
+
+// TestStartTimings measures the cold path: Start (create, attach, start,
+// inspect) and then the wait until the proxy answers.
+func TestStartTimings(t *testing.T) {
+	rt := newRuntime(t, docker.Config{})
+	const n = 8
+	var starts, readies []time.Duration
+	for i := range n {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		t0 := time.Now()
+		c, err := rt.Start(ctx, container.Spec{Name: fmt.Sprintf("flurry-timing-%d-%d", time.Now().UnixNano(), i), Image: image, Kind: entity.KindGo})
+		if err != nil {
+			cancel()
+			t.Fatal(err)
+		}
+		t1 := time.Now()
+		_ = container.NewLogCollector(c.Stdout, c.Stderr)
+		cl := container.NewClient(c.Addr)
+		err = cl.WaitReady(ctx)
+		t2 := time.Now()
+		cl.Close()
+		if rerr := rt.Remove(ctx, c.ID); rerr != nil {
+			t.Error(rerr)
+		}
+		cancel()
+		if err != nil {
+			t.Fatal(err)
+		}
+		starts, readies = append(starts, t1.Sub(t0)), append(readies, t2.Sub(t1))
+	}
+	slices.Sort(starts)
+	slices.Sort(readies)
+	t.Logf("docker Start over %d runs: min %v p50 %v max %v", n, starts[0], starts[n/2], starts[n-1])
+	t.Logf("then ready after: min %v p50 %v max %v", readies[0], readies[n/2], readies[n-1])
+}

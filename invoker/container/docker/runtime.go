@@ -1,0 +1,293 @@
+package docker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"maps"
+	"net"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/docker/docker/api/types"
+	dcontainer "github.com/docker/docker/api/types/container"
+	"github.com/docker/docker/api/types/filters"
+	"github.com/docker/docker/client"
+	"github.com/docker/docker/pkg/stdcopy"
+	"github.com/docker/go-connections/nat"
+
+	"github.com/flurryfn/flurry/invoker/container"
+)
+
+var (
+	_ container.Runtime      = (*Runtime)(nil)
+	_ container.ImageEnsurer = (*Runtime)(nil)
+)
+
+// cleanupTimeout bounds removing a half-started container after Start failed.
+const cleanupTimeout = 10 * time.Second
+
+// Runtime starts action containers on a Docker engine. It is safe for
+// concurrent use.
+type Runtime struct {
+	cfg Config
+	cli *client.Client
+
+	mu       sync.Mutex
+	attached map[string]*types.HijackedResponse // by container id
+	owners   map[string]string                  // image -> tmpfs owner options
+}
+
+// New connects to the engine named by the standard DOCKER_* environment
+// (the client reads it; Flurry's code does not) and pings it, so a missing
+// engine fails here and not at the first activation.
+func New(ctx context.Context, cfg Config) (*Runtime, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	cli, err := client.NewClientWithOpts(client.FromEnv, client.WithAPIVersionNegotiation())
+	if err != nil {
+		return nil, fmt.Errorf("docker client: %w", err)
+	}
+	if _, err := cli.Ping(ctx); err != nil {
+		cli.Close()
+		return nil, fmt.Errorf("docker engine not reachable at %s: %w", cli.DaemonHost(), err)
+	}
+	return &Runtime{cfg: cfg, cli: cli, attached: map[string]*types.HijackedResponse{}, owners: map[string]string{}}, nil
+}
+
+// Name is "docker".
+func (r *Runtime) Name() string { return "docker" }
+
+// Close closes the client and every attach stream still open.
+func (r *Runtime) Close() error {
+	r.mu.Lock()
+	for id, h := range r.attached {
+		h.Close()
+		delete(r.attached, id)
+	}
+	r.mu.Unlock()
+	return r.cli.Close()
+}
+
+// Start creates the container, attaches to its output, starts it and
+// finds its address. On any failure the container is removed.
+func (r *Runtime) Start(ctx context.Context, spec container.Spec) (_ *container.Container, err error) {
+	t0 := time.Now()
+	labels := map[string]string{
+		container.LabelManaged: "true",
+		container.LabelInvoker: r.cfg.InvokerID,
+		container.LabelKind:    spec.Kind,
+	}
+	maps.Copy(labels, spec.Labels)
+	mem := spec.MemoryBytes
+	if mem == 0 {
+		mem = r.cfg.DefaultMemoryBytes
+	}
+	pids := r.cfg.PidsLimit
+	owner, err := r.tmpOwner(ctx, spec.Image)
+	if err != nil {
+		return nil, err
+	}
+	port := nat.Port(strconv.Itoa(ProxyPort) + "/tcp")
+
+	cfg := &dcontainer.Config{
+		Image:  spec.Image,
+		Labels: labels,
+		Env:    spec.Env,
+	}
+	host := &dcontainer.HostConfig{
+		NetworkMode: dcontainer.NetworkMode(r.cfg.Network),
+		LogConfig:   dcontainer.LogConfig{Type: r.cfg.LogDriver},
+		Resources: dcontainer.Resources{
+			Memory:     mem,
+			MemorySwap: mem, // equal to Memory: no swap
+			PidsLimit:  &pids,
+			CPUShares:  r.cfg.CPUShares,
+		},
+		CapDrop:        []string{"ALL"},
+		SecurityOpt:    []string{"no-new-privileges"},
+		ReadonlyRootfs: true,
+		Tmpfs:          map[string]string{"/tmp": "rw,exec,nosuid,nodev," + owner + "size=" + r.cfg.TmpSize},
+	}
+	if r.cfg.PublishLoopback {
+		cfg.ExposedPorts = nat.PortSet{port: {}}
+		host.PortBindings = nat.PortMap{port: {{HostIP: "127.0.0.1", HostPort: "0"}}}
+	}
+
+	created, err := r.cli.ContainerCreate(ctx, cfg, host, nil, nil, spec.Name)
+	if err != nil {
+		return nil, fmt.Errorf("create container %q from %q: %w", spec.Name, spec.Image, err)
+	}
+	id := created.ID
+	defer func() {
+		if err != nil {
+			r.cleanup(id)
+		}
+	}()
+	tCreate := time.Now()
+
+	// Attach before start so not even the first line is lost.
+	hj, err := r.cli.ContainerAttach(ctx, id, dcontainer.AttachOptions{Stream: true, Stdout: true, Stderr: true})
+	if err != nil {
+		return nil, fmt.Errorf("attach container %s: %w", id, err)
+	}
+	r.mu.Lock()
+	r.attached[id] = &hj
+	r.mu.Unlock()
+	stdout, stderr := demux(&hj)
+	defer func() {
+		if err != nil {
+			stdout.Close()
+			stderr.Close()
+		}
+	}()
+	tAttach := time.Now()
+
+	if err := r.cli.ContainerStart(ctx, id, dcontainer.StartOptions{}); err != nil {
+		return nil, fmt.Errorf("start container %s: %w", id, err)
+	}
+	tStart := time.Now()
+
+	info, err := r.cli.ContainerInspect(ctx, id)
+	if err != nil {
+		return nil, fmt.Errorf("inspect container %s: %w", id, err)
+	}
+	addr, err := r.address(info)
+	if err != nil {
+		return nil, fmt.Errorf("container %s: %w", id, err)
+	}
+	r.cfg.Logger.Debug("container started", "id", id[:12], "name", spec.Name, "image", spec.Image,
+		"create", tCreate.Sub(t0), "attach", tAttach.Sub(tCreate), "start", tStart.Sub(tAttach),
+		"inspect", time.Since(tStart), "total", time.Since(t0))
+	return &container.Container{ID: id, Addr: addr, Stdout: stdout, Stderr: stderr}, nil
+}
+
+// tmpOwner returns the tmpfs options ("uid=U,gid=G,") that make /tmp
+// belong to image's user. The engine copies the ownership and mode of the
+// image's own /tmp onto the tmpfs (ignoring mode=), so without this a
+// non-root user cannot write to /tmp unless the image's /tmp is
+// world-writable. Named users cannot be resolved without the image's
+// /etc/passwd and get no options. Results are cached per image reference.
+func (r *Runtime) tmpOwner(ctx context.Context, image string) (string, error) {
+	r.mu.Lock()
+	owner, ok := r.owners[image]
+	r.mu.Unlock()
+	if ok {
+		return owner, nil
+	}
+	info, err := r.cli.ImageInspect(ctx, image)
+	if err != nil {
+		return "", fmt.Errorf("inspect image %q: %w", image, err)
+	}
+	if info.Config != nil {
+		owner = ownerOptions(info.Config.User)
+	}
+	r.mu.Lock()
+	r.owners[image] = owner
+	r.mu.Unlock()
+	return owner, nil
+}
+
+// ownerOptions turns a Dockerfile USER ("uid", "uid:gid") into tmpfs
+// options; anything not numeric gives none.
+func ownerOptions(user string) string {
+	uid, gid, hasGID := strings.Cut(user, ":")
+	if _, err := strconv.ParseUint(uid, 10, 32); err != nil {
+		return ""
+	}
+	if !hasGID {
+		gid = uid
+	}
+	if _, err := strconv.ParseUint(gid, 10, 32); err != nil {
+		return "uid=" + uid + ","
+	}
+	return "uid=" + uid + ",gid=" + gid + ","
+}
+
+// address is where the proxy of a started container listens.
+func (r *Runtime) address(info dcontainer.InspectResponse) (string, error) {
+	if info.NetworkSettings == nil {
+		return "", errors.New("no network settings")
+	}
+	if r.cfg.PublishLoopback {
+		port := nat.Port(strconv.Itoa(ProxyPort) + "/tcp")
+		for _, b := range info.NetworkSettings.Ports[port] {
+			if b.HostIP == "127.0.0.1" && b.HostPort != "" {
+				return net.JoinHostPort(b.HostIP, b.HostPort), nil
+			}
+		}
+		return "", fmt.Errorf("port %s is not published on 127.0.0.1", port)
+	}
+	if ep := info.NetworkSettings.Networks[r.cfg.Network]; ep != nil && ep.IPAddress != "" {
+		return net.JoinHostPort(ep.IPAddress, strconv.Itoa(ProxyPort)), nil
+	}
+	return "", fmt.Errorf("no IP address on network %q", r.cfg.Network)
+}
+
+// demux splits the multiplexed attach stream into two pipes. Pipes block
+// the copy when nobody reads, which is the Container contract: the caller
+// must keep reading (a LogCollector does).
+func demux(hj *types.HijackedResponse) (io.ReadCloser, io.ReadCloser) {
+	or, ow := io.Pipe()
+	er, ew := io.Pipe()
+	go func() {
+		_, err := stdcopy.StdCopy(ow, ew, hj.Reader)
+		hj.Close()
+		ow.CloseWithError(err)
+		ew.CloseWithError(err)
+	}()
+	return or, er
+}
+
+func (r *Runtime) cleanup(id string) {
+	ctx, cancel := context.WithTimeout(context.Background(), cleanupTimeout)
+	defer cancel()
+	_ = r.Remove(ctx, id)
+}
+
+// Remove kills and removes the container with its anonymous volumes. It
+// wraps container.ErrNotFound when the engine does not know id.
+func (r *Runtime) Remove(ctx context.Context, id string) error {
+	err := r.cli.ContainerRemove(ctx, id, dcontainer.RemoveOptions{Force: true, RemoveVolumes: true})
+	r.mu.Lock()
+	if h := r.attached[id]; h != nil {
+		h.Close()
+		delete(r.attached, id)
+	}
+	r.mu.Unlock()
+	if client.IsErrNotFound(err) {
+		return fmt.Errorf("remove container %s: %w", id, container.ErrNotFound)
+	}
+	if err != nil {
+		return fmt.Errorf("remove container %s: %w", id, err)
+	}
+	return nil
+}
+
+// List returns the containers, running or not, that carry all of labels.
+func (r *Runtime) List(ctx context.Context, labels map[string]string) ([]container.Info, error) {
+	args := filters.NewArgs()
+	for k, v := range labels {
+		args.Add("label", k+"="+v)
+	}
+	list, err := r.cli.ContainerList(ctx, dcontainer.ListOptions{All: true, Filters: args})
+	if err != nil {
+		return nil, fmt.Errorf("list containers: %w", err)
+	}
+	out := make([]container.Info, 0, len(list))
+	for _, c := range list {
+		name := ""
+		if len(c.Names) > 0 {
+			name = c.Names[0]
+			if name != "" && name[0] == '/' {
+				name = name[1:]
+			}
+		}
+		out = append(out, container.Info{ID: c.ID, Name: name, Labels: c.Labels})
+	}
+	return out, nil
+}

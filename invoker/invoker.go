@@ -1,0 +1,293 @@
+package invoker
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/flurryfn/flurry/internal/activation"
+	"github.com/flurryfn/flurry/internal/names"
+	"github.com/flurryfn/flurry/invoker/container"
+	"github.com/flurryfn/flurry/invoker/pool"
+)
+
+// Invoker pulls activations and runs them in its container pool.
+type Invoker struct {
+	nc   *nats.Conn
+	js   jetstream.JetStream
+	rt   container.Runtime
+	cfg  Config
+	log  *slog.Logger
+	pool *pool.Pool[*conn]
+	code *codeCache
+
+	slots    chan struct{} // a token per activation pulled for or running
+	running  atomic.Int64
+	inflight sync.WaitGroup
+}
+
+// New makes an invoker over the NATS connection nc and runtime rt.
+func New(nc *nats.Conn, rt container.Runtime, cfg Config, log *slog.Logger) (*Invoker, error) {
+	cfg = cfg.WithDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if log == nil {
+		log = slog.Default()
+	}
+	log = log.With("invoker", cfg.ID)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return nil, fmt.Errorf("jetstream: %w", err)
+	}
+	p, err := pool.New(rt, cfg.poolConfig(), openConn, log)
+	if err != nil {
+		return nil, err
+	}
+	return &Invoker{
+		nc:    nc,
+		js:    js,
+		rt:    rt,
+		cfg:   cfg,
+		log:   log,
+		pool:  p,
+		code:  newCodeCache(js, cfg.CodeCacheMB<<20),
+		slots: make(chan struct{}, cfg.MaxConcurrent),
+	}, nil
+}
+
+// ID is the invoker's id (Config.ID after defaults).
+func (i *Invoker) ID() string { return i.cfg.ID }
+
+// Run removes containers a previous run left, then pulls and runs
+// activations until ctx is done. Then it drains: it stops pulling, waits
+// up to DrainTimeout for activations in flight (past it they are cancelled
+// and left for redelivery), and removes its containers. It returns nil
+// after a drain begun by ctx; an error only if it could not start.
+func (i *Invoker) Run(ctx context.Context) error {
+	if err := i.pool.RemoveLeftovers(ctx, i.cfg.RemoveAllManaged); err != nil {
+		i.log.Warn("leftover containers not removed", "err", err)
+	}
+	i.log.Info("invoker starting", "runtime", i.rt.Name(), "memoryMB", i.cfg.MemoryMB,
+		"slots", i.cfg.MaxConcurrent, "prewarm", i.cfg.Prewarm)
+
+	bg := context.WithoutCancel(ctx)
+	poolCtx, stopPool := context.WithCancel(bg)
+	var bgDone sync.WaitGroup
+	bgDone.Go(func() { i.pool.Run(poolCtx) })
+	bgDone.Go(func() { i.heartbeat(ctx) })
+	// Activations outlive ctx during the drain; actx is cancelled only
+	// when the drain times out.
+	actx, cancelActivations := context.WithCancel(bg)
+	defer cancelActivations()
+
+	i.consume(ctx, actx)
+
+	drained := make(chan struct{})
+	go func() { i.inflight.Wait(); close(drained) }()
+	t := time.NewTimer(i.cfg.DrainTimeout)
+	select {
+	case <-drained:
+		t.Stop()
+	case <-t.C:
+		i.log.Warn("drain timed out; cancelling activations in flight", "running", i.running.Load())
+		cancelActivations()
+		<-drained
+	}
+	stopPool()
+	bgDone.Wait()
+	i.pool.Close(bg)
+	i.log.Info("invoker stopped")
+	return nil
+}
+
+// consume pulls messages while ctx lasts, never more than free slots.
+func (i *Invoker) consume(ctx, actx context.Context) {
+	var cons jetstream.Consumer
+	for warned := false; ; warned = true {
+		c, err := i.js.Consumer(ctx, names.ActivationsStream, names.InvokerConsumer)
+		if err == nil {
+			cons = c
+			break
+		}
+		if ctx.Err() != nil {
+			return
+		}
+		if !warned {
+			i.log.Warn("activation consumer not available yet; retrying", "stream", names.ActivationsStream,
+				"consumer", names.InvokerConsumer, "err", err)
+		}
+		if !sleep(ctx, time.Second) {
+			return
+		}
+	}
+	for {
+		n := i.takeSlots(ctx)
+		if n == 0 {
+			return
+		}
+		batch, err := cons.Fetch(n, jetstream.FetchMaxWait(i.cfg.FetchMaxWait))
+		if err != nil {
+			i.releaseSlots(n)
+			i.log.Error("fetch activations", "err", err)
+			if !sleep(ctx, time.Second) {
+				return
+			}
+			continue
+		}
+		got := 0
+		for msg := range batch.Messages() {
+			got++
+			if ctx.Err() != nil {
+				// Pulled while stopping: hand it straight back.
+				if err := msg.Nak(); err != nil {
+					i.log.Warn("nak on shutdown", "err", err)
+				}
+				i.releaseSlots(1)
+				continue
+			}
+			i.inflight.Add(1)
+			go func() {
+				defer i.inflight.Done()
+				defer i.releaseSlots(1)
+				i.handle(actx, msg)
+			}()
+		}
+		i.releaseSlots(n - got)
+		if err := batch.Error(); err != nil && !errors.Is(err, nats.ErrTimeout) && ctx.Err() == nil {
+			i.log.Warn("fetch ended", "err", err)
+		}
+		if ctx.Err() != nil {
+			return
+		}
+	}
+}
+
+// takeSlots blocks for one free slot, then takes every other free one.
+// It returns 0 when ctx is done.
+func (i *Invoker) takeSlots(ctx context.Context) int {
+	select {
+	case i.slots <- struct{}{}:
+	case <-ctx.Done():
+		return 0
+	}
+	n := 1
+	for n < cap(i.slots) {
+		select {
+		case i.slots <- struct{}{}:
+			n++
+		default:
+			return n
+		}
+	}
+	return n
+}
+
+func (i *Invoker) releaseSlots(n int) {
+	for range n {
+		<-i.slots
+	}
+}
+
+// handle runs one activation message to its ack.
+func (i *Invoker) handle(ctx context.Context, msg jetstream.Msg) {
+	var m activation.Message
+	if err := json.Unmarshal(msg.Data(), &m); err != nil || m.ActivationID == "" {
+		if err == nil {
+			err = errors.New("no activation id")
+		}
+		i.log.Error("undecodable activation message; terminating it", "subject", msg.Subject(),
+			"msgID", msg.Headers().Get(names.HeaderMsgID), "err", err)
+		if err := msg.TermWithReason("undecodable activation"); err != nil {
+			i.log.Error("term undecodable message", "err", err)
+		}
+		return
+	}
+	log := i.log.With("activation", m.ActivationID)
+	reply := msg.Headers().Get(names.HeaderReply)
+
+	if md, err := msg.Metadata(); err == nil && md.NumDelivered > 1 {
+		if rec, ok := i.storedRecord(ctx, &m); ok {
+			log.Info("redelivered activation already has a record; acking", "delivered", md.NumDelivered)
+			if reply != "" {
+				i.reply(log, reply, rec)
+			}
+			i.ack(log, msg)
+			return
+		}
+		log.Info("activation redelivered", "delivered", md.NumDelivered)
+	}
+
+	i.running.Add(1)
+	stop := i.keepInProgress(log, msg)
+	rec, err := i.activate(ctx, log, &m)
+	if err != nil {
+		stop()
+		i.running.Add(-1)
+		log.Warn("activation abandoned; leaving it for redelivery", "err", err)
+		if err := msg.Nak(); err != nil {
+			log.Warn("nak", "err", err)
+		}
+		return
+	}
+	data := i.encodeRecord(log, rec)
+	if reply != "" {
+		i.reply(log, reply, data)
+	}
+	err = i.writeRecord(ctx, &m, data)
+	stop()
+	i.running.Add(-1)
+	if err != nil {
+		// Not acked: the message comes back after AckWait and, finding no
+		// record, runs again.
+		log.Error("activation record not written; leaving the message for redelivery", "err", err)
+		return
+	}
+	i.ack(log, msg)
+}
+
+func (i *Invoker) ack(log *slog.Logger, msg jetstream.Msg) {
+	if err := msg.Ack(); err != nil {
+		log.Error("ack activation", "err", err)
+	}
+}
+
+// keepInProgress progress-acks msg every AckProgress until stop is called.
+func (i *Invoker) keepInProgress(log *slog.Logger, msg jetstream.Msg) (stop func()) {
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		t := time.NewTicker(i.cfg.AckProgress)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-t.C:
+				if err := msg.InProgress(); err != nil {
+					log.Warn("progress ack", "err", err)
+				}
+			}
+		}
+	})
+	return func() { close(done); wg.Wait() }
+}
+
+func sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}

@@ -1,0 +1,131 @@
+package invoker
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/flurryfn/flurry/internal/activation"
+	"github.com/flurryfn/flurry/internal/names"
+)
+
+const (
+	recordAttempts = 5
+	recordTimeout  = 5 * time.Second
+	// recordHeadroom leaves room for NATS headers under the max payload.
+	recordHeadroom = 4 << 10
+)
+
+// encodeRecord marshals rec, dropping log lines from the end when the
+// record would not fit in one NATS message.
+func (i *Invoker) encodeRecord(log *slog.Logger, rec *activation.Record) []byte {
+	limit := int(i.nc.MaxPayload()) - recordHeadroom
+	data := mustJSON(rec)
+	if len(data) <= limit || len(rec.Logs) == 0 {
+		return data
+	}
+	size := len(data)
+	logs := rec.Logs
+	for len(logs) > 0 && size > limit {
+		size -= len(logs[len(logs)-1]) + 3
+		logs = logs[:len(logs)-1]
+	}
+	rec.Logs = append(logs[:len(logs):len(logs)],
+		fmt.Sprintf("Logs were truncated because the record exceeded %d bytes.", limit))
+	log.Warn("record logs truncated to fit a NATS message", "bytes", len(data), "limit", limit)
+	if data = mustJSON(rec); len(data) > limit {
+		// Escaping made the estimate short: keep only the notice.
+		rec.Logs = rec.Logs[len(rec.Logs)-1:]
+		data = mustJSON(rec)
+	}
+	return data
+}
+
+// reply sends the record to the caller waiting on subject (core NATS:
+// if nobody listens any more, the record stream still has it).
+func (i *Invoker) reply(log *slog.Logger, subject string, data []byte) {
+	if err := i.nc.Publish(subject, data); err != nil {
+		log.Warn("send result to caller", "subject", subject, "err", err)
+	}
+}
+
+// writeRecord stores the record in the records stream, deduplicated by
+// activation id, retrying a few times.
+func (i *Invoker) writeRecord(ctx context.Context, m *activation.Message, data []byte) error {
+	msg := &nats.Msg{
+		Subject: names.RecordSubject(m.Namespace, m.ActivationID),
+		Data:    data,
+		Header:  nats.Header{names.HeaderMsgID: []string{m.ActivationID}},
+	}
+	var err error
+	for attempt := range recordAttempts {
+		if attempt > 0 && !sleep(ctx, time.Duration(attempt)*200*time.Millisecond) {
+			break
+		}
+		pctx, cancel := context.WithTimeout(ctx, recordTimeout)
+		_, err = i.js.PublishMsg(pctx, msg)
+		cancel()
+		if err == nil {
+			return nil
+		}
+	}
+	return fmt.Errorf("write record to %s: %w", msg.Subject, err)
+}
+
+// storedRecord returns the record of m already in the records stream, if
+// any (a redelivered message whose first run finished).
+func (i *Invoker) storedRecord(ctx context.Context, m *activation.Message) ([]byte, bool) {
+	ctx, cancel := context.WithTimeout(ctx, recordTimeout)
+	defer cancel()
+	s, err := i.js.Stream(ctx, names.RecordsStream)
+	if err == nil {
+		var raw *jetstream.RawStreamMsg
+		raw, err = s.GetLastMsgForSubject(ctx, names.RecordSubject(m.Namespace, m.ActivationID))
+		if err == nil {
+			return raw.Data, true
+		}
+	}
+	if !errors.Is(err, jetstream.ErrMsgNotFound) {
+		i.log.Warn("look up existing record", "activation", m.ActivationID, "err", err)
+	}
+	return nil, false
+}
+
+// health is the heartbeat an invoker publishes.
+type health struct {
+	ID       string `json:"id"`
+	Slots    int    `json:"slots"`
+	Busy     int64  `json:"busy"`
+	MemoryMB int64  `json:"memoryMB"`
+	UsedMB   int64  `json:"usedMB"`
+	Warm     int    `json:"warm"`
+	Prewarm  int    `json:"prewarm"`
+}
+
+// heartbeat publishes the invoker's load every HealthInterval until ctx is done.
+func (i *Invoker) heartbeat(ctx context.Context) {
+	subject := fmt.Sprintf(names.InvokerHealthSubjectT, names.Token(i.cfg.ID))
+	t := time.NewTicker(i.cfg.HealthInterval)
+	defer t.Stop()
+	for {
+		s := i.pool.Stats()
+		b, _ := json.Marshal(health{
+			ID: i.cfg.ID, Slots: i.cfg.MaxConcurrent, Busy: i.running.Load(),
+			MemoryMB: s.MemoryMB, UsedMB: s.UsedMB, Warm: s.Warm, Prewarm: s.Prewarm,
+		})
+		if err := i.nc.Publish(subject, b); err != nil {
+			i.log.Warn("publish heartbeat", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}

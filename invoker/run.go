@@ -1,0 +1,273 @@
+package invoker
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/flurryfn/flurry/internal/activation"
+	"github.com/flurryfn/flurry/internal/entity"
+	"github.com/flurryfn/flurry/invoker/container"
+	"github.com/flurryfn/flurry/invoker/pool"
+)
+
+// OpenWhisk's wording of action failures, so existing clients and tests
+// recognise them.
+const (
+	msgTimeoutT     = "The action exceeded its time limits of %d milliseconds."
+	msgNotDict      = "The action did not return a dictionary."
+	msgTooLongT     = "The action produced a response that exceeded the allowed length: %d > %d bytes."
+	msgCrashed      = "The action did not produce a valid response and exited unexpectedly."
+	msgInitCrashed  = "The action did not initialize and exited unexpectedly."
+	msgInternalT    = "The invoker could not run the action: %s"
+	defaultMainName = "main"
+)
+
+// How long logs are awaited after /run: the markers normally follow the
+// response at once; after a failure the container may never print them.
+const (
+	logWait       = 2 * time.Second
+	logWaitFailed = 300 * time.Millisecond
+)
+
+// errShutdown means the activation was abandoned because the invoker is
+// stopping; its message is left for redelivery and no record is written.
+var errShutdown = errors.New("invoker shutting down")
+
+// conn is what the invoker keeps per container.
+type conn struct {
+	client *container.Client
+	logs   *container.LogCollector
+}
+
+// openConn starts reading a fresh container's output and waits for its
+// proxy; it is the pool's OpenFunc.
+func openConn(ctx context.Context, c *container.Container) (*conn, error) {
+	logs := container.NewLogCollector(c.Stdout, c.Stderr)
+	cl := container.NewClient(c.Addr)
+	if err := cl.WaitReady(ctx); err != nil {
+		cl.Close()
+		return nil, err
+	}
+	return &conn{client: cl, logs: logs}, nil
+}
+
+// outcome is what running one activation produced.
+type outcome struct {
+	status  int
+	result  json.RawMessage
+	logs    []string
+	start   time.Time // when /init (prewarm, cold) or /run (warm) began
+	end     time.Time
+	initDur time.Duration // zero when /init did not run
+	how     pool.Start
+}
+
+// activate runs m and returns its record. The error is errShutdown only:
+// every failure of the action or of the platform is a record.
+func (i *Invoker) activate(ctx context.Context, log *slog.Logger, m *activation.Message) (*activation.Record, error) {
+	a := &m.Action
+	lim := a.Limits.WithDefaults()
+	o, err := i.execute(ctx, log, m, lim)
+	if err != nil {
+		return nil, err
+	}
+	rec := &activation.Record{
+		ActivationID: m.ActivationID,
+		Namespace:    m.Namespace,
+		Name:         a.Name,
+		Version:      a.Version,
+		Subject:      m.Subject,
+		Start:        o.start.UnixMilli(),
+		End:          o.end.UnixMilli(),
+		Response:     activation.NewResponse(o.status, o.result),
+		Logs:         o.logs,
+		Publish:      a.Publish,
+		Cause:        m.Cause,
+	}
+	if rec.Logs == nil {
+		rec.Logs = []string{}
+	}
+	rec.Duration = rec.End - rec.Start
+	rec.Annotate(activation.AnnotationPath, a.Namespace+"/"+a.Name)
+	rec.Annotate(activation.AnnotationKind, a.Exec.Kind)
+	rec.Annotate(activation.AnnotationLimits, lim)
+	if m.Admitted > 0 {
+		rec.Annotate(activation.AnnotationWaitTime, max(rec.Start-m.Admitted, 0))
+	}
+	if o.initDur > 0 {
+		rec.Annotate(activation.AnnotationInitTime, o.initDur.Milliseconds())
+	}
+	if o.how != "" {
+		rec.Annotate(activation.AnnotationStart, string(o.how))
+	}
+	rec.Annotate(activation.AnnotationInvoker, i.cfg.ID)
+	log.Info("activation finished", "action", a.Key(), "status", activation.StatusText(o.status),
+		"start", o.how, "durationMs", rec.Duration, "initMs", o.initDur.Milliseconds())
+	return rec, nil
+}
+
+func (i *Invoker) execute(ctx context.Context, log *slog.Logger, m *activation.Message, lim entity.Limits) (outcome, error) {
+	a := &m.Action
+	timeout := time.Duration(lim.Timeout) * time.Millisecond
+	internal := func(format string, args ...any) (outcome, error) {
+		msg := fmt.Sprintf(format, args...)
+		log.Error("activation failed in the platform", "action", a.Key(), "err", msg)
+		now := time.Now()
+		return outcome{status: activation.StatusInternalError,
+			result: activation.ErrorResult(fmt.Sprintf(msgInternalT, msg)), start: now, end: now}, nil
+	}
+
+	image := i.cfg.Images[a.Exec.Kind]
+	if a.Exec.Kind == entity.KindBlackbox {
+		image = a.Exec.Image
+	}
+	if image == "" {
+		return internal("no runtime image for kind %q on invoker %s", a.Exec.Kind, i.cfg.ID)
+	}
+	c, how, err := i.pool.Acquire(ctx, pool.Request{
+		Key:         a.Key(),
+		Kind:        a.Exec.Kind,
+		Image:       image,
+		MemoryMB:    lim.Memory,
+		Concurrency: int(lim.Concurrency),
+	})
+	if err != nil {
+		if ctx.Err() != nil {
+			return outcome{}, errShutdown
+		}
+		return internal("get a container: %v", err)
+	}
+	log = log.With("container", c.ID)
+	o := outcome{how: how, start: time.Now()}
+	cn := c.Conn
+
+	// failed ends an activation whose container cannot be trusted again.
+	failed := func(status int, result json.RawMessage) (outcome, error) {
+		lctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), logWaitFailed)
+		o.logs = cn.logs.Collect(lctx, logLimit(lim))
+		cancel()
+		i.pool.Discard(c)
+		if ctx.Err() != nil {
+			return outcome{}, errShutdown
+		}
+		o.end = time.Now()
+		o.status, o.result = status, result
+		return o, nil
+	}
+
+	if how != pool.StartWarm {
+		code := ""
+		if a.Exec.CodeDigest != "" {
+			if code, err = i.code.get(ctx, a.Exec.CodeDigest); err != nil {
+				i.pool.Release(c) // never initialized: the pool removes it
+				if ctx.Err() != nil {
+					return outcome{}, errShutdown
+				}
+				return internal("%v", err)
+			}
+		}
+		main := a.Exec.Main
+		if main == "" {
+			main = defaultMainName
+		}
+		ictx, cancel := context.WithTimeout(ctx, timeout)
+		err = cn.client.Init(ictx, container.InitRequest{Name: a.Name, Main: main, Code: code, Binary: a.Exec.Binary})
+		cancel()
+		o.initDur = max(time.Since(o.start), time.Millisecond)
+		if err != nil {
+			var ae *container.ActionError
+			switch {
+			case errors.As(err, &ae):
+				log.Info("action init failed", "err", ae.Message)
+				return failed(activation.StatusDeveloperError, activation.ErrorResult(ae.Message))
+			case ctx.Err() == nil && errors.Is(err, context.DeadlineExceeded):
+				return failed(activation.StatusDeveloperError, activation.ErrorResult(fmt.Sprintf(msgTimeoutT, lim.Timeout)))
+			default:
+				log.Info("action init crashed", "err", err)
+				return failed(activation.StatusDeveloperError, activation.ErrorResult(msgInitCrashed))
+			}
+		}
+		i.pool.Initialized(c)
+	}
+
+	runStart := time.Now()
+	if how == pool.StartWarm {
+		o.start = runStart
+	}
+	rctx, cancel := context.WithTimeout(ctx, timeout)
+	resp, err := cn.client.Run(rctx, container.RunRequest{
+		Value:         m.Params,
+		Namespace:     m.Namespace,
+		ActionName:    "/" + a.Namespace + "/" + a.Name,
+		ActionVersion: a.Version,
+		ActivationID:  m.ActivationID,
+		Deadline:      runStart.Add(timeout).UnixMilli(),
+	})
+	cancel()
+	if err != nil {
+		if ctx.Err() == nil && errors.Is(err, context.DeadlineExceeded) {
+			log.Info("action timed out", "timeoutMs", lim.Timeout)
+			return failed(activation.StatusDeveloperError, activation.ErrorResult(fmt.Sprintf(msgTimeoutT, lim.Timeout)))
+		}
+		log.Info("action crashed", "err", err)
+		return failed(activation.StatusDeveloperError, activation.ErrorResult(msgCrashed))
+	}
+	o.end = time.Now()
+	if resp.StatusCode != 200 {
+		log.Info("action failed", "httpStatus", resp.StatusCode)
+		result := activation.ErrorResult(msgCrashed)
+		if e := errorField(resp.Body); e != nil {
+			result = mustJSON(map[string]json.RawMessage{"error": e})
+		}
+		return failed(activation.StatusDeveloperError, result)
+	}
+
+	switch obj, isObj := asObject(resp.Body); {
+	case resp.Truncated:
+		o.status, o.result = activation.StatusApplicationError,
+			activation.ErrorResult(fmt.Sprintf(msgTooLongT, resp.Size, entity.MaxPayloadBytes))
+	case !isObj:
+		o.status, o.result = activation.StatusDeveloperError, activation.ErrorResult(msgNotDict)
+	case obj["error"] != nil:
+		o.status, o.result = activation.StatusApplicationError, resp.Body
+	default:
+		o.status, o.result = activation.StatusSuccess, resp.Body
+	}
+	lctx, lcancel := context.WithTimeout(context.WithoutCancel(ctx), logWait)
+	o.logs = cn.logs.Collect(lctx, logLimit(lim))
+	lcancel()
+	i.pool.Release(c)
+	return o, nil
+}
+
+func logLimit(lim entity.Limits) int { return int(lim.Logs) << 20 }
+
+// asObject decodes a JSON object; ok is false for anything else.
+func asObject(b []byte) (map[string]json.RawMessage, bool) {
+	var obj map[string]json.RawMessage
+	if err := json.Unmarshal(b, &obj); err != nil || obj == nil {
+		return nil, false
+	}
+	return obj, true
+}
+
+// errorField is the "error" member of a JSON object body, or nil.
+func errorField(b []byte) json.RawMessage {
+	obj, ok := asObject(b)
+	if !ok {
+		return nil
+	}
+	return obj["error"]
+}
+
+func mustJSON(v any) json.RawMessage {
+	b, err := json.Marshal(v)
+	if err != nil {
+		panic(err)
+	}
+	return b
+}
