@@ -39,6 +39,9 @@ type Controller struct {
 
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
+	// done closes on Close and ends blocking waits.
+	done      chan struct{}
+	closeOnce sync.Once
 
 	// beforeUpdate, when set by a test, runs between PutAction's read and
 	// its conditional write.
@@ -71,6 +74,7 @@ func New(ctx context.Context, nc *nats.Conn, cfg Config, log *slog.Logger) (*Con
 		keys:    newCache[entity.Key](),
 		cache:   newCache[entity.Action](),
 		waiters: make(map[string]chan *activation.Record),
+		done:    make(chan struct{}),
 	}
 	if c.actions, err = js.KeyValue(ctx, names.ActionsBucket); err != nil {
 		return nil, fmt.Errorf("controller: kv %s: %w", names.ActionsBucket, err)
@@ -147,6 +151,7 @@ func (c *Controller) InstanceID() string { return c.cfg.InstanceID }
 // Close stops the watches and the result subscription. Blocking invokes
 // still waiting return their activation id without a record.
 func (c *Controller) Close() {
+	c.closeOnce.Do(func() { close(c.done) })
 	if c.results != nil {
 		_ = c.results.Unsubscribe()
 	}

@@ -96,6 +96,7 @@ func (c *Controller) Invoke(ctx context.Context, id Identity, req InvokeRequest)
 		log.Debug("blocking wait ended", "record", res.Record != nil)
 	case <-ctx.Done():
 		log.Debug("blocking caller left", "err", ctx.Err())
+	case <-c.done:
 	}
 	return res, nil
 }

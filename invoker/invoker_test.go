@@ -281,10 +281,13 @@ func TestActivations(t *testing.T) {
 			if tt.code != "badinit" && !strings.Contains(strings.Join(rec.Logs, "\n"), "stdout: running "+rec.ActivationID) {
 				t.Errorf("logs %q lack the action's line", rec.Logs)
 			}
-			stored, err := e.storedRecord("guest", rec.ActivationID)
-			if err != nil {
-				t.Fatalf("record not in stream: %v", err)
-			}
+			// The caller hears first; the stream write follows.
+			var stored *activation.Record
+			testutil.CheckFor(t, 5*time.Second, 5*time.Millisecond, func() error {
+				var err error
+				stored, err = e.storedRecord("guest", rec.ActivationID)
+				return err
+			})
 			if stored.Response.StatusCode != tt.status {
 				t.Errorf("stored status %d", stored.Response.StatusCode)
 			}

@@ -36,7 +36,7 @@ func buildLoopAndRun(m *testing.M) int {
 	}
 	defer os.RemoveAll(dir)
 	out := filepath.Join(dir, "loop")
-	cmd := exec.Command("go", "build", "-o", out, "./testdata/loop")
+	cmd := exec.Command("go", "build", "-trimpath", "-ldflags", "-s -w", "-o", out, "./testdata/loop")
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 	if b, err := cmd.CombinedOutput(); err != nil {
 		fmt.Fprintf(os.Stderr, "build testdata/loop: %v\n%s", err, b)

@@ -38,7 +38,7 @@ func Build(pkg, out string) error {
 // "flurry proxy --listen ADDR --dir DIR" is the action proxy.
 func BuildFlurry(dir string) (string, error) {
 	out := filepath.Join(dir, "flurry")
-	return out, Build("./invoker/container/conformance/testdata/tmpproxy", out)
+	return out, Build("./cmd/flurry", out)
 }
 
 // BuildEcho builds the suite's echo action into dir and returns its path.

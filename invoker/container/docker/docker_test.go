@@ -8,11 +8,14 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/docker/docker/client"
 
 	"github.com/flurryfn/flurry/actions/runtimes"
 	"github.com/flurryfn/flurry/internal/entity"
@@ -172,20 +175,52 @@ func TestMemoryLimitOOMKills(t *testing.T) {
 	t.Logf("over the limit: status %d body %s err %v", resp.StatusCode, resp.Body, err)
 }
 
-// The container's limits as the engine sees them: the lock-down of every
-// action container.
+// The container's lock-down as the engine sees it.
 func TestLockdown(t *testing.T) {
-	rt := newRuntime(t, docker.Config{PidsLimit: 64})
-	_, cl, logs := start(t, rt, container.Spec{MemoryBytes: 64 << 20, Env: []string{"FLURRY_TEST=1"}})
+	rt := newRuntime(t, docker.Config{PidsLimit: 64, CPUShares: 512})
+	c, cl, logs := start(t, rt, container.Spec{MemoryBytes: 64 << 20, Env: []string{"FLURRY_TEST=1"},
+		Labels: map[string]string{"extra": "yes"}})
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	resp, err := cl.Run(ctx, container.RunRequest{Value: json.RawMessage(`{}`), ActivationID: "lock"})
 	if err != nil || resp.StatusCode != 200 {
 		t.Fatalf("run: %+v %v", resp, err)
 	}
-	got := logs.Collect(ctx, 1<<20)
-	if !slices.ContainsFunc(got, func(l string) bool { return strings.HasSuffix(l, "stdout: stdout of lock") }) {
+	if got := logs.Collect(ctx, 1<<20); !slices.ContainsFunc(got, func(l string) bool { return strings.HasSuffix(l, "stdout: stdout of lock") }) {
 		t.Fatalf("logs: %q", got)
+	}
+
+	cli, err := client.NewClientWithOpts(client.FromEnv, client.WithAPIVersionNegotiation())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cli.Close()
+	info, err := cli.ContainerInspect(ctx, c.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := info.HostConfig
+	checks := []struct {
+		name string
+		ok   bool
+	}{
+		{"memory 64 MiB", h.Memory == 64<<20},
+		{"no swap", h.MemorySwap == h.Memory},
+		{"pids limit 64", h.PidsLimit != nil && *h.PidsLimit == 64},
+		{"cpu shares 512", h.CPUShares == 512},
+		{"all capabilities dropped", slices.Equal(h.CapDrop, []string{"ALL"})},
+		{"no-new-privileges", slices.Contains(h.SecurityOpt, "no-new-privileges")},
+		{"read-only root", h.ReadonlyRootfs},
+		{"tmpfs /tmp", strings.Contains(h.Tmpfs["/tmp"], "size=64m")},
+		{"env", slices.Contains(info.Config.Env, "FLURRY_TEST=1")},
+		{"labels", info.Config.Labels[container.LabelManaged] == "true" &&
+			info.Config.Labels[container.LabelInvoker] == "docker-test" &&
+			info.Config.Labels[container.LabelKind] == entity.KindGo && info.Config.Labels["extra"] == "yes"},
+	}
+	for _, c := range checks {
+		if !c.ok {
+			t.Errorf("%s: not so (host config %+v)", c.name, h.Resources)
+		}
 	}
 }
 
@@ -234,7 +269,7 @@ func TestEnsureImage(t *testing.T) {
 // TestStartTimings measures the cold path: Start (create, attach, start,
 // inspect) and then the wait until the proxy answers.
 func TestStartTimings(t *testing.T) {
-	rt := newRuntime(t, docker.Config{})
+	rt := newRuntime(t, docker.Config{Logger: slog.New(slog.NewTextHandler(tWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))})
 	const n = 8
 	var starts, readies []time.Duration
 	for i := range n {
@@ -264,4 +299,12 @@ func TestStartTimings(t *testing.T) {
 	slices.Sort(readies)
 	t.Logf("docker Start over %d runs: min %v p50 %v max %v", n, starts[0], starts[n/2], starts[n-1])
 	t.Logf("then ready after: min %v p50 %v max %v", readies[0], readies[n/2], readies[n-1])
+}
+
+// tWriter sends a logger's lines to the test log.
+type tWriter struct{ t *testing.T }
+
+func (w tWriter) Write(p []byte) (int, error) {
+	w.t.Log(strings.TrimSpace(string(p)))
+	return len(p), nil
 }
