@@ -239,6 +239,7 @@ func TestInitErrors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
 			p := startProxy(t)
 			st, body := p.post(t, "/init", tt.body)
 			if st != tt.status || !strings.Contains(errorOf(body), tt.want) {
@@ -320,6 +321,7 @@ func TestRunFailures(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.do, func(t *testing.T) {
+			t.Parallel()
 			p := startProxy(t)
 			p.init(t, loopExe, nil)
 			st, body := p.post(t, "/run", runBody(map[string]any{"do": tt.do}))

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"reflect"
 	"slices"
 	"strings"
 	"sync"
@@ -135,20 +136,27 @@ func run(t *testing.T, c *started, id string, value string) (container.RunRespon
 // checkEcho fails unless resp is a 200 whose body is {"echo": value}.
 func checkEcho(t *testing.T, resp container.RunResponse, err error, value string) {
 	t.Helper()
+	if err := echoed(resp, err, value); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func echoed(resp container.RunResponse, err error, value string) error {
 	if err != nil {
-		t.Fatalf("run: %v", err)
+		return fmt.Errorf("run: %w", err)
 	}
 	if resp.StatusCode != 200 {
-		t.Fatalf("run: status %d: %s", resp.StatusCode, resp.Body)
+		return fmt.Errorf("run: status %d: %s", resp.StatusCode, resp.Body)
 	}
 	var got, want any
 	if err := json.Unmarshal(resp.Body, &got); err != nil {
-		t.Fatalf("run: body %s: %v", resp.Body, err)
+		return fmt.Errorf("run: body %s: %w", resp.Body, err)
 	}
 	_ = json.Unmarshal([]byte(`{"echo":`+value+`}`), &want)
-	if fmt.Sprint(got) != fmt.Sprint(want) {
-		t.Fatalf("run: got %s, want {\"echo\":%s}", resp.Body, value)
+	if !reflect.DeepEqual(got, want) {
+		return fmt.Errorf("run: got %s, want {\"echo\":%s}", resp.Body, value)
 	}
+	return nil
 }
 
 func (s *suite) collect(t *testing.T, c *started) []string {
@@ -308,8 +316,8 @@ func (s *suite) startInitRun(t *testing.T, i int) error {
 	}
 	value := fmt.Sprintf(`{"i":%d}`, i)
 	resp, err := cl.Run(ctx, container.RunRequest{Value: json.RawMessage(value), ActivationID: fmt.Sprint("c", i)})
-	if err != nil || resp.StatusCode != 200 || string(resp.Body) != `{"echo":`+value+`}` {
-		return fmt.Errorf("container %d: run: %d %s %v", i, resp.StatusCode, resp.Body, err)
+	if err := echoed(resp, err, value); err != nil {
+		return fmt.Errorf("container %d: %w", i, err)
 	}
 	if l := logs.Collect(ctx, 1<<20); !hasLine(l, "stdout", fmt.Sprint("stdout of c", i)) {
 		return fmt.Errorf("container %d: logs %q", i, l)

@@ -186,7 +186,12 @@ func (r *Runtime) Remove(ctx context.Context, id string) error {
 	case err != nil && p == nil:
 		// A directory without readable metadata: nothing to kill.
 	case p != nil:
-		killTree(p.cmd.Process.Pid)
+		select {
+		case <-p.exited:
+			// Already reaped: its pid may be reused, so kill nothing.
+		default:
+			killTree(p.cmd.Process.Pid)
+		}
 		select {
 		case <-p.exited:
 		case <-ctx.Done():
