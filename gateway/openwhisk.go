@@ -323,7 +323,8 @@ func (g *Gateway) invoke(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	params := bytes.TrimSpace(body)
-	if len(params) == 0 {
+	if len(params) == 0 || string(params) == "null" {
+		// No parameters; clients that marshal a nil map send null.
 		params = []byte("{}")
 	}
 	if params[0] != '{' || !json.Valid(params) {

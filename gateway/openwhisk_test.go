@@ -186,6 +186,8 @@ func TestOpenWhiskInvoke(t *testing.T) {
 		{name: "non-blocking", method: "POST", path: base, auth: goodAuth, body: `{"a":1}`, status: 202},
 		{name: "empty body", method: "POST", path: base + "?blocking=true", auth: goodAuth, status: 200,
 			want: map[string]any{"response.success": true, "response.result": map[string]any{}}},
+		{name: "null body", method: "POST", path: base + "?blocking=true&result=true", auth: goodAuth, body: `null`, status: 200,
+			want: map[string]any{"a": nil}},
 		{name: "blocking success", method: "POST", path: base + "?blocking=true", auth: goodAuth, body: `{"a":1}`, status: 200,
 			want: map[string]any{"name": "hello", "namespace": testNS, "response.status": "success", "response.statusCode": 0.0,
 				"response.result.a": 1.0, "logs.0": "ran"}},

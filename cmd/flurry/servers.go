@@ -15,6 +15,7 @@ import (
 
 	"github.com/flurryfn/flurry/controller"
 	"github.com/flurryfn/flurry/gateway"
+	"github.com/flurryfn/flurry/internal/entity"
 	"github.com/flurryfn/flurry/invoker"
 )
 
@@ -122,6 +123,7 @@ func runInvoker(ctx context.Context, args []string) error {
 	sf.register(fs)
 	id := fs.String("id", "", "invoker id (default: host name and a random suffix)")
 	memory := fs.Int64("memory", 2048, "memory budget for containers, MiB")
+	prewarm := fs.Int("prewarm", -1, "prewarmed stem cells of the go kind (default 1; 0 turns prewarming off)")
 	rtFlag := fs.String("runtime", string(runtimeAuto), "container runtime: auto, docker or process")
 	workDir := fs.String("work-dir", os.TempDir()+"/flurry-invoker", "directory for the process runtime's containers")
 	if err := parseFlags(fs, args); err != nil {
@@ -137,6 +139,10 @@ func runInvoker(ctx context.Context, args []string) error {
 	}
 	defer nc.Close()
 	cfg := invoker.Config{ID: *id, MemoryMB: *memory}
+	if *prewarm >= 0 {
+		cfg.Prewarm = map[string]int{entity.KindGo: *prewarm}
+	}
+	cfg = cfg.WithDefaults()
 	if err := cfg.Validate(); err != nil {
 		return err
 	}

@@ -36,6 +36,7 @@ func runStandalone(ctx context.Context, args []string) error {
 	guestKey := fs.String("guest-key", "", "UUID:KEY of namespace guest (default: kept in the data dir, generated on first start)")
 	rtFlag := fs.String("runtime", string(runtimeAuto), "container runtime: auto (Docker when reachable), docker or process")
 	memory := fs.Int64("memory", 2048, "invoker memory budget for containers, MiB")
+	prewarm := fs.Int("prewarm", -1, "prewarmed stem cells of the go kind (default 1; 0 turns prewarming off)")
 	logLevel := fs.String("log-level", "info", "log level: debug, info, warn, error")
 	if err := parseFlags(fs, args); err != nil {
 		return err
@@ -70,6 +71,10 @@ func runStandalone(ctx context.Context, args []string) error {
 	defer ctl.Close()
 
 	icfg := invoker.Config{MemoryMB: *memory, RemoveAllManaged: true}
+	if *prewarm >= 0 {
+		icfg.Prewarm = map[string]int{entity.KindGo: *prewarm}
+	}
+	icfg = icfg.WithDefaults()
 	if err := icfg.Validate(); err != nil {
 		return err
 	}
