@@ -384,10 +384,6 @@ func findWarmContainer(s *system) (func() error, error) {
 			return nil, err
 		}
 		for _, id := range strings.Fields(string(out)) {
-			ip, _ := exec.Command("docker", "inspect", "-f", "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}", id).Output()
-			if v := strings.TrimSpace(string(ip)); v != "" {
-				addrs = append(addrs, v+":8080")
-			}
 			if p, err := exec.Command("docker", "port", id, "8080/tcp").Output(); err == nil {
 				for _, l := range strings.Fields(string(p)) {
 					if strings.HasPrefix(l, "127.0.0.1:") {

@@ -36,10 +36,12 @@ type Config struct {
 	// LogDriver is the engine's log driver for action containers. Default
 	// "none": Flurry reads output through attach.
 	LogDriver string
-	// PublishLoopback publishes the proxy port on 127.0.0.1 instead of
-	// addressing the container's IP; for hosts that cannot route to the
-	// container network.
-	PublishLoopback bool
+	// ContainerIP addresses the proxy on the container's own IP on Network
+	// instead of publishing port 8080 on 127.0.0.1 (the default). It saves
+	// the docker-proxy hop, but sends traffic to a private-range address,
+	// which our shared machines forbid; opt in only where that is allowed
+	// and the host routes to the bridge.
+	ContainerIP bool
 	// InvokerID is put in the LabelInvoker label of every container.
 	InvokerID string
 	// BuildContext, when set, lets EnsureImage build a missing image: it

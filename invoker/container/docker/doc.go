@@ -10,13 +10,12 @@
 // engine's own log driver is "none" by default, since Flurry collects logs
 // itself and json-file would write every line to disk a second time.
 //
-// Addressing: the invoker reaches the proxy on the container's own IP on
-// Config.Network, port 8080. On Linux the host routes to the bridge, which
-// was checked on the development machine (a request to a container IP
-// answered in under 1 ms); this avoids docker-proxy and its extra hop and
-// host port per container. Where the host cannot route to container IPs
-// (Docker Desktop, rootless engines) set Config.PublishLoopback: port 8080
-// is then published on 127.0.0.1 on a random host port.
+// Addressing: port 8080 of every container is published on 127.0.0.1 on a
+// random host port and the invoker talks to that. Our machines allow test
+// and benchmark traffic only to loopback (and private-range addresses such
+// as the bridge's are watched), so loopback is the default;
+// Config.ContainerIP opts into addressing the container's bridge IP
+// directly, which skips docker-proxy where that is allowed.
 //
 // Runtime builds images (BuildImage) but never pulls: no registry is
 // reachable from Flurry's machines. It must not know about actions, pools

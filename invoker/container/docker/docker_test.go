@@ -142,7 +142,7 @@ func start(t *testing.T, rt *docker.Runtime, spec container.Spec) (*container.Co
 }
 
 func TestPublishLoopback(t *testing.T) {
-	rt := newRuntime(t, docker.Config{PublishLoopback: true})
+	rt := newRuntime(t, docker.Config{})
 	c, cl, _ := start(t, rt, container.Spec{})
 	if !strings.HasPrefix(c.Addr, "127.0.0.1:") {
 		t.Fatalf("addr %s is not on loopback", c.Addr)

@@ -113,7 +113,7 @@ func (r *Runtime) Start(ctx context.Context, spec container.Spec) (_ *container.
 		ReadonlyRootfs: true,
 		Tmpfs:          map[string]string{"/tmp": "rw,exec,nosuid,nodev," + owner + "size=" + r.cfg.TmpSize},
 	}
-	if r.cfg.PublishLoopback {
+	if !r.cfg.ContainerIP {
 		cfg.ExposedPorts = nat.PortSet{port: {}}
 		host.PortBindings = nat.PortMap{port: {{HostIP: "127.0.0.1", HostPort: "0"}}}
 	}
@@ -213,7 +213,7 @@ func (r *Runtime) address(info dcontainer.InspectResponse) (string, error) {
 	if info.NetworkSettings == nil {
 		return "", errors.New("no network settings")
 	}
-	if r.cfg.PublishLoopback {
+	if !r.cfg.ContainerIP {
 		port := nat.Port(strconv.Itoa(ProxyPort) + "/tcp")
 		for _, b := range info.NetworkSettings.Ports[port] {
 			if b.HostIP == "127.0.0.1" && b.HostPort != "" {
