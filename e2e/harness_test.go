@@ -277,7 +277,12 @@ func (s *system) cli(t *testing.T, allowFail bool, args ...string) (string, erro
 	t.Helper()
 	cmd := exec.Command(buildFlurry(t), args...)
 	cmd.Dir = repoRoot
-	cmd.Env = append(os.Environ(), "FLURRY_API_HOST="+s.api, "FLURRY_AUTH="+guestAuth, "FLURRY_CONFIG="+filepath.Join(t.TempDir(), "none"))
+	// An empty config file, so that a developer's ~/.flurry/config cannot leak in.
+	conf := filepath.Join(t.TempDir(), "config")
+	if err := os.WriteFile(conf, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cmd.Env = append(os.Environ(), "FLURRY_API_HOST="+s.api, "FLURRY_AUTH="+guestAuth, "FLURRY_CONFIG="+conf)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	err := cmd.Run()
