@@ -98,14 +98,20 @@ func (b *syncBuffer) String() string {
 	return b.buf.String()
 }
 
-func freeAddr(t *testing.T) string {
+// freeAddrs returns n distinct free loopback addresses; the listeners are
+// held until all are chosen so the kernel cannot hand out one port twice.
+func freeAddrs(t *testing.T, n int) []string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	var addrs []string
+	for i := 0; i < n; i++ {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer ln.Close()
+		addrs = append(addrs, ln.Addr().String())
 	}
-	defer ln.Close()
-	return ln.Addr().String()
+	return addrs
 }
 
 // startSystem starts standalone with a fresh data dir (or dataDir when
@@ -117,7 +123,8 @@ func startSystem(t *testing.T, dataDir string, extra ...string) *system {
 		dataDir = t.TempDir()
 	}
 	s := &system{t: t, dataDir: dataDir, output: &syncBuffer{}, exited: make(chan struct{})}
-	apiAddr, grpcAddr, natsAddr := freeAddr(t), freeAddr(t), freeAddr(t)
+	a := freeAddrs(t, 3)
+	apiAddr, grpcAddr, natsAddr := a[0], a[1], a[2]
 	s.api, s.grpc, s.nats = "http://"+apiAddr, grpcAddr, natsAddr
 	args := []string{"standalone", "--data-dir", dataDir, "--api-listen", apiAddr, "--grpc-listen", grpcAddr,
 		"--nats-listen", natsAddr, "--guest-key", guestAuth}

@@ -10,6 +10,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -435,5 +436,33 @@ func TestValidate(t *testing.T) {
 	}
 	if err := (Config{}).Validate(); err != nil {
 		t.Errorf("defaults: %v", err)
+	}
+}
+
+// decodeInit's fast path must agree with encoding/json on every body,
+// including ones built to fool the byte search.
+func TestDecodeInitAgreesWithJSON(t *testing.T) {
+	bodies := []string{
+		`{"value":{"name":"a","binary":true,"code":"QUJD"}}`,
+		`{"value":{"name":"a","binary":true,"code":"QU\/JD"}}`,
+		`{"value":{"name":"a","binary":true,"env":{"code":"x"},"code" : "QUJD"}}`,
+		`{"value":{"name":"a","binary":true,"env":{"code":"QUJD"}}}`,
+		`{"code":"QUJD","value":{"name":"a","binary":true}}`,
+		`{"value":{"name":"\"code\":\"","binary":true,"code":"QUJD"}}`,
+		`{"value":{"name":"a","binary":true,"code":"QUJD"}} trailing`,
+		`{"value":{"name":"a","binary":true,"code":null}}`,
+	}
+	for _, b := range bodies {
+		var want initRequest
+		wantErr := json.Unmarshal([]byte(b), &want)
+		var got initRequest
+		r := httptest.NewRequest(http.MethodPost, "/init", strings.NewReader(b))
+		gotErr := decodeInit(httptest.NewRecorder(), r, &got)
+		if (wantErr == nil) != (gotErr == nil) {
+			t.Fatalf("%s: error %v, encoding/json says %v", b, gotErr, wantErr)
+		}
+		if wantErr == nil && fmt.Sprintf("%+v %s", *got.Value, got.Value.Code) != fmt.Sprintf("%+v %s", *want.Value, want.Value.Code) {
+			t.Fatalf("%s: got %+v, want %+v", b, *got.Value, *want.Value)
+		}
 	}
 }

@@ -123,16 +123,7 @@ type InitRequest struct {
 // proxy's "error" message (403 for a second /init); any other error is a
 // transport failure or ctx being done.
 func (c *Client) Init(ctx context.Context, req InitRequest) error {
-	type value struct {
-		Name   string            `json:"name"`
-		Main   string            `json:"main"`
-		Code   string            `json:"code"`
-		Binary bool              `json:"binary"`
-		Env    map[string]string `json:"env,omitempty"`
-	}
-	body, err := json.Marshal(struct {
-		Value value `json:"value"`
-	}{value{req.Name, req.Main, req.Code, req.Binary, req.Env}})
+	body, err := initBody(req)
 	if err != nil {
 		return fmt.Errorf("encode init: %w", err)
 	}
@@ -149,6 +140,51 @@ func (c *Client) Init(ctx context.Context, req InitRequest) error {
 		return &ActionError{StatusCode: resp.StatusCode, Message: errorMessage(resp.StatusCode, data)}
 	}
 	return nil
+}
+
+// initBody encodes an /init request. Code is megabytes of base64 on the
+// cold and prewarm path, and encoding/json's string escaping of it cost
+// more than the rest of /init (≈13 ms for a 2 MB executable); base64 text
+// needs no JSON escaping, so it is spliced in as is when it is plain
+// base64, and everything else goes through encoding/json.
+func initBody(req InitRequest) ([]byte, error) {
+	type value struct {
+		Name   string            `json:"name"`
+		Main   string            `json:"main"`
+		Binary bool              `json:"binary"`
+		Env    map[string]string `json:"env,omitempty"`
+		Code   string            `json:"code"`
+	}
+	if !req.Binary || !plainBase64(req.Code) {
+		return json.Marshal(struct {
+			Value value `json:"value"`
+		}{value{req.Name, req.Main, req.Binary, req.Env, req.Code}})
+	}
+	head, err := json.Marshal(value{Name: req.Name, Main: req.Main, Binary: req.Binary, Env: req.Env})
+	if err != nil {
+		return nil, err
+	}
+	// head ends in `"code":""}`: drop `""}` and splice the code in.
+	head = head[:len(head)-3]
+	body := make([]byte, 0, len(`{"value":`)+len(head)+len(req.Code)+4)
+	body = append(body, `{"value":`...)
+	body = append(body, head...)
+	body = append(body, '"')
+	body = append(body, req.Code...)
+	body = append(body, `"}}`...)
+	return body, nil
+}
+
+// plainBase64 reports whether s holds only the standard base64 alphabet,
+// none of which JSON escapes.
+func plainBase64(s string) bool {
+	for i := 0; i < len(s); i++ {
+		b := s[i]
+		if !('A' <= b && b <= 'Z' || 'a' <= b && b <= 'z' || '0' <= b && b <= '9' || b == '+' || b == '/' || b == '=') {
+			return false
+		}
+	}
+	return true
 }
 
 // errorMessage is the "error" field of a JSON body, else the body's text.

@@ -271,17 +271,24 @@ func (b *lockedBuffer) String() string {
 	return b.buf.String()
 }
 
-func freeAddr() string {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		panic(err)
+// freeAddrs returns n distinct free loopback addresses; the listeners are
+// held until all are chosen so the kernel cannot hand out one port twice.
+func freeAddrs(n int) []string {
+	var addrs []string
+	for i := 0; i < n; i++ {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			panic(err)
+		}
+		defer ln.Close()
+		addrs = append(addrs, ln.Addr().String())
 	}
-	defer ln.Close()
-	return ln.Addr().String()
+	return addrs
 }
 
 func start(bin, dir string, extra ...string) (*system, error) {
-	api, grpcAddr, natsAddr := freeAddr(), freeAddr(), freeAddr()
+	a := freeAddrs(3)
+	api, grpcAddr, natsAddr := a[0], a[1], a[2]
 	args := append([]string{"standalone", "--data-dir", dir, "--api-listen", api, "--grpc-listen", grpcAddr,
 		"--nats-listen", natsAddr, "--guest-key", auth, "--log-level", "warn"}, extra...)
 	s := &system{api: "http://" + api, grpcAddr: grpcAddr, out: &lockedBuffer{},
