@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/flurryfn/flurry/actions/gowrap"
+	"github.com/flurryfn/flurry/internal/testutil"
 )
 
 // guestAuth is the fixed guest key the e2e system runs with.
@@ -77,25 +78,8 @@ type system struct {
 	grpc    string // host:port
 	nats    string // host:port
 	cmd     *exec.Cmd
-	output  *syncBuffer
+	output  *testutil.Buffer
 	exited  chan struct{}
-}
-
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
 
 // freeAddrs returns n distinct free loopback addresses; the listeners are
@@ -122,7 +106,7 @@ func startSystem(t *testing.T, dataDir string, extra ...string) *system {
 	if dataDir == "" {
 		dataDir = t.TempDir()
 	}
-	s := &system{t: t, dataDir: dataDir, output: &syncBuffer{}, exited: make(chan struct{})}
+	s := &system{t: t, dataDir: dataDir, output: &testutil.Buffer{}, exited: make(chan struct{})}
 	a := freeAddrs(t, 3)
 	apiAddr, grpcAddr, natsAddr := a[0], a[1], a[2]
 	s.api, s.grpc, s.nats = "http://"+apiAddr, grpcAddr, natsAddr

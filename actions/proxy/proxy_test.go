@@ -19,6 +19,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/flurryfn/flurry/internal/testutil"
 	"github.com/flurryfn/flurry/invoker/container"
 )
 
@@ -50,28 +51,10 @@ func buildLoopAndRun(m *testing.M) int {
 	return m.Run()
 }
 
-// syncBuffer is a bytes.Buffer safe for the proxy's writers and the test.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 type testProxy struct {
 	url            string
 	dir            string
-	stdout, stderr *syncBuffer
+	stdout, stderr *testutil.Buffer
 	cancel         context.CancelFunc
 	done           chan error
 }
@@ -86,8 +69,8 @@ func startProxy(t *testing.T, env ...string) *testProxy {
 	p := &testProxy{
 		url:    "http://" + ln.Addr().String(),
 		dir:    filepath.Join(t.TempDir(), "action"),
-		stdout: &syncBuffer{},
-		stderr: &syncBuffer{},
+		stdout: &testutil.Buffer{},
+		stderr: &testutil.Buffer{},
 		cancel: cancel,
 		done:   make(chan error, 1),
 	}
@@ -289,7 +272,7 @@ func TestRunBeforeInit(t *testing.T) {
 	if st != http.StatusForbidden || errorOf(body) == "" {
 		t.Errorf("status %d, %v; want 403 with error", st, body)
 	}
-	for name, s := range map[string]*syncBuffer{"stdout": p.stdout, "stderr": p.stderr} {
+	for name, s := range map[string]*testutil.Buffer{"stdout": p.stdout, "stderr": p.stderr} {
 		if got := s.String(); got != container.EndMarker+"\n" {
 			t.Errorf("%s = %q, want the marker", name, got)
 		}

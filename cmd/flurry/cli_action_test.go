@@ -9,36 +9,18 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/flurryfn/flurry/internal/activation"
 	"github.com/flurryfn/flurry/internal/client"
 	"github.com/flurryfn/flurry/internal/client/clienttest"
+	"github.com/flurryfn/flurry/internal/testutil"
 )
-
-// syncBuffer is a bytes.Buffer safe for a command writing while a test reads.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
 
 // runCLI runs a client command with buffers for stdout and stderr.
 func runCLI(t *testing.T, cmd func(context.Context, cliIO, []string) error, args ...string) (stdout, stderr string, err error) {
 	t.Helper()
-	var o, e syncBuffer
+	var o, e testutil.Buffer
 	err = cmd(context.Background(), cliIO{stdout: &o, stderr: &e}, args)
 	return o.String(), e.String(), err
 }

@@ -92,7 +92,7 @@ func TestCLIActivationPoll(t *testing.T) {
 
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	var stdout, stderr syncBuffer
+	var stdout, stderr testutil.Buffer
 	done := make(chan error, 1)
 	go func() {
 		done <- cliActivation(ctx, cliIO{stdout: &stdout, stderr: &stderr}, []string{"poll", "hello", "--since-seconds", "60", "--interval", "10ms"})

@@ -1,0 +1,84 @@
+package e2e
+
+import (
+	"net/http"
+	"os"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/flurryfn/flurry/internal/testutil"
+)
+
+// TestDistributed runs controller, gateway and invoker as separate
+// processes against the NATS server of a standalone (any NATS server with
+// JetStream would do), and invokes through that separate gateway.
+func TestDistributed(t *testing.T) {
+	s := startSystem(t, "")
+	bin := buildFlurry(t)
+	natsURL := "nats://" + s.nats
+	start := func(args ...string) *testutil.Buffer {
+		out := &testutil.Buffer{}
+		cmd := exec.Command(bin, args...)
+		cmd.Stdout, cmd.Stderr = out, out
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() {
+			cmd.Process.Signal(os.Interrupt)
+			done := make(chan struct{})
+			go func() { cmd.Wait(); close(done) }()
+			select {
+			case <-done:
+			case <-time.After(30 * time.Second):
+				cmd.Process.Kill()
+				t.Errorf("flurry %s did not stop on SIGINT:\n%s", args[0], out.String())
+			}
+		})
+		return out
+	}
+	rt := "process"
+	if dockerReachable() {
+		rt = "docker"
+	}
+	a := freeAddrs(t, 2)
+	ctlOut := start("controller", "--nats", natsURL)
+	invOut := start("invoker", "--nats", natsURL, "--id", "second", "--runtime", rt, "--work-dir", t.TempDir())
+	gwOut := start("gateway", "--nats", natsURL, "--api-listen", a[0], "--grpc-listen", a[1])
+
+	gw := &system{t: t, api: "http://" + a[0]}
+	testutil.CheckFor(t, 60*time.Second, 50*time.Millisecond, func() error {
+		resp, err := http.Get(gw.api + "/api/v1")
+		if err == nil {
+			resp.Body.Close()
+		}
+		return err
+	})
+	gw.createAction(t, "dist", "hello", nil)
+	seen := map[string]bool{}
+	// Activations through the separate gateway and controller run on either invoker.
+	testutil.CheckFor(t, 60*time.Second, 10*time.Millisecond, func() error {
+		r := gw.invoke(t, "dist", map[string]any{"name": "Dist"}, "blocking=true")
+		if r.status != http.StatusOK {
+			t.Fatalf("invoke through the separate gateway: %d %s\ncontroller:\n%s\ngateway:\n%s", r.status, r.body, ctlOut.String(), gwOut.String())
+		}
+		inv, _ := annotation(r.json(t), "invoker")
+		seen[inv.(string)] = true
+		if !seen["second"] {
+			return errNotYet("the separate invoker has not run an activation yet")
+		}
+		return nil
+	})
+	if !strings.Contains(invOut.String(), "invoker running") {
+		t.Fatalf("invoker output:\n%s", invOut.String())
+	}
+	// Bad input travels back through the NATS hop with the same status.
+	if r := gw.invoke(t, "missing", nil, "blocking=true"); r.status != http.StatusNotFound {
+		t.Fatalf("unknown action through the separate gateway: %d %s", r.status, r.body)
+	}
+}
+
+type errNotYet string
+
+func (e errNotYet) Error() string { return string(e) }
