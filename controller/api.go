@@ -45,6 +45,10 @@ type PutActionRequest struct {
 	Limits      entity.Limits     `json:"limits"`
 	Annotations []entity.KeyValue `json:"annotations"`
 	Publish     bool              `json:"publish"`
+	// Retry and Destinations are Flurry extensions of OpenWhisk's action
+	// (nil on update keeps the current ones).
+	Retry        *entity.RetryPolicy  `json:"retry,omitempty"`
+	Destinations *entity.Destinations `json:"destinations,omitempty"`
 }
 
 // InvokeRequest starts an activation.

@@ -104,6 +104,32 @@ type Exec struct {
 	CodeSize int64 `json:"codeSize,omitempty"`
 }
 
+// RetryPolicy says how often an activation is tried again: asynchronous
+// (non-blocking) activations that fail, and activations whose invoker was
+// lost after /run began. The zero value means one attempt, no retries.
+type RetryPolicy struct {
+	// MaxAttempts counts every attempt, the first included; 0 or 1 means
+	// no retry.
+	MaxAttempts int `json:"maxAttempts,omitempty"`
+	// InitialBackoff is the delay before the first retry in ms; it doubles
+	// per retry up to MaxBackoff, with full jitter.
+	InitialBackoff int64 `json:"initialBackoff,omitempty"`
+	MaxBackoff     int64 `json:"maxBackoff,omitempty"`
+	// MaxEventAge drops retries of an event older than this many ms since
+	// admission (0: no limit).
+	MaxEventAge int64 `json:"maxEventAge,omitempty"`
+}
+
+// Retries reports whether the policy allows more than one attempt.
+func (p *RetryPolicy) Retries() bool { return p != nil && p.MaxAttempts > 1 }
+
+// Destinations are NATS subjects that receive an asynchronous activation's
+// record when it finally succeeds or fails (after its retries).
+type Destinations struct {
+	OnSuccess string `json:"onSuccess,omitempty"`
+	OnFailure string `json:"onFailure,omitempty"`
+}
+
 // Action is one revision of an action. Every update makes a new revision;
 // a revision is never changed after it is stored.
 type Action struct {
@@ -119,6 +145,10 @@ type Action struct {
 	Limits      Limits     `json:"limits"`
 	Annotations []KeyValue `json:"annotations"`
 	Publish     bool       `json:"publish"`
+	// Retry is the action's retry policy (nil: no retries).
+	Retry *RetryPolicy `json:"retry,omitempty"`
+	// Destinations receive records of finished asynchronous activations.
+	Destinations *Destinations `json:"destinations,omitempty"`
 	// Updated is the time of this revision in Unix milliseconds.
 	Updated int64 `json:"updated"`
 }
