@@ -238,20 +238,9 @@ func (i *Invoker) handle(ctx context.Context, msg jetstream.Msg) {
 		}
 		return
 	}
-	data := i.encodeRecord(log, rec)
-	if reply != "" {
-		i.reply(log, reply, data)
-	}
-	err = i.writeRecord(ctx, &m, data)
+	i.settle(ctx, log, msg, &m, rec)
 	stop()
 	i.running.Add(-1)
-	if err != nil {
-		// Not acked: the message comes back after AckWait and, finding no
-		// record, runs again.
-		log.Error("activation record not written; leaving the message for redelivery", "err", err)
-		return
-	}
-	i.ack(log, msg)
 }
 
 func (i *Invoker) ack(log *slog.Logger, msg jetstream.Msg) {
@@ -272,7 +261,8 @@ func (i *Invoker) keepInProgress(log *slog.Logger, msg jetstream.Msg) (stop func
 			case <-done:
 				return
 			case <-t.C:
-				if err := msg.InProgress(); err != nil {
+				// settle may ack while the ticker fires; that is no failure.
+				if err := msg.InProgress(); err != nil && !errors.Is(err, jetstream.ErrMsgAlreadyAckd) {
 					log.Warn("progress ack", "err", err)
 				}
 			}
