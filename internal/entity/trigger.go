@@ -1,7 +1,5 @@
 package entity
 
-import "encoding/json"
-
 // Trigger is a named event source (OpenWhisk's trigger). Rules bind it to
 // actions; firing it starts one activation per active rule. A trigger with
 // a Source is also fired by the platform (timers, NATS messages).
@@ -98,10 +96,4 @@ type Route struct {
 	Public   bool   `json:"public"`
 	Revision uint64 `json:"revision"`
 	Updated  int64  `json:"updated"`
-}
-
-// TriggerEvent is what firing a trigger carries: the payload and the
-// cause, as parameters merged over the trigger's own.
-type TriggerEvent struct {
-	Payload json.RawMessage `json:"payload"`
 }
