@@ -26,7 +26,22 @@ type Config struct {
 	DefaultWait time.Duration
 	// Provision sizes the JetStream assets ensured at start.
 	Provision provision.Options
+	// LimitConcurrent bounds each namespace's activations admitted and not
+	// finished, over all controllers (ADR 005). 0 takes
+	// entity.DefaultConcurrentInvocations (1000); Unlimited turns it off.
+	// A namespace's entity.NamespaceLimits overrides it.
+	LimitConcurrent int64
+	// LimitPerMinute bounds each namespace's invocations per wall-clock
+	// minute, over all controllers. 0 takes
+	// entity.DefaultInvocationsPerMinute (60000); Unlimited turns it off.
+	LimitPerMinute int64
+
+	// now is the admission clock; tests inject one (default time.Now).
+	now func() time.Time
 }
+
+// Unlimited as Config.LimitConcurrent or LimitPerMinute turns that limit off.
+const Unlimited = -1
 
 var plainToken = regexp.MustCompile(`^[A-Za-z0-9_-]+$`)
 
@@ -39,6 +54,15 @@ func (c Config) withDefaults() Config {
 		c.DefaultWait = DefaultWait
 	}
 	c.Provision = c.Provision.WithDefaults()
+	if c.LimitConcurrent == 0 {
+		c.LimitConcurrent = entity.DefaultConcurrentInvocations
+	}
+	if c.LimitPerMinute == 0 {
+		c.LimitPerMinute = entity.DefaultInvocationsPerMinute
+	}
+	if c.now == nil {
+		c.now = time.Now
+	}
 	return c
 }
 
@@ -59,6 +83,9 @@ func (c Config) Validate() error {
 		if !plainToken.MatchString(uuid) {
 			return fmt.Errorf("controller: guest auth uuid %q must be letters, digits, '-' or '_'", uuid)
 		}
+	}
+	if c.LimitConcurrent < Unlimited || c.LimitPerMinute < Unlimited {
+		return fmt.Errorf("controller: limits %d concurrent, %d per minute: below %d (unlimited)", c.LimitConcurrent, c.LimitPerMinute, Unlimited)
 	}
 	if strings.TrimSpace(c.GuestAuth) != c.GuestAuth {
 		return fmt.Errorf("controller: guest auth has surrounding spaces")

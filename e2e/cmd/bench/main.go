@@ -290,7 +290,8 @@ func start(bin, dir string, extra ...string) (*system, error) {
 	a := freeAddrs(3)
 	api, grpcAddr, natsAddr := a[0], a[1], a[2]
 	args := append([]string{"standalone", "--data-dir", dir, "--api-listen", api, "--grpc-listen", grpcAddr,
-		"--nats-listen", natsAddr, "--guest-key", auth, "--log-level", "warn"}, extra...)
+		"--nats-listen", natsAddr, "--guest-key", auth, "--log-level", "warn",
+		"--limit-concurrent", "0", "--limit-per-minute", "0"}, extra...)
 	s := &system{api: "http://" + api, grpcAddr: grpcAddr, out: &lockedBuffer{},
 		client: &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 256}}}
 	s.cmd = exec.Command(bin, args...)
