@@ -3,7 +3,7 @@ GO      ?= go
 BIN     := bin/flurry
 export CGO_ENABLED := 0
 
-.PHONY: build run test check fmt vet proto check-proto bench clean
+.PHONY: build run test check fmt vet proto check-proto bench images clean
 
 ## build: the static flurry binary (static so it can also be the in-container action proxy)
 build:
@@ -12,6 +12,11 @@ build:
 ## run: start Flurry standalone (embedded NATS, Docker when reachable); extra flags via ARGS=
 run: build
 	$(BIN) standalone $(ARGS)
+
+## images: the runtime images (go, python:3, nodejs) on the local Docker engine, built the way
+## standalone builds them at start; only missing ones are built. Extra flags via ARGS= (--rebuild)
+images: build
+	bash scripts/images.sh $(ARGS)
 
 ## check: formatting, vet and generated-code freshness
 check: fmt vet check-proto

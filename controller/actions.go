@@ -23,10 +23,12 @@ var hexDigest = regexp.MustCompile(`^[0-9a-f]{64}$`)
 
 // PutAction creates an action, or with req.Overwrite makes a new revision
 // of it. On update, an empty Exec.Kind keeps the exec and code, empty code
-// keeps the code, nil parameters or annotations keep them, and zero limit
-// fields keep the old limits.
+// keeps the code, nil parameters or annotations keep them, zero limit
+// fields keep the old limits, and a nil retry policy or destinations keep
+// them (a zero one removes them).
 //
-// Errors: ErrInvalid (names, kind, limits, code), ErrTooLarge (code over
+// Errors: ErrInvalid (names, kind, limits, code, retry policy,
+// destinations), ErrTooLarge (code over
 // entity.MaxCodeBytes), ErrExists (exists and !Overwrite), ErrConflict
 // (changed concurrently), ErrForbidden.
 func (c *Controller) PutAction(ctx context.Context, id Identity, req PutActionRequest) (*entity.Action, error) {
@@ -65,6 +67,9 @@ func (c *Controller) PutAction(ctx context.Context, id Identity, req PutActionRe
 		Annotations: req.Annotations,
 		Publish:     req.Publish,
 		Updated:     now(),
+		// Flurry's extensions; see validateAsync.
+		Retry:        req.Retry,
+		Destinations: req.Destinations,
 	}
 	code := req.Code
 	if old != nil {
@@ -81,10 +86,19 @@ func (c *Controller) PutAction(ctx context.Context, id Identity, req PutActionRe
 			a.Annotations = old.Annotations
 		}
 		a.Limits = mergeLimits(a.Limits, old.Limits)
+		if a.Retry == nil {
+			a.Retry = old.Retry
+		}
+		if a.Destinations == nil {
+			a.Destinations = old.Destinations
+		}
 	}
 	a.Limits = a.Limits.WithDefaults()
 	if err := a.Limits.Validate(); err != nil {
 		return nil, fmt.Errorf("action %q: %w: %w", req.Name, ErrInvalid, err)
+	}
+	if err := validateAsync(a); err != nil {
+		return nil, fmt.Errorf("action %q: %w", req.Name, err)
 	}
 	if a.Parameters == nil {
 		a.Parameters = []entity.KeyValue{}
@@ -159,24 +173,14 @@ func nextVersion(v string) string {
 	return v[:i+1] + strconv.Itoa(n+1)
 }
 
-// validateExec checks the kind's requirements once code is resolved.
+// validateExec checks the kind's requirements (the kind table in
+// internal/entity) once code is resolved.
 func validateExec(x entity.Exec) error {
-	switch x.Kind {
-	case entity.KindGo:
-		if !x.Binary {
-			return fmt.Errorf("%w: kind %q needs binary code (base64 of an executable or zip)", ErrInvalid, x.Kind)
-		}
-		if x.CodeDigest == "" {
-			return fmt.Errorf("%w: kind %q needs code", ErrInvalid, x.Kind)
-		}
-	case entity.KindBlackbox:
-		if x.Image == "" {
-			return fmt.Errorf("%w: kind %q needs an image", ErrInvalid, x.Kind)
-		}
-	case "":
-		return fmt.Errorf("%w: exec kind is required", ErrInvalid)
-	default:
-		return fmt.Errorf("%w: kind %q is not supported (use %q or %q)", ErrInvalid, x.Kind, entity.KindGo, entity.KindBlackbox)
+	if x.Kind == entity.KindSequence {
+		return validateSequence(x) // sequences.go
+	}
+	if err := entity.ValidateExec(x); err != nil {
+		return fmt.Errorf("%w: %w", ErrInvalid, err)
 	}
 	return nil
 }

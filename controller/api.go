@@ -61,6 +61,9 @@ type InvokeRequest struct {
 	Wait time.Duration `json:"wait"`
 	// Cause is the activation that caused this one, if any.
 	Cause string `json:"cause,omitempty"`
+	// activationID, when set by the controller itself (triggers,
+	// sequences), is the id to use instead of a new one.
+	activationID string
 }
 
 // DefaultWait is how long a blocking invoke waits before answering 202.
@@ -90,3 +93,52 @@ const (
 	DefaultListLimit = 30
 	MaxListLimit     = 200
 )
+
+// PutTriggerRequest creates or updates a trigger.
+type PutTriggerRequest struct {
+	Namespace string `json:"namespace"`
+	Name      string `json:"name"`
+	// Overwrite allows replacing an existing trigger (?overwrite=true).
+	Overwrite bool `json:"overwrite"`
+	// Parameters are the trigger's defaults, under each firing's payload.
+	// On update nil keeps them, as do nil Annotations and a nil Source.
+	Parameters  []entity.KeyValue `json:"parameters"`
+	Annotations []entity.KeyValue `json:"annotations"`
+	// Source makes the platform fire the trigger (timer or NATS messages);
+	// a zero TriggerSource on update removes it.
+	Source *entity.TriggerSource `json:"source,omitempty"`
+}
+
+// PutRuleRequest creates or updates a rule. Trigger and Action take
+// OpenWhisk's names: "/ns/name", "ns/name" or a plain name in the rule's
+// namespace ("_" is the caller's).
+type PutRuleRequest struct {
+	Namespace string `json:"namespace"`
+	Name      string `json:"name"`
+	Overwrite bool   `json:"overwrite"`
+	Trigger   string `json:"trigger"`
+	Action    string `json:"action"`
+	// Status is entity.RuleActive (default for a new rule) or
+	// entity.RuleInactive; empty on update keeps the current one.
+	Status string `json:"status,omitempty"`
+}
+
+// FireResult is the answer to firing a trigger. ActivationID is the
+// trigger activation's id, empty when no rule was active (nothing ran,
+// nothing was recorded: OpenWhisk's 204). Rules lists what each active
+// rule started.
+type FireResult struct {
+	ActivationID string      `json:"activationId,omitempty"`
+	Rules        []RuleFired `json:"rules,omitempty"`
+}
+
+// RuleFired is one active rule's outcome of a firing, as OpenWhisk logs it
+// in the trigger activation's record (one JSON object per log line).
+type RuleFired struct {
+	StatusCode   int    `json:"statusCode"`
+	Success      bool   `json:"success"`
+	ActivationID string `json:"activationId,omitempty"`
+	Rule         string `json:"rule"`
+	Action       string `json:"action"`
+	Error        string `json:"error,omitempty"`
+}

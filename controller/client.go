@@ -214,3 +214,183 @@ func (c *Client) ListActivations(ctx context.Context, id Identity, req ListActiv
 	err := c.call(ctx, MethodListActivations, c.timeout, listActivationsRequest{Identity: id, Request: req}, &out)
 	return out, err
 }
+
+// ListDeadLetters lists dead letters; see Controller.ListDeadLetters.
+func (c *Client) ListDeadLetters(ctx context.Context, id Identity, ns string, skip, limit int) ([]*activation.DeadLetter, error) {
+	var out []*activation.DeadLetter
+	err := c.call(ctx, MethodListDeadLetters, c.timeout, listDeadLettersRequest{Identity: id, Namespace: ns, Skip: skip, Limit: limit}, &out)
+	return out, err
+}
+
+// GetDeadLetter returns a dead letter; see Controller.GetDeadLetter.
+func (c *Client) GetDeadLetter(ctx context.Context, id Identity, ns, activationID string) (*activation.DeadLetter, error) {
+	var dl activation.DeadLetter
+	if err := c.call(ctx, MethodGetDeadLetter, c.timeout, getActivationRequest{Identity: id, Namespace: ns, ActivationID: activationID}, &dl); err != nil {
+		return nil, err
+	}
+	return &dl, nil
+}
+
+// DeleteDeadLetter deletes a dead letter; see Controller.DeleteDeadLetter.
+func (c *Client) DeleteDeadLetter(ctx context.Context, id Identity, ns, activationID string) (*activation.DeadLetter, error) {
+	var dl activation.DeadLetter
+	if err := c.call(ctx, MethodDeleteDeadLetter, c.timeout, getActivationRequest{Identity: id, Namespace: ns, ActivationID: activationID}, &dl); err != nil {
+		return nil, err
+	}
+	return &dl, nil
+}
+
+// RedriveDeadLetter re-drives a dead letter; see Controller.RedriveDeadLetter.
+func (c *Client) RedriveDeadLetter(ctx context.Context, id Identity, ns, activationID string) (*InvokeResult, error) {
+	var res InvokeResult
+	if err := c.call(ctx, MethodRedriveDeadLetter, c.timeout, getActivationRequest{Identity: id, Namespace: ns, ActivationID: activationID}, &res); err != nil {
+		return nil, err
+	}
+	return &res, nil
+}
+
+// PutRoute creates or updates a route; see Controller.PutRoute.
+func (c *Client) PutRoute(ctx context.Context, id Identity, req PutRouteRequest) (*entity.Route, error) {
+	var r entity.Route
+	if err := c.call(ctx, MethodPutRoute, c.timeout, putRouteRequest{Identity: id, Request: req}, &r); err != nil {
+		return nil, err
+	}
+	return &r, nil
+}
+
+// GetRoute returns a route; see Controller.GetRoute.
+func (c *Client) GetRoute(ctx context.Context, id Identity, ns, name string) (*entity.Route, error) {
+	var r entity.Route
+	if err := c.call(ctx, MethodGetRoute, c.timeout, actionRequest{Identity: id, Namespace: ns, Name: name}, &r); err != nil {
+		return nil, err
+	}
+	return &r, nil
+}
+
+// ListRoutes lists a namespace's routes; see Controller.ListRoutes.
+func (c *Client) ListRoutes(ctx context.Context, id Identity, ns string) ([]*entity.Route, error) {
+	var out []*entity.Route
+	err := c.call(ctx, MethodListRoutes, c.timeout, listRoutesRequest{Identity: id, Namespace: ns}, &out)
+	return out, err
+}
+
+// DeleteRoute deletes a route; see Controller.DeleteRoute.
+func (c *Client) DeleteRoute(ctx context.Context, id Identity, ns, name string) (*entity.Route, error) {
+	var r entity.Route
+	if err := c.call(ctx, MethodDeleteRoute, c.timeout, actionRequest{Identity: id, Namespace: ns, Name: name}, &r); err != nil {
+		return nil, err
+	}
+	return &r, nil
+}
+
+// RouteTable returns a namespace's routes; see Controller.RouteTable. It
+// costs one request per call: the gateway keeps what it compiles from a
+// table by the table's revision.
+func (c *Client) RouteTable(ctx context.Context, ns string) (*RouteTable, error) {
+	var t RouteTable
+	if err := c.call(ctx, MethodRouteTable, c.timeout, routeTableRequest{Namespace: ns}, &t); err != nil {
+		return nil, err
+	}
+	return &t, nil
+}
+
+// WebAction returns an action for web-action dispatch; see
+// Controller.WebAction.
+func (c *Client) WebAction(ctx context.Context, ns, name string) (*entity.Action, error) {
+	var a entity.Action
+	if err := c.call(ctx, MethodWebAction, c.timeout, routeTableRequest{Namespace: ns, Name: name}, &a); err != nil {
+		return nil, err
+	}
+	return &a, nil
+}
+
+// PutTrigger creates or updates a trigger; see Controller.PutTrigger.
+func (c *Client) PutTrigger(ctx context.Context, id Identity, req PutTriggerRequest) (*entity.Trigger, error) {
+	var t entity.Trigger
+	if err := c.call(ctx, MethodPutTrigger, c.timeout, putTriggerRequest{Identity: id, Request: req}, &t); err != nil {
+		return nil, err
+	}
+	return &t, nil
+}
+
+// GetTrigger returns a trigger; see Controller.GetTrigger.
+func (c *Client) GetTrigger(ctx context.Context, id Identity, ns, name string) (*entity.Trigger, error) {
+	var t entity.Trigger
+	if err := c.call(ctx, MethodGetTrigger, c.timeout, actionRequest{Identity: id, Namespace: ns, Name: name}, &t); err != nil {
+		return nil, err
+	}
+	return &t, nil
+}
+
+// ListTriggers lists triggers; see Controller.ListTriggers.
+func (c *Client) ListTriggers(ctx context.Context, id Identity, ns string, skip, limit int) ([]*entity.Trigger, error) {
+	var out []*entity.Trigger
+	err := c.call(ctx, MethodListTriggers, c.timeout, listActionsRequest{Identity: id, Namespace: ns, Skip: skip, Limit: limit}, &out)
+	return out, err
+}
+
+// DeleteTrigger deletes a trigger; see Controller.DeleteTrigger.
+func (c *Client) DeleteTrigger(ctx context.Context, id Identity, ns, name string) (*entity.Trigger, error) {
+	var t entity.Trigger
+	if err := c.call(ctx, MethodDeleteTrigger, c.timeout, actionRequest{Identity: id, Namespace: ns, Name: name}, &t); err != nil {
+		return nil, err
+	}
+	return &t, nil
+}
+
+// Fire fires a trigger; see Controller.Fire.
+func (c *Client) Fire(ctx context.Context, id Identity, ns, trigger string, payload json.RawMessage, cause string) (FireResult, error) {
+	if len(payload) > entity.MaxPayloadBytes {
+		return FireResult{}, fmt.Errorf("fire %q: payload is %d bytes, over %d: %w", trigger, len(payload), entity.MaxPayloadBytes, ErrTooLarge)
+	}
+	if len(payload) > 0 && !json.Valid(payload) {
+		return FireResult{}, fmt.Errorf("fire %q: %w: payload must be a JSON object", trigger, ErrInvalid)
+	}
+	var res FireResult
+	err := c.call(ctx, MethodFireTrigger, c.timeout, fireRequest{Identity: id, Namespace: ns, Name: trigger, Payload: payload, Cause: cause}, &res)
+	return res, err
+}
+
+// PutRule creates or updates a rule; see Controller.PutRule.
+func (c *Client) PutRule(ctx context.Context, id Identity, req PutRuleRequest) (*entity.Rule, error) {
+	var r entity.Rule
+	if err := c.call(ctx, MethodPutRule, c.timeout, putRuleRequest{Identity: id, Request: req}, &r); err != nil {
+		return nil, err
+	}
+	return &r, nil
+}
+
+// GetRule returns a rule; see Controller.GetRule.
+func (c *Client) GetRule(ctx context.Context, id Identity, ns, name string) (*entity.Rule, error) {
+	var r entity.Rule
+	if err := c.call(ctx, MethodGetRule, c.timeout, actionRequest{Identity: id, Namespace: ns, Name: name}, &r); err != nil {
+		return nil, err
+	}
+	return &r, nil
+}
+
+// ListRules lists rules; see Controller.ListRules.
+func (c *Client) ListRules(ctx context.Context, id Identity, ns string, skip, limit int) ([]*entity.Rule, error) {
+	var out []*entity.Rule
+	err := c.call(ctx, MethodListRules, c.timeout, listActionsRequest{Identity: id, Namespace: ns, Skip: skip, Limit: limit}, &out)
+	return out, err
+}
+
+// DeleteRule deletes a rule; see Controller.DeleteRule.
+func (c *Client) DeleteRule(ctx context.Context, id Identity, ns, name string) (*entity.Rule, error) {
+	var r entity.Rule
+	if err := c.call(ctx, MethodDeleteRule, c.timeout, actionRequest{Identity: id, Namespace: ns, Name: name}, &r); err != nil {
+		return nil, err
+	}
+	return &r, nil
+}
+
+// SetRuleStatus enables or disables a rule; see Controller.SetRuleStatus.
+func (c *Client) SetRuleStatus(ctx context.Context, id Identity, ns, name, status string) (*entity.Rule, error) {
+	var r entity.Rule
+	req := ruleStatusRequest{Identity: id, Namespace: ns, Name: name, Status: status}
+	if err := c.call(ctx, MethodSetRuleStatus, c.timeout, req, &r); err != nil {
+		return nil, err
+	}
+	return &r, nil
+}

@@ -32,6 +32,14 @@ type Controller struct {
 
 	keys  *cache[entity.Key]
 	cache *cache[entity.Action]
+	// adm enforces namespace limits over all controllers (admission.go).
+	adm *admission
+	// trig holds triggers, rules and timers (triggers.go, timers.go).
+	trig *triggerStore
+	// routes is the HTTP route store (routes.go).
+	routes *routeStore
+	// sources consumes the NATS subjects and streams of message triggers (sources.go).
+	sources *sourceManager
 
 	waitMu  sync.Mutex
 	waiters map[string]chan *activation.Record
@@ -140,6 +148,22 @@ func New(ctx context.Context, nc *nats.Conn, cfg Config, log *slog.Logger) (*Con
 			c.Close()
 			return nil, fmt.Errorf("controller: loading caches: %w", ctx.Err())
 		}
+	}
+	if c.adm, err = newAdmission(ctx, wctx, c); err != nil {
+		c.Close()
+		return nil, err
+	}
+	if _, err = c.startTriggers(ctx, wctx); err != nil {
+		c.Close()
+		return nil, err
+	}
+	if c.routes, err = newRouteStore(ctx, wctx, c); err != nil {
+		c.Close()
+		return nil, err
+	}
+	if c.sources, err = startSources(ctx, wctx, c); err != nil { // message triggers (sources.go)
+		c.Close()
+		return nil, err
 	}
 	c.log.Info("controller started", "result_subject", names.ResultSubject(cfg.InstanceID))
 	return c, nil

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -88,11 +89,9 @@ func forEachBackend(t *testing.T, cfg controller.Config, fn func(t *testing.T, e
 // the reply subject and written to the records stream.
 func (e *env) startInvoker(t *testing.T) {
 	t.Helper()
-	cons, err := e.js.Consumer(e.ctx, names.ActivationsStream, names.InvokerConsumer)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cc, err := cons.Consume(func(m jetstream.Msg) {
+	// Handlers may still run while the test tears down the connection.
+	var ended atomic.Bool
+	handle := func(m jetstream.Msg) {
 		var msg activation.Message
 		if err := json.Unmarshal(m.Data(), &msg); err != nil {
 			t.Errorf("fake invoker: %v", err)
@@ -113,18 +112,27 @@ func (e *env) startInvoker(t *testing.T) {
 		b, _ := json.Marshal(&r)
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
-		if _, err := e.js.Publish(ctx, names.RecordSubject(msg.Namespace, msg.ActivationID), b, jetstream.WithMsgID(msg.ActivationID)); err != nil {
+		if _, err := e.js.Publish(ctx, names.RecordSubject(msg.Namespace, msg.ActivationID), b, jetstream.WithMsgID(msg.ActivationID)); err != nil && !ended.Load() {
 			t.Errorf("fake invoker: record: %v", err)
 		}
 		if reply := m.Headers().Get(names.HeaderReply); reply != "" {
 			_ = e.nc.Publish(reply, b)
 		}
 		_ = m.Ack()
-	})
-	if err != nil {
-		t.Fatal(err)
 	}
-	t.Cleanup(cc.Stop)
+	// One consumer per activation partition (ADR 004).
+	for p := range names.Partitions {
+		cons, err := e.js.Consumer(e.ctx, names.ActivationsStream, names.PartitionConsumer(p))
+		if err != nil {
+			t.Fatal(err)
+		}
+		cc, err := cons.Consume(handle, jetstream.PullPriorityGroup(names.InvokerPriorityGroup))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(cc.Stop)
+	}
+	t.Cleanup(func() { ended.Store(true) })
 }
 
 // queued is the number of activations waiting in the work queue.

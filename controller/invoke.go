@@ -2,6 +2,7 @@ package controller
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -23,8 +24,9 @@ import (
 //
 // Errors (nothing was enqueued): ErrNotFound (unknown action), ErrInvalid
 // (params not a JSON object), ErrTooLarge (params over
-// entity.MaxPayloadBytes), ErrForbidden, ErrUnavailable (backlog full or
-// JetStream unreachable).
+// entity.MaxPayloadBytes), ErrForbidden, ErrThrottled (the namespace's
+// concurrency or per-minute limit is reached), ErrUnavailable (backlog full
+// or JetStream unreachable).
 func (c *Controller) Invoke(ctx context.Context, id Identity, req InvokeRequest) (*InvokeResult, error) {
 	ns, err := actionRef(id, req.Namespace, req.Name)
 	if err != nil {
@@ -37,6 +39,9 @@ func (c *Controller) Invoke(ctx context.Context, id Identity, req InvokeRequest)
 	if err != nil {
 		return nil, err
 	}
+	if a.Exec.Kind == entity.KindSequence {
+		return c.invokeSequence(ctx, id, ns, a, req) // sequences.go
+	}
 	params, err := mergeParams(a.Parameters, req.Params)
 	if err != nil {
 		return nil, fmt.Errorf("invoke %q: %w", req.Name, err)
@@ -45,7 +50,7 @@ func (c *Controller) Invoke(ctx context.Context, id Identity, req InvokeRequest)
 		return nil, fmt.Errorf("invoke %q: parameters with defaults are %d bytes, over %d: %w", req.Name, len(params), entity.MaxPayloadBytes, ErrTooLarge)
 	}
 
-	aid := activation.NewID()
+	aid := cmp.Or(req.activationID, activation.NewID())
 	msg := activation.Message{
 		ActivationID: aid,
 		Namespace:    ns,
@@ -62,6 +67,12 @@ func (c *Controller) Invoke(ctx context.Context, id Identity, req InvokeRequest)
 	}
 	m := &nats.Msg{Subject: names.ActivationSubject(ns, req.Name), Header: nats.Header{}, Data: data}
 	m.Header.Set(names.HeaderMsgID, aid)
+	// Limits come last, so a request refused for anything else takes no
+	// slot or token (ADR 005).
+	adm, err := c.adm.admit(ctx, ns, aid)
+	if err != nil {
+		return nil, err
+	}
 
 	var wait <-chan *activation.Record
 	if req.Blocking {
@@ -72,6 +83,7 @@ func (c *Controller) Invoke(ctx context.Context, id Identity, req InvokeRequest)
 		defer c.removeWaiter(aid)
 	}
 	if _, err := c.js.PublishMsg(ctx, m); err != nil {
+		adm.cancel()
 		return nil, publishError(req.Name, err)
 	}
 	log := c.log.With("activation", aid, "namespace", ns, "action", req.Name)
@@ -90,6 +102,9 @@ func (c *Controller) Invoke(ctx context.Context, id Identity, req InvokeRequest)
 	select {
 	case r := <-wait:
 		res.Record = r
+		// Finished: free its slot now, not when the record follows, so
+		// the caller's next invoke sees it.
+		c.adm.finish(aid)
 	case <-t.C:
 		// The core-NATS result may have been lost; the record is durable.
 		res.Record = c.lookupRecord(ctx, ns, aid)

@@ -162,5 +162,146 @@ func (c *Controller) handlers() map[string]handler {
 			}
 			return c.ListActivations(ctx, r.Identity, r.Request)
 		},
+		MethodListDeadLetters: func(ctx context.Context, data []byte) (any, error) {
+			var r listDeadLettersRequest
+			if err := decode(data, &r); err != nil {
+				return nil, err
+			}
+			return c.ListDeadLetters(ctx, r.Identity, r.Namespace, r.Skip, r.Limit)
+		},
+		MethodGetDeadLetter: func(ctx context.Context, data []byte) (any, error) {
+			var r getActivationRequest
+			if err := decode(data, &r); err != nil {
+				return nil, err
+			}
+			return c.GetDeadLetter(ctx, r.Identity, r.Namespace, r.ActivationID)
+		},
+		MethodDeleteDeadLetter: func(ctx context.Context, data []byte) (any, error) {
+			var r getActivationRequest
+			if err := decode(data, &r); err != nil {
+				return nil, err
+			}
+			return c.DeleteDeadLetter(ctx, r.Identity, r.Namespace, r.ActivationID)
+		},
+		MethodRedriveDeadLetter: func(ctx context.Context, data []byte) (any, error) {
+			var r getActivationRequest
+			if err := decode(data, &r); err != nil {
+				return nil, err
+			}
+			return c.RedriveDeadLetter(ctx, r.Identity, r.Namespace, r.ActivationID)
+		},
+		// Triggers and rules (triggers.go, rules.go, fire.go).
+		MethodPutTrigger: func(ctx context.Context, data []byte) (any, error) {
+			var r putTriggerRequest
+			if err := decode(data, &r); err != nil {
+				return nil, err
+			}
+			return c.PutTrigger(ctx, r.Identity, r.Request)
+		},
+		MethodGetTrigger: func(ctx context.Context, data []byte) (any, error) {
+			var r actionRequest
+			if err := decode(data, &r); err != nil {
+				return nil, err
+			}
+			return c.GetTrigger(ctx, r.Identity, r.Namespace, r.Name)
+		},
+		MethodListTriggers: func(ctx context.Context, data []byte) (any, error) {
+			var r listActionsRequest
+			if err := decode(data, &r); err != nil {
+				return nil, err
+			}
+			return c.ListTriggers(ctx, r.Identity, r.Namespace, r.Skip, r.Limit)
+		},
+		MethodDeleteTrigger: func(ctx context.Context, data []byte) (any, error) {
+			var r actionRequest
+			if err := decode(data, &r); err != nil {
+				return nil, err
+			}
+			return c.DeleteTrigger(ctx, r.Identity, r.Namespace, r.Name)
+		},
+		MethodFireTrigger: func(ctx context.Context, data []byte) (any, error) {
+			var r fireRequest
+			if err := decode(data, &r); err != nil {
+				return nil, err
+			}
+			return c.Fire(ctx, r.Identity, r.Namespace, r.Name, r.Payload, r.Cause)
+		},
+		MethodPutRule: func(ctx context.Context, data []byte) (any, error) {
+			var r putRuleRequest
+			if err := decode(data, &r); err != nil {
+				return nil, err
+			}
+			return c.PutRule(ctx, r.Identity, r.Request)
+		},
+		MethodGetRule: func(ctx context.Context, data []byte) (any, error) {
+			var r actionRequest
+			if err := decode(data, &r); err != nil {
+				return nil, err
+			}
+			return c.GetRule(ctx, r.Identity, r.Namespace, r.Name)
+		},
+		MethodListRules: func(ctx context.Context, data []byte) (any, error) {
+			var r listActionsRequest
+			if err := decode(data, &r); err != nil {
+				return nil, err
+			}
+			return c.ListRules(ctx, r.Identity, r.Namespace, r.Skip, r.Limit)
+		},
+		MethodDeleteRule: func(ctx context.Context, data []byte) (any, error) {
+			var r actionRequest
+			if err := decode(data, &r); err != nil {
+				return nil, err
+			}
+			return c.DeleteRule(ctx, r.Identity, r.Namespace, r.Name)
+		},
+		MethodSetRuleStatus: func(ctx context.Context, data []byte) (any, error) {
+			var r ruleStatusRequest
+			if err := decode(data, &r); err != nil {
+				return nil, err
+			}
+			return c.SetRuleStatus(ctx, r.Identity, r.Namespace, r.Name, r.Status)
+		},
+		MethodPutRoute: func(ctx context.Context, data []byte) (any, error) {
+			var r putRouteRequest
+			if err := decode(data, &r); err != nil {
+				return nil, err
+			}
+			return c.PutRoute(ctx, r.Identity, r.Request)
+		},
+		MethodGetRoute: func(ctx context.Context, data []byte) (any, error) {
+			var r actionRequest
+			if err := decode(data, &r); err != nil {
+				return nil, err
+			}
+			return c.GetRoute(ctx, r.Identity, r.Namespace, r.Name)
+		},
+		MethodListRoutes: func(ctx context.Context, data []byte) (any, error) {
+			var r listRoutesRequest
+			if err := decode(data, &r); err != nil {
+				return nil, err
+			}
+			return c.ListRoutes(ctx, r.Identity, r.Namespace)
+		},
+		MethodDeleteRoute: func(ctx context.Context, data []byte) (any, error) {
+			var r actionRequest
+			if err := decode(data, &r); err != nil {
+				return nil, err
+			}
+			return c.DeleteRoute(ctx, r.Identity, r.Namespace, r.Name)
+		},
+		MethodRouteTable: func(ctx context.Context, data []byte) (any, error) {
+			var r routeTableRequest
+			if err := decode(data, &r); err != nil {
+				return nil, err
+			}
+			return c.RouteTable(ctx, r.Namespace)
+		},
+		MethodWebAction: func(ctx context.Context, data []byte) (any, error) {
+			var r routeTableRequest
+			if err := decode(data, &r); err != nil {
+				return nil, err
+			}
+			return c.WebAction(ctx, r.Namespace, r.Name)
+		},
 	}
 }

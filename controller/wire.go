@@ -18,6 +18,18 @@ const (
 	MethodInvoke          = "invoke"
 	MethodGetActivation   = "getActivation"
 	MethodListActivations = "listActivations"
+	// Dead letters (deadletter.go).
+	MethodListDeadLetters   = "listDeadLetters"
+	MethodGetDeadLetter     = "getDeadLetter"
+	MethodDeleteDeadLetter  = "deleteDeadLetter"
+	MethodRedriveDeadLetter = "redriveDeadLetter"
+	// HTTP routes and web actions (routes.go).
+	MethodPutRoute    = "putRoute"
+	MethodGetRoute    = "getRoute"
+	MethodListRoutes  = "listRoutes"
+	MethodDeleteRoute = "deleteRoute"
+	MethodRouteTable  = "routeTable"
+	MethodWebAction   = "webAction"
 )
 
 // InlineCodeMax is the largest code carried inside an API message; larger
@@ -64,6 +76,32 @@ type (
 	listActivationsRequest struct {
 		Identity Identity               `json:"identity"`
 		Request  ListActivationsRequest `json:"request"`
+	}
+	// listDeadLettersRequest pages a namespace's dead letters; single ones
+	// are named by getActivationRequest.
+	listDeadLettersRequest struct {
+		Identity  Identity `json:"identity"`
+		Namespace string   `json:"namespace"`
+		Skip      int      `json:"skip"`
+		Limit     int      `json:"limit"`
+	}
+)
+
+// Requests of the route methods; getRoute and deleteRoute use
+// actionRequest, routeTable and webAction name no identity.
+type (
+	putRouteRequest struct {
+		Identity Identity        `json:"identity"`
+		Request  PutRouteRequest `json:"request"`
+	}
+	listRoutesRequest struct {
+		Identity  Identity `json:"identity"`
+		Namespace string   `json:"namespace"`
+	}
+	routeTableRequest struct {
+		Namespace string `json:"namespace"`
+		// Name is the action of a webAction request.
+		Name string `json:"name,omitempty"`
 	}
 )
 
@@ -122,3 +160,42 @@ func fromWire(w *wireError) error {
 	}
 	return &remoteError{msg: w.Message}
 }
+
+// Triggers and rules over the NATS API (get, delete and list requests use
+// actionRequest and listActionsRequest).
+const (
+	MethodPutTrigger    = "putTrigger"
+	MethodGetTrigger    = "getTrigger"
+	MethodListTriggers  = "listTriggers"
+	MethodDeleteTrigger = "deleteTrigger"
+	MethodFireTrigger   = "fireTrigger"
+	MethodPutRule       = "putRule"
+	MethodGetRule       = "getRule"
+	MethodListRules     = "listRules"
+	MethodDeleteRule    = "deleteRule"
+	MethodSetRuleStatus = "setRuleStatus"
+)
+
+type (
+	putTriggerRequest struct {
+		Identity Identity          `json:"identity"`
+		Request  PutTriggerRequest `json:"request"`
+	}
+	putRuleRequest struct {
+		Identity Identity       `json:"identity"`
+		Request  PutRuleRequest `json:"request"`
+	}
+	fireRequest struct {
+		Identity  Identity        `json:"identity"`
+		Namespace string          `json:"namespace"`
+		Name      string          `json:"name"`
+		Payload   json.RawMessage `json:"payload,omitempty"`
+		Cause     string          `json:"cause,omitempty"`
+	}
+	ruleStatusRequest struct {
+		Identity  Identity `json:"identity"`
+		Namespace string   `json:"namespace"`
+		Name      string   `json:"name"`
+		Status    string   `json:"status"`
+	}
+)

@@ -55,11 +55,17 @@ func TestDistributed(t *testing.T) {
 		}
 		return err
 	})
-	gw.createAction(t, "dist", "hello", nil)
+	// One action per partition: each invoker owns some (ADR 004).
+	actions := partitionActions("dist")
+	for _, a := range actions {
+		gw.createAction(t, a, "hello", nil)
+	}
 	seen := map[string]bool{}
+	next := 0
 	// Activations through the separate gateway and controller run on either invoker.
 	testutil.CheckFor(t, 60*time.Second, 10*time.Millisecond, func() error {
-		r := gw.invoke(t, "dist", map[string]any{"name": "Dist"}, "blocking=true")
+		next++
+		r := gw.invoke(t, actions[next%len(actions)], map[string]any{"name": "Dist"}, "blocking=true")
 		if r.status != http.StatusOK {
 			t.Fatalf("invoke through the separate gateway: %d %s\ncontroller:\n%s\ngateway:\n%s", r.status, r.body, ctlOut.String(), gwOut.String())
 		}

@@ -27,4 +27,28 @@ type Backend interface {
 	Invoke(ctx context.Context, id controller.Identity, req controller.InvokeRequest) (*controller.InvokeResult, error)
 	GetActivation(ctx context.Context, id controller.Identity, ns, activationID string) (*activation.Record, error)
 	ListActivations(ctx context.Context, id controller.Identity, req controller.ListActivationsRequest) ([]*activation.Record, error)
+	// Dead letters: asynchronous activations that failed after their last
+	// attempt. ListDeadLetters returns summaries, newest first;
+	// RedriveDeadLetter starts a new asynchronous activation with the
+	// same params and removes the entry.
+	ListDeadLetters(ctx context.Context, id controller.Identity, ns string, skip, limit int) ([]*activation.DeadLetter, error)
+	GetDeadLetter(ctx context.Context, id controller.Identity, ns, activationID string) (*activation.DeadLetter, error)
+	DeleteDeadLetter(ctx context.Context, id controller.Identity, ns, activationID string) (*activation.DeadLetter, error)
+	RedriveDeadLetter(ctx context.Context, id controller.Identity, ns, activationID string) (*controller.InvokeResult, error)
+	// Triggers and rules (gateway/triggers.go).
+	TriggerBackend
+	// HTTP routes (ADR 009): PutRoute, GetRoute, ListRoutes and DeleteRoute
+	// manage a namespace's routes for its key holders.
+	PutRoute(ctx context.Context, id controller.Identity, req controller.PutRouteRequest) (*entity.Route, error)
+	GetRoute(ctx context.Context, id controller.Identity, ns, name string) (*entity.Route, error)
+	ListRoutes(ctx context.Context, id controller.Identity, ns string) ([]*entity.Route, error)
+	DeleteRoute(ctx context.Context, id controller.Identity, ns, name string) (*entity.Route, error)
+	// RouteTable returns every route of namespace ns (not "_") without an
+	// identity: the gateway serves public routes to anyone. The table is
+	// shared and must not be modified.
+	RouteTable(ctx context.Context, ns string) (*controller.RouteTable, error)
+	// WebAction returns action name of namespace ns without an identity,
+	// for web-action dispatch by its annotations; ErrNotFound when absent.
+	// The gateway must not show it to the client.
+	WebAction(ctx context.Context, ns, name string) (*entity.Action, error)
 }

@@ -77,12 +77,46 @@ func toPBAction(a *entity.Action) *flurryv1.Action {
 			CodeDigest: a.Exec.CodeDigest,
 			CodeSize:   a.Exec.CodeSize,
 		},
-		Parameters:  toPBKeyValues(a.Parameters),
-		Limits:      &flurryv1.Limits{Timeout: a.Limits.Timeout, Memory: a.Limits.Memory, Concurrency: a.Limits.Concurrency, Logs: a.Limits.Logs},
-		Annotations: toPBKeyValues(a.Annotations),
-		Publish:     a.Publish,
-		Updated:     a.Updated,
+		Parameters:   toPBKeyValues(a.Parameters),
+		Limits:       &flurryv1.Limits{Timeout: a.Limits.Timeout, Memory: a.Limits.Memory, Concurrency: a.Limits.Concurrency, Logs: a.Limits.Logs},
+		Annotations:  toPBKeyValues(a.Annotations),
+		Publish:      a.Publish,
+		Updated:      a.Updated,
+		Retry:        toPBRetry(a.Retry),
+		Destinations: toPBDestinations(a.Destinations),
 	}
+}
+
+func toPBRetry(p *entity.RetryPolicy) *flurryv1.RetryPolicy {
+	if p == nil {
+		return nil
+	}
+	return &flurryv1.RetryPolicy{MaxAttempts: int32(p.MaxAttempts), InitialBackoff: p.InitialBackoff,
+		MaxBackoff: p.MaxBackoff, MaxEventAge: p.MaxEventAge}
+}
+
+// fromPBRetry keeps nil (an update keeps the policy) apart from an empty
+// message (removes it).
+func fromPBRetry(p *flurryv1.RetryPolicy) *entity.RetryPolicy {
+	if p == nil {
+		return nil
+	}
+	return &entity.RetryPolicy{MaxAttempts: int(p.GetMaxAttempts()), InitialBackoff: p.GetInitialBackoff(),
+		MaxBackoff: p.GetMaxBackoff(), MaxEventAge: p.GetMaxEventAge()}
+}
+
+func toPBDestinations(d *entity.Destinations) *flurryv1.Destinations {
+	if d == nil {
+		return nil
+	}
+	return &flurryv1.Destinations{OnSuccess: d.OnSuccess, OnFailure: d.OnFailure}
+}
+
+func fromPBDestinations(d *flurryv1.Destinations) *entity.Destinations {
+	if d == nil {
+		return nil
+	}
+	return &entity.Destinations{OnSuccess: d.GetOnSuccess(), OnFailure: d.GetOnFailure()}
 }
 
 func fromPBPut(r *flurryv1.PutActionRequest) (controller.PutActionRequest, error) {
@@ -100,12 +134,14 @@ func fromPBPut(r *flurryv1.PutActionRequest) (controller.PutActionRequest, error
 		Name:      r.GetName(),
 		Overwrite: r.GetOverwrite(),
 		// Digest and size are computed by the controller from Code.
-		Exec:        entity.Exec{Kind: e.GetKind(), Main: e.GetMain(), Binary: e.GetBinary(), Image: e.GetImage()},
-		Code:        r.GetCode(),
-		Parameters:  params,
-		Limits:      entity.Limits{Timeout: l.GetTimeout(), Memory: l.GetMemory(), Concurrency: l.GetConcurrency(), Logs: l.GetLogs()},
-		Annotations: annotations,
-		Publish:     r.GetPublish(),
+		Exec:         entity.Exec{Kind: e.GetKind(), Main: e.GetMain(), Binary: e.GetBinary(), Image: e.GetImage()},
+		Code:         r.GetCode(),
+		Parameters:   params,
+		Limits:       entity.Limits{Timeout: l.GetTimeout(), Memory: l.GetMemory(), Concurrency: l.GetConcurrency(), Logs: l.GetLogs()},
+		Annotations:  annotations,
+		Publish:      r.GetPublish(),
+		Retry:        fromPBRetry(r.GetRetry()),
+		Destinations: fromPBDestinations(r.GetDestinations()),
 	}, nil
 }
 

@@ -116,6 +116,7 @@ func New(b Backend, cfg Config) (*Gateway, error) {
 	flurryv1.RegisterActionServiceServer(g.grpc, as)
 	flurryv1.RegisterInvocationServiceServer(g.grpc, is)
 	flurryv1.RegisterActivationServiceServer(g.grpc, vs)
+	flurryv1.RegisterDeadLetterServiceServer(g.grpc, &deadLetterServer{g: g})
 	reflection.Register(g.grpc)
 
 	// The REST binding calls the services in process (RegisterXxxHandlerServer)
@@ -137,6 +138,7 @@ func New(b Backend, cfg Config) (*Gateway, error) {
 		flurryv1.RegisterActionServiceHandlerServer(ctx, gw, as),
 		flurryv1.RegisterInvocationServiceHandlerServer(ctx, gw, is),
 		flurryv1.RegisterActivationServiceHandlerServer(ctx, gw, vs),
+		flurryv1.RegisterDeadLetterServiceHandlerServer(ctx, gw, &deadLetterServer{g: g}),
 	} {
 		if reg != nil {
 			return nil, fmt.Errorf("gateway: register rest binding: %w", reg)
@@ -148,6 +150,7 @@ func New(b Backend, cfg Config) (*Gateway, error) {
 	mux.HandleFunc("GET /api/v1/openapi.json", g.openAPI)
 	mux.Handle("/v1/", g.limitBody(gw))
 	g.routeOpenWhisk(mux)
+	g.routeRoutes(mux)
 	g.handler = g.withRequestID(mux)
 	return g, nil
 }

@@ -57,6 +57,8 @@ func (g *Gateway) routeOpenWhisk(mux *http.ServeMux) {
 	mux.Handle("/api/v1/namespaces/{ns}/activations/{id}", g.route(methods{http.MethodGet: g.getActivation}))
 	mux.Handle("/api/v1/namespaces/{ns}/activations/{id}/logs", g.route(methods{http.MethodGet: g.activationLogs}))
 	mux.Handle("/api/v1/namespaces/{ns}/activations/{id}/result", g.route(methods{http.MethodGet: g.activationResult}))
+	g.routeDeadLetters(mux)
+	g.routeTriggers(mux)
 	mux.HandleFunc("/api/v1/", func(w http.ResponseWriter, r *http.Request) {
 		g.writeError(w, r, fmt.Errorf("path %s: %w", r.URL.Path, controller.ErrNotFound))
 	})
@@ -87,6 +89,8 @@ type owExec struct {
 	Binary bool    `json:"binary"`
 	Main   string  `json:"main,omitempty"`
 	Image  string  `json:"image,omitempty"`
+	// Components are a sequence's actions (kind "sequence").
+	Components []string `json:"components,omitempty"`
 }
 
 // owAction is OpenWhisk's action document (request and response).
@@ -100,25 +104,32 @@ type owAction struct {
 	Annotations []entity.KeyValue `json:"annotations"`
 	Publish     bool              `json:"publish"`
 	Updated     int64             `json:"updated,omitempty"`
+	// Retry and Destinations are Flurry's extensions (asynchronous
+	// activations); absent on update keeps them.
+	Retry        *entity.RetryPolicy  `json:"retry,omitempty"`
+	Destinations *entity.Destinations `json:"destinations,omitempty"`
 }
 
 func toOWAction(a *entity.Action, code []byte, withCode bool) owAction {
 	exec := &owExec{Kind: a.Exec.Kind, Binary: a.Exec.Binary, Main: a.Exec.Main, Image: a.Exec.Image}
+	exec.Components = a.Exec.Components
 	if withCode && code != nil {
 		c := string(code)
 		exec.Code = &c
 	}
 	limits := a.Limits
 	return owAction{
-		Namespace:   a.Namespace,
-		Name:        a.Name,
-		Version:     a.Version,
-		Exec:        exec,
-		Parameters:  nonNil(a.Parameters),
-		Limits:      &limits,
-		Annotations: nonNil(a.Annotations),
-		Publish:     a.Publish,
-		Updated:     a.Updated,
+		Namespace:    a.Namespace,
+		Name:         a.Name,
+		Version:      a.Version,
+		Exec:         exec,
+		Parameters:   nonNil(a.Parameters),
+		Limits:       &limits,
+		Annotations:  nonNil(a.Annotations),
+		Publish:      a.Publish,
+		Updated:      a.Updated,
+		Retry:        a.Retry,
+		Destinations: a.Destinations,
 	}
 }
 
@@ -193,15 +204,18 @@ func (g *Gateway) putAction(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	req := controller.PutActionRequest{
-		Namespace:   r.PathValue("ns"),
-		Name:        r.PathValue("name"),
-		Overwrite:   overwrite,
-		Parameters:  doc.Parameters,
-		Annotations: doc.Annotations,
-		Publish:     doc.Publish,
+		Namespace:    r.PathValue("ns"),
+		Name:         r.PathValue("name"),
+		Overwrite:    overwrite,
+		Parameters:   doc.Parameters,
+		Annotations:  doc.Annotations,
+		Publish:      doc.Publish,
+		Retry:        doc.Retry,
+		Destinations: doc.Destinations,
 	}
 	if doc.Exec != nil {
 		req.Exec = entity.Exec{Kind: doc.Exec.Kind, Main: doc.Exec.Main, Binary: doc.Exec.Binary, Image: doc.Exec.Image}
+		req.Exec.Components = doc.Exec.Components
 		if doc.Exec.Code != nil {
 			req.Code = []byte(*doc.Exec.Code)
 		}

@@ -17,11 +17,15 @@ const (
 	DefaultMemoryMB        = 2048
 	DefaultPrewarmMemoryMB = 256
 	DefaultIdleTimeout     = 10 * time.Minute
-	DefaultAckProgress     = 10 * time.Second
-	DefaultFetchMaxWait    = 2 * time.Second
-	DefaultDrainTimeout    = 30 * time.Second
-	DefaultHealthInterval  = time.Second
-	DefaultCodeCacheMB     = 128
+	// DefaultAckProgress is a third of the partition consumers' AckWait
+	// (provision.InvokerAckWait, 6 s).
+	DefaultAckProgress    = 2 * time.Second
+	DefaultFetchMaxWait   = 20 * time.Millisecond
+	DefaultPollInterval   = time.Second
+	DefaultOverflowMin    = 2
+	DefaultDrainTimeout   = 30 * time.Second
+	DefaultHealthInterval = time.Second
+	DefaultCodeCacheMB    = 128
 	// slotMemoryMB sizes the default number of slots.
 	slotMemoryMB = 256
 	minSlots     = 4
@@ -49,14 +53,38 @@ type Config struct {
 	IdleTimeout time.Duration
 	// KeepAlive overrides the fixed IdleTimeout policy when set.
 	KeepAlive pool.KeepAlive
+	// KeepAlivePolicy chooses the policy when KeepAlive is nil:
+	// KeepAliveFixed (default) or KeepAliveHistogram (docs/adr/006).
+	KeepAlivePolicy string
+	// Histogram configures the histogram policy (zero: the defaults of
+	// "Serverless in the Wild"; Fallback defaults to IdleTimeout).
+	Histogram pool.HistogramConfig
+	// Stems sizes stem cells of the Prewarm kinds from demand (zero:
+	// adaptive, demand window = the histogram's bin width under that
+	// policy, else 1 min; Stems.Fixed keeps exactly the Prewarm counts).
+	Stems pool.StemConfig
 	// MaxConcurrent is the number of activations run at once: the slots
 	// the invoker pulls for (default MemoryMB/256, at least 4).
 	MaxConcurrent int
 	// AckProgress is how often a running activation's message is
-	// progress-acked (default 10 s); keep it well under the consumer's AckWait.
+	// progress-acked (default 2 s); keep it well under the consumers'
+	// AckWait (provision.InvokerAckWait).
 	AckProgress time.Duration
-	// FetchMaxWait bounds one pull request (default 2 s).
+	// FetchMaxWait bounds one pull request (default 20 ms). Requests are
+	// sized to the activations doorbells announced, so they are normally
+	// served at once; the wait (with the slots the request holds) only
+	// matters when another invoker took those activations first.
 	FetchMaxWait time.Duration
+	// PollInterval is how often every partition is probed even without a
+	// doorbell, for redelivered activations (default 1 s).
+	PollInterval time.Duration
+	// OverflowMinPending is the backlog of another invoker's partition
+	// above which this invoker helps with it, and only while that owner
+	// reports itself saturated (default 2).
+	OverflowMinPending int
+	// MemberTimeout is how long an invoker may miss heartbeats before the
+	// others take over its partitions (default 3 × HealthInterval).
+	MemberTimeout time.Duration
 	// DrainTimeout bounds the wait for in-flight activations on shutdown
 	// (default 30 s); past it they are cancelled and left for redelivery.
 	DrainTimeout time.Duration
@@ -93,6 +121,9 @@ func (c Config) WithDefaults() Config {
 	if c.IdleTimeout == 0 {
 		c.IdleTimeout = DefaultIdleTimeout
 	}
+	if c.KeepAlive == nil && c.KeepAlivePolicy == KeepAliveHistogram {
+		c.KeepAlive = c.histogramPolicy()
+	}
 	if c.KeepAlive == nil {
 		c.KeepAlive = pool.FixedKeepAlive(c.IdleTimeout)
 	}
@@ -111,6 +142,15 @@ func (c Config) WithDefaults() Config {
 	if c.HealthInterval == 0 {
 		c.HealthInterval = DefaultHealthInterval
 	}
+	if c.PollInterval == 0 {
+		c.PollInterval = DefaultPollInterval
+	}
+	if c.OverflowMinPending == 0 {
+		c.OverflowMinPending = DefaultOverflowMin
+	}
+	if c.MemberTimeout == 0 {
+		c.MemberTimeout = 3 * c.HealthInterval
+	}
 	if c.CodeCacheMB == 0 {
 		c.CodeCacheMB = DefaultCodeCacheMB
 	}
@@ -127,11 +167,21 @@ func (c Config) Validate() error {
 	if c.MaxConcurrent < 1 {
 		errs = append(errs, fmt.Errorf("max concurrent %d is not positive", c.MaxConcurrent))
 	}
-	if c.IdleTimeout < 0 || c.AckProgress < 0 || c.FetchMaxWait < 0 || c.DrainTimeout < 0 || c.HealthInterval < 0 {
+	if c.IdleTimeout < 0 || c.AckProgress < 0 || c.FetchMaxWait < 0 || c.DrainTimeout < 0 || c.HealthInterval < 0 ||
+		c.PollInterval < 0 || c.MemberTimeout < 0 {
 		errs = append(errs, errors.New("negative duration"))
+	}
+	if c.OverflowMinPending < 1 {
+		errs = append(errs, fmt.Errorf("overflow min pending %d is not positive", c.OverflowMinPending))
+	}
+	if c.MemberTimeout > 0 && c.MemberTimeout <= c.HealthInterval {
+		errs = append(errs, fmt.Errorf("member timeout %v is not above the heartbeat interval %v", c.MemberTimeout, c.HealthInterval))
 	}
 	if c.AckProgress > 0 && c.AckProgress < 100*time.Millisecond {
 		errs = append(errs, fmt.Errorf("ack progress %v is under 100 ms", c.AckProgress))
+	}
+	if err := c.validateKeepAlive(); err != nil {
+		errs = append(errs, err)
 	}
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("invoker config: %w", err)
@@ -156,5 +206,8 @@ func (c Config) poolConfig() pool.Config {
 		Images:    c.Images,
 		Prewarm:   pre,
 		KeepAlive: c.KeepAlive,
+
+		Stems:         c.stemConfig(),
+		SweepInterval: c.sweepInterval(),
 	}
 }

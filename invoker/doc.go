@@ -1,16 +1,29 @@
-// Package invoker is the per-node agent that runs activations. It pulls
-// activation messages from the shared durable consumer (only as many as it
-// has free slots: flow control is the pull), takes a container from its
-// pool (package pool), speaks the action protocol to it (/init once per
-// container, /run per activation), enforces the action's limits, collects
-// its logs, and writes the activation record: first to the waiting caller
-// (core NATS), then to the records stream (deduplicated by activation id),
-// and only then acks the message. It publishes its load every second.
+// Package invoker is the per-node agent that runs activations.
+//
+// Placement (ADR 004): the invoker owns a share of the activation
+// partitions by rendezvous hashing over the heartbeat set and pulls from
+// their durable consumers only as many messages as it has free slots (flow
+// control is the pull); when an owner is saturated it asks on the overflow
+// subject and others pull that partition through the consumer's overflow
+// priority group. A short AckWait with progress acks hands the work of a
+// dead invoker to another within seconds; a started marker written just
+// before /run tells a redelivery whether the action may already have run
+// (re-run only if its retry policy allows, else an internal-error record).
+//
+// Running: it takes a container from its pool (package pool: warm →
+// stem cell → cold, keep-alive policy), speaks the action protocol to it
+// (/init once per container, /run per activation), enforces the action's
+// limits and collects its logs. Settling (settle.go): the record goes to the
+// waiting caller (core NATS), then to the records stream (deduplicated by
+// activation id), then the message is acked; failed asynchronous
+// activations are retried with backoff per the action's retry policy and
+// end in the dead-letter stream, and destinations receive final records.
+// It publishes its load and pool counters every second.
 //
 // The main type is Invoker (New, Run). A failing action is a record with a
 // status, never a Go error; errors mean the platform failed.
 //
-// The invoker must not admit, schedule or authorize activations (the
+// The invoker must not admit, authorize or route activations (the
 // controller does), create JetStream assets (internal/provision does), or
 // know how containers are started (container.Runtime does).
 package invoker

@@ -30,6 +30,8 @@ type Invoker struct {
 	code *codeCache
 
 	slots    chan struct{} // a token per activation pulled for or running
+	mu       sync.Mutex
+	puller   *puller // pulling, woken when a slot frees; nil otherwise
 	running  atomic.Int64
 	inflight sync.WaitGroup
 }
@@ -52,7 +54,7 @@ func New(nc *nats.Conn, rt container.Runtime, cfg Config, log *slog.Logger) (*In
 	if err != nil {
 		return nil, err
 	}
-	return &Invoker{
+	inv := &Invoker{
 		nc:    nc,
 		js:    js,
 		rt:    rt,
@@ -61,7 +63,11 @@ func New(nc *nats.Conn, rt container.Runtime, cfg Config, log *slog.Logger) (*In
 		pool:  p,
 		code:  newCodeCache(js, cfg.CodeCacheMB<<20),
 		slots: make(chan struct{}, cfg.MaxConcurrent),
-	}, nil
+	}
+	// The keep-alive policy may ask for a container initialized for an
+	// action ahead of its expected next call.
+	p.SetWarm(inv.warmContainer)
+	return inv, nil
 }
 
 // ID is the invoker's id (Config.ID after defaults).
@@ -109,91 +115,56 @@ func (i *Invoker) Run(ctx context.Context) error {
 	return nil
 }
 
-// consume pulls messages while ctx lasts, never more than free slots.
+// consume follows membership and doorbells and pulls activations while
+// ctx lasts, never more than free slots (ADR 004).
 func (i *Invoker) consume(ctx, actx context.Context) {
-	var cons jetstream.Consumer
-	for warned := false; ; warned = true {
-		c, err := i.js.Consumer(ctx, names.ActivationsStream, names.InvokerConsumer)
-		if err == nil {
-			cons = c
-			break
-		}
-		if ctx.Err() != nil {
-			return
-		}
-		if !warned {
-			i.log.Warn("activation consumer not available yet; retrying", "stream", names.ActivationsStream,
-				"consumer", names.InvokerConsumer, "err", err)
-		}
-		if !sleep(ctx, time.Second) {
-			return
-		}
+	m := newMembers(i.cfg.ID, i.cfg.MemberTimeout)
+	hsub, err := i.nc.Subscribe(names.InvokerHealthSubjects, m.observe)
+	if err != nil {
+		i.log.Error("subscribe to invoker heartbeats; pulling as if alone", "err", err)
+	} else {
+		defer hsub.Unsubscribe()
 	}
-	for {
-		n := i.takeSlots(ctx)
-		if n == 0 {
-			return
-		}
-		batch, err := cons.Fetch(n, jetstream.FetchMaxWait(i.cfg.FetchMaxWait))
-		if err != nil {
-			i.releaseSlots(n)
-			i.log.Error("fetch activations", "err", err)
-			if !sleep(ctx, time.Second) {
-				return
-			}
-			continue
-		}
-		got := 0
-		for msg := range batch.Messages() {
-			got++
-			if ctx.Err() != nil {
-				// Pulled while stopping: hand it straight back.
-				if err := msg.Nak(); err != nil {
-					i.log.Warn("nak on shutdown", "err", err)
-				}
-				i.releaseSlots(1)
-				continue
-			}
-			i.inflight.Add(1)
-			go func() {
-				defer i.inflight.Done()
-				defer i.releaseSlots(1)
-				i.handle(actx, msg)
-			}()
-		}
-		i.releaseSlots(n - got)
-		if err := batch.Error(); err != nil && !errors.Is(err, nats.ErrTimeout) && ctx.Err() == nil {
-			i.log.Warn("fetch ended", "err", err)
-		}
-		if ctx.Err() != nil {
-			return
-		}
+	pl := i.newPuller(m)
+	dsub, err := i.nc.Subscribe(names.DoorbellSubjects, pl.doorbell)
+	if err != nil {
+		// Without doorbells the periodic probe still finds every activation.
+		i.log.Error("subscribe to activation doorbells; falling back to polling", "err", err)
+	} else {
+		defer dsub.Unsubscribe()
 	}
+	osub, err := i.nc.Subscribe(names.OverflowSubjects, pl.overflow)
+	if err != nil {
+		i.log.Error("subscribe to overflow calls; helping other invokers only on the periodic probe", "err", err)
+	} else {
+		defer osub.Unsubscribe()
+	}
+	if !pl.connect(ctx) {
+		return
+	}
+	i.setPuller(pl)
+	defer i.setPuller(nil)
+	pl.run(ctx, actx)
 }
 
-// takeSlots blocks for one free slot, then takes every other free one.
-// It returns 0 when ctx is done.
-func (i *Invoker) takeSlots(ctx context.Context) int {
-	select {
-	case i.slots <- struct{}{}:
-	case <-ctx.Done():
-		return 0
-	}
-	n := 1
-	for n < cap(i.slots) {
-		select {
-		case i.slots <- struct{}{}:
-			n++
-		default:
-			return n
-		}
-	}
-	return n
+func (i *Invoker) setPuller(pl *puller) {
+	i.mu.Lock()
+	i.puller = pl
+	i.mu.Unlock()
 }
 
 func (i *Invoker) releaseSlots(n int) {
+	if n <= 0 {
+		return
+	}
 	for range n {
 		<-i.slots
+	}
+	i.mu.Lock()
+	pl := i.puller
+	i.mu.Unlock()
+	if pl != nil {
+		pl.poke()
 	}
 }
 
@@ -224,6 +195,10 @@ func (i *Invoker) handle(ctx context.Context, msg jetstream.Msg) {
 			return
 		}
 		log.Info("activation redelivered", "delivered", md.NumDelivered)
+		if rec, lost := i.lostRun(ctx, log, &m); lost {
+			i.settle(ctx, log, msg, &m, rec)
+			return
+		}
 	}
 
 	i.running.Add(1)

@@ -169,16 +169,12 @@ func (e *env) storedRecord(ns, id string) (*activation.Record, error) {
 func (e *env) settled(t *testing.T) {
 	t.Helper()
 	testutil.CheckFor(t, 10*time.Second, 10*time.Millisecond, func() error {
-		c, err := e.js.Consumer(context.Background(), names.ActivationsStream, names.InvokerConsumer)
+		n, err := e.pendingActivations()
 		if err != nil {
 			return err
 		}
-		info, err := c.Info(context.Background())
-		if err != nil {
-			return err
-		}
-		if info.NumPending != 0 || info.NumAckPending != 0 {
-			return fmt.Errorf("pending %d, ack pending %d", info.NumPending, info.NumAckPending)
+		if n != 0 {
+			return fmt.Errorf("%d activations pending or unacked", n)
 		}
 		return nil
 	})
@@ -453,7 +449,7 @@ func TestRedeliveredWithRecordIsNotRerun(t *testing.T) {
 	inbox := nats.NewInbox()
 	sub, _ := e.nc.SubscribeSync(inbox)
 	e.publish(t, a, id, `{}`, inbox)
-	cons, err := e.js.Consumer(ctx, names.ActivationsStream, names.InvokerConsumer)
+	cons, err := e.activationConsumer()
 	if err != nil {
 		t.Fatal(err)
 	}

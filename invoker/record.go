@@ -13,6 +13,7 @@ import (
 
 	"github.com/flurryfn/flurry/internal/activation"
 	"github.com/flurryfn/flurry/internal/names"
+	"github.com/flurryfn/flurry/invoker/pool"
 )
 
 const (
@@ -63,6 +64,15 @@ func (i *Invoker) writeRecord(ctx context.Context, m *activation.Message, data [
 		Data:    data,
 		Header:  nats.Header{names.HeaderMsgID: []string{m.ActivationID}},
 	}
+	if err := i.publishRetrying(ctx, msg); err != nil {
+		return fmt.Errorf("write record to %s: %w", msg.Subject, err)
+	}
+	return nil
+}
+
+// publishRetrying publishes msg to JetStream, trying recordAttempts times
+// with a growing pause.
+func (i *Invoker) publishRetrying(ctx context.Context, msg *nats.Msg) error {
 	var err error
 	for attempt := range recordAttempts {
 		if attempt > 0 && !sleep(ctx, time.Duration(attempt)*200*time.Millisecond) {
@@ -75,19 +85,23 @@ func (i *Invoker) writeRecord(ctx context.Context, m *activation.Message, data [
 			return nil
 		}
 	}
-	return fmt.Errorf("write record to %s: %w", msg.Subject, err)
+	return err
 }
 
 // storedRecord returns the record of m already in the records stream, if
-// any (a redelivered message whose first run finished).
+// any (a redelivered message whose first run finished). For an
+// asynchronous activation it also redoes what follows the record (dead
+// letter, destination; see asyncDone), which a crash may have cut off:
+// the caller acks the message next.
 func (i *Invoker) storedRecord(ctx context.Context, m *activation.Message) ([]byte, bool) {
-	ctx, cancel := context.WithTimeout(ctx, recordTimeout)
+	lctx, cancel := context.WithTimeout(ctx, recordTimeout)
 	defer cancel()
-	s, err := i.js.Stream(ctx, names.RecordsStream)
+	s, err := i.js.Stream(lctx, names.RecordsStream)
 	if err == nil {
 		var raw *jetstream.RawStreamMsg
-		raw, err = s.GetLastMsgForSubject(ctx, names.RecordSubject(m.Namespace, m.ActivationID))
+		raw, err = s.GetLastMsgForSubject(lctx, names.RecordSubject(m.Namespace, m.ActivationID))
 		if err == nil {
+			i.redoAsync(ctx, m, raw.Data)
 			return raw.Data, true
 		}
 	}
@@ -95,6 +109,23 @@ func (i *Invoker) storedRecord(ctx context.Context, m *activation.Message) ([]by
 		i.log.Warn("look up existing record", "activation", m.ActivationID, "err", err)
 	}
 	return nil, false
+}
+
+// redoAsync runs asyncDone for a stored record (best effort: the message
+// is acked whatever happens here).
+func (i *Invoker) redoAsync(ctx context.Context, m *activation.Message, data []byte) {
+	if m.Blocking {
+		return
+	}
+	log := i.log.With("activation", m.ActivationID)
+	var rec activation.Record
+	if err := json.Unmarshal(data, &rec); err != nil {
+		log.Warn("stored record undecodable; no dead letter or destination", "err", err)
+		return
+	}
+	if err := i.asyncDone(ctx, log, m, &rec, data); err != nil {
+		log.Error("dead letter of a stored record not written", "err", err)
+	}
 }
 
 // health is the heartbeat an invoker publishes.
@@ -106,6 +137,9 @@ type health struct {
 	UsedMB   int64  `json:"usedMB"`
 	Warm     int    `json:"warm"`
 	Prewarm  int    `json:"prewarm"`
+	// Pool carries the pool's cumulative counters (starts by kind,
+	// evictions, memory-seconds) for benchmarks and operators.
+	Pool pool.Stats `json:"pool"`
 }
 
 // heartbeat publishes the invoker's load every HealthInterval until ctx is done.
@@ -117,7 +151,7 @@ func (i *Invoker) heartbeat(ctx context.Context) {
 		s := i.pool.Stats()
 		b, _ := json.Marshal(health{
 			ID: i.cfg.ID, Slots: i.cfg.MaxConcurrent, Busy: i.running.Load(),
-			MemoryMB: s.MemoryMB, UsedMB: s.UsedMB, Warm: s.Warm, Prewarm: s.Prewarm,
+			MemoryMB: s.MemoryMB, UsedMB: s.UsedMB, Warm: s.Warm, Prewarm: s.Prewarm, Pool: s,
 		})
 		if err := i.nc.Publish(subject, b); err != nil {
 			i.log.Warn("publish heartbeat", "err", err)

@@ -105,6 +105,9 @@ func (i *Invoker) activate(ctx context.Context, log *slog.Logger, m *activation.
 		rec.Annotate(activation.AnnotationStart, string(o.how))
 	}
 	rec.Annotate(activation.AnnotationInvoker, i.cfg.ID)
+	if m.Cause != "" {
+		rec.Annotate(activation.AnnotationCausedBy, m.Cause) // the sequence or trigger activation
+	}
 	log.Info("activation finished", "action", a.Key(), "status", activation.StatusText(o.status),
 		"start", o.how, "durationMs", rec.Duration, "initMs", o.initDur.Milliseconds())
 	return rec, nil
@@ -121,8 +124,10 @@ func (i *Invoker) execute(ctx context.Context, log *slog.Logger, m *activation.M
 			result: activation.ErrorResult(fmt.Sprintf(msgInternalT, msg)), start: now, end: now}, nil
 	}
 
-	image := i.cfg.Images[a.Exec.Kind]
-	if a.Exec.Kind == entity.KindBlackbox {
+	// Aliases ("nodejs:default") share their kind's image and stem cells.
+	kind := entity.CanonicalKind(a.Exec.Kind)
+	image := i.cfg.Images[kind]
+	if kind == entity.KindBlackbox {
 		image = a.Exec.Image
 	}
 	if image == "" {
@@ -130,7 +135,7 @@ func (i *Invoker) execute(ctx context.Context, log *slog.Logger, m *activation.M
 	}
 	c, how, err := i.pool.Acquire(ctx, pool.Request{
 		Key:         a.Key(),
-		Kind:        a.Exec.Kind,
+		Kind:        kind,
 		Image:       image,
 		MemoryMB:    lim.Memory,
 		Concurrency: int(lim.Concurrency),
@@ -198,6 +203,11 @@ func (i *Invoker) execute(ctx context.Context, log *slog.Logger, m *activation.M
 	if how == pool.StartWarm {
 		o.start = runStart
 	}
+	// Marked just before /run, so that a redelivery after this invoker
+	// dies knows the action may have run (see lostRun); an activation
+	// lost before this point is simply run again.
+	checkMarker := i.markStarted(log, m)
+	defer checkMarker()
 	rctx, cancel := context.WithTimeout(ctx, timeout)
 	resp, err := cn.client.Run(rctx, container.RunRequest{
 		Value:         m.Params,

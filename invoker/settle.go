@@ -3,6 +3,7 @@ package invoker
 import (
 	"context"
 	"log/slog"
+	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 
@@ -10,18 +11,51 @@ import (
 	"github.com/flurryfn/flurry/internal/names"
 )
 
-// settle finishes an activation that produced rec: it sends the record to
-// a waiting caller, stores it, and acks msg. handle keeps msg in progress
-// while settle runs, so settle may take its time (retries, destinations).
-// A record that cannot be stored leaves msg unacked: it comes back after
-// AckWait and, finding no record, runs again.
+// settle finishes an activation that produced rec. handle keeps msg in
+// progress while settle runs, so settle may take its time.
+//
+// A failed asynchronous (non-blocking) activation of an action with a
+// retry policy that allows another attempt is not recorded: msg is nak'd
+// with the policy's backoff and runs again (Lambda's asynchronous
+// invocation; a blocking caller decides on retries itself). Otherwise
+// settle sends the record to a waiting caller, stores it (once per
+// activation id), and for an asynchronous activation publishes the dead
+// letter of a final failure under a retry policy and the record to the
+// action's destination; then it acks msg.
+//
+// A record or dead letter that cannot be stored leaves msg unacked: it
+// comes back after AckWait and finds no record (runs again) or finds the
+// record (the dead letter is written then, see storedRecord).
 func (i *Invoker) settle(ctx context.Context, log *slog.Logger, msg jetstream.Msg, m *activation.Message, rec *activation.Record) {
+	attempt := deliveries(msg)
+	policy := m.Action.Retry
+	if !m.Blocking && policy != nil && !rec.Response.Success {
+		age := time.Since(time.UnixMilli(m.Admitted))
+		plan := planRetry(policy, attempt, age, fullJitter)
+		if plan.retry {
+			log.Info("asynchronous activation failed; retrying", "attempt", attempt,
+				"maxAttempts", policy.MaxAttempts, "delay", plan.delay, "status", rec.Response.Status)
+			if err := msg.NakWithDelay(plan.delay); err != nil {
+				// Still unacked: it comes back after AckWait instead.
+				log.Warn("nak for retry", "err", err)
+			}
+			return
+		}
+		rec.Annotate(activation.AnnotationDeadLetter, plan.reason)
+	}
+	if policy != nil || attempt > 1 {
+		rec.Annotate(activation.AnnotationAttempts, attempt)
+	}
 	data := i.encodeRecord(log, rec)
 	if reply := msg.Headers().Get(names.HeaderReply); reply != "" {
 		i.reply(log, reply, data)
 	}
 	if err := i.writeRecord(ctx, m, data); err != nil {
 		log.Error("activation record not written; leaving the message for redelivery", "err", err)
+		return
+	}
+	if err := i.asyncDone(ctx, log, m, rec, data); err != nil {
+		log.Error("dead letter not written; leaving the message for redelivery", "err", err)
 		return
 	}
 	i.ack(log, msg)

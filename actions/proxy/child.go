@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -43,9 +44,9 @@ type child struct {
 	broken error // once set, every run fails with it
 }
 
-// startChild starts path in dir with env, stdout and stderr copied to
+// startChild starts argv in dir with env, stdout and stderr copied to
 // stdout and stderr.
-func startChild(path, dir string, env []string, stdout, stderr io.Writer) (_ *child, err error) {
+func startChild(argv []string, dir string, env []string, stdout, stderr io.Writer) (_ *child, err error) {
 	var closers []*os.File
 	defer func() {
 		if err != nil {
@@ -77,16 +78,29 @@ func startChild(path, dir string, env []string, stdout, stderr io.Writer) (_ *ch
 	if err != nil {
 		return nil, err
 	}
-	cmd := exec.Command(path)
-	cmd.Dir = dir
-	cmd.Env = env
-	cmd.Stdin = inR
-	cmd.Stdout = outW
-	cmd.Stderr = errW
-	cmd.ExtraFiles = []*os.File{resW} // fd 3
-	// Own process group, so stopping the action also stops what it started.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := cmd.Start(); err != nil {
+	newCmd := func() *exec.Cmd {
+		cmd := exec.Command(argv[0], argv[1:]...)
+		cmd.Dir = dir
+		cmd.Env = env
+		cmd.Stdin = inR
+		cmd.Stdout = outW
+		cmd.Stderr = errW
+		cmd.ExtraFiles = []*os.File{resW} // fd 3
+		// Own process group, so stopping the action also stops what it started.
+		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+		return cmd
+	}
+	cmd := newCmd()
+	err = cmd.Start()
+	// A just-written executable can be "busy" while another goroutine's
+	// fork still holds a copy of its write descriptor (golang/go#22315);
+	// that passes within milliseconds.
+	for i := 0; i < 10 && errors.Is(err, syscall.ETXTBSY); i++ {
+		time.Sleep(time.Duration(i+1) * 5 * time.Millisecond)
+		cmd = newCmd()
+		err = cmd.Start()
+	}
+	if err != nil {
 		return nil, err
 	}
 	// The child holds its ends now; closing ours lets EOF reach us when it exits.
@@ -168,6 +182,42 @@ func (c *child) exchange(ctx context.Context, line []byte) ([]byte, error) {
 		return nil, fmt.Errorf("action did not return a JSON object: %q", truncate(res, 128))
 	}
 	return res, nil
+}
+
+// awaitAck reads the launcher's first line on fd 3: {"ok":true} once the
+// action's code is loaded, or {"error": ...} saying why it could not be.
+// Any failure leaves the child broken.
+func (c *child) awaitAck(ctx context.Context) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	stop := context.AfterFunc(ctx, func() { _ = c.resF.SetReadDeadline(time.Unix(1, 0)) })
+	defer stop()
+	line, err := readLine(c.result, maxResultBytes)
+	if err == nil || (errors.Is(err, io.EOF) && len(line) > 0) {
+		var ack struct {
+			OK    bool            `json:"ok"`
+			Error json.RawMessage `json:"error"`
+		}
+		switch jerr := json.Unmarshal(line, &ack); {
+		case jerr == nil && ack.OK:
+			return nil
+		case jerr == nil && len(ack.Error) > 0:
+			var msg string
+			if json.Unmarshal(ack.Error, &msg) != nil {
+				msg = string(ack.Error)
+			}
+			err = errors.New(msg)
+		default:
+			err = fmt.Errorf("action started with %q instead of an acknowledgement", truncate(bytes.TrimSpace(line), 128))
+		}
+	} else if ctx.Err() != nil {
+		err = fmt.Errorf("action did not finish loading: %w", ctx.Err())
+	} else {
+		err = c.exitError("action stopped while loading", err)
+	}
+	c.broken = err
+	c.kill()
+	return err
 }
 
 // exitError explains why the action stopped answering, with its exit

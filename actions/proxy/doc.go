@@ -9,6 +9,18 @@
 // writes to file descriptor 3. After every /run the proxy writes
 // container.EndMarker on stdout and stderr, after the action's own output.
 //
+// With Config.Language Python or Nodejs the proxy runs source code
+// instead: /init writes text code to main__.py or main__.js, or unpacks a
+// zip (a Python zip holds __main__.py and optionally virtualenv/, a Node.js
+// zip package.json or index.js and node_modules/), and starts the embedded
+// launcher (launchers/) under the interpreter. The launcher loads the code
+// and picks main before it answers {"ok":true} on fd 3, so a syntax error
+// or a missing main fails /init with 502 and the interpreter's message;
+// then it speaks the same line protocol, sets the __OW_ variables per
+// activation, and awaits an async main or a returned Promise. After a
+// failed /init the proxy writes the end marker too, so the load error's
+// traceback reaches the record.
+//
 // Runs are serialized, whatever __OW_ALLOW_CONCURRENT says: one process
 // answers its lines in order, so concurrent /run requests queue on a mutex.
 //

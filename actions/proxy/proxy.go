@@ -45,6 +45,13 @@ type Config struct {
 	// env and the __OW_ variables are added. The proxy reads no
 	// environment itself; cmd/flurry passes os.Environ().
 	Env []string
+	// Language is the kind of code /init accepts: Native (default)
+	// executables, or Python or Nodejs source (text, or a zip with its
+	// dependencies) run by the embedded launcher.
+	Language Language
+	// Interpreter runs Python or Nodejs code. Default DefaultPython or
+	// DefaultNode.
+	Interpreter string
 	// Logger receives the proxy's own diagnostics. Default: discard, since
 	// the proxy's stdout and stderr are the action's logs.
 	Logger *slog.Logger
@@ -72,6 +79,9 @@ func (c Config) Validate() error {
 	d := c.withDefaults()
 	if !filepath.IsAbs(d.Dir) {
 		return fmt.Errorf("proxy: dir %q must be an absolute path", d.Dir)
+	}
+	if _, err := ParseLanguage(string(d.Language)); err != nil {
+		return err
 	}
 	return nil
 }
@@ -166,9 +176,17 @@ func (p *server) handleInit(w http.ResponseWriter, r *http.Request) {
 	// Only a well-formed request uses up the one /init, so a client bug
 	// can be retried; a bad action cannot.
 	p.initialized = true
-	c, err := p.init(&req)
+	c, err := p.init(r.Context(), &req)
 	if err != nil {
 		p.cfg.Logger.Warn("init failed", "error", err)
+		// The marker closes the failed init's output (a traceback), so
+		// the invoker can put it in the record without waiting.
+		if c != nil {
+			c.mark(container.EndMarker)
+			c.close()
+		} else {
+			p.markLocked()
+		}
 		writeError(w, http.StatusBadGateway, err.Error())
 		return
 	}
@@ -176,7 +194,9 @@ func (p *server) handleInit(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]bool{"ok": true})
 }
 
-func (p *server) init(req *initRequest) (*child, error) {
+// init prepares the action and starts it. On an error after the start it
+// also returns the (stopped) child, whose output still has to be marked.
+func (p *server) init(ctx context.Context, req *initRequest) (*child, error) {
 	v := req.Value
 	if v == nil {
 		return nil, errors.New("init request has no value")
@@ -184,16 +204,53 @@ func (p *server) init(req *initRequest) (*child, error) {
 	if len(v.Code) == 0 {
 		return nil, errors.New("init request has no code")
 	}
-	if !v.Binary {
+	if !v.Binary && p.cfg.Language == Native {
 		return nil, errors.New("this runtime runs native executables only: send code as a base64 zip holding an executable named exec, or the executable itself, with binary=true")
 	}
-	code, err := decodeBase64(v.Code)
-	if err != nil {
-		return nil, fmt.Errorf("code is not valid base64: %w", err)
+	code := []byte(v.Code)
+	if v.Binary {
+		var err error
+		if code, err = decodeBase64(v.Code); err != nil {
+			return nil, fmt.Errorf("code is not valid base64: %w", err)
+		}
 	}
 	if err := os.MkdirAll(p.cfg.Dir, 0o755); err != nil {
 		return nil, fmt.Errorf("create action dir: %w", err)
 	}
+	var argv []string
+	var err error
+	if p.cfg.Language == Native {
+		argv, err = p.prepareExecutable(code)
+	} else {
+		argv, err = p.prepareSource(code, v.Binary, v.Main)
+	}
+	if err != nil {
+		return nil, err
+	}
+	env, err := actionEnv(p.cfg.Env, v.Name, v.Env)
+	if err != nil {
+		return nil, err
+	}
+	if p.cfg.Language != Native {
+		// The launcher loads the code first and says whether it could, so
+		// a syntax error or a missing main fails /init, not the first /run.
+		env = append(env, "__OW_WAIT_FOR_ACK=1")
+	}
+	c, err := startChild(argv, p.cfg.Dir, env, p.cfg.Stdout, p.cfg.Stderr)
+	if err != nil {
+		return nil, fmt.Errorf("start action executable: %w", err)
+	}
+	if p.cfg.Language != Native {
+		if err := c.awaitAck(ctx); err != nil {
+			return c, err
+		}
+	}
+	return c, nil
+}
+
+// prepareExecutable puts a native action (an executable, or a zip holding
+// one named exec) into the action dir and returns its command line.
+func (p *server) prepareExecutable(code []byte) ([]string, error) {
 	exe := filepath.Join(p.cfg.Dir, ExecName)
 	if isZip(code) {
 		if err := unzip(code, p.cfg.Dir, maxUnpacked); err != nil {
@@ -209,15 +266,7 @@ func (p *server) init(req *initRequest) (*child, error) {
 	if err := os.Chmod(exe, 0o755); err != nil {
 		return nil, fmt.Errorf("make executable: %w", err)
 	}
-	env, err := actionEnv(p.cfg.Env, v.Name, v.Env)
-	if err != nil {
-		return nil, err
-	}
-	c, err := startChild(exe, p.cfg.Dir, env, p.cfg.Stdout, p.cfg.Stderr)
-	if err != nil {
-		return nil, fmt.Errorf("start action executable: %w", err)
-	}
-	return c, nil
+	return []string{exe}, nil
 }
 
 // actionEnv is base plus init's env (strings as they are, other JSON values
@@ -283,6 +332,10 @@ func (p *server) run(r *http.Request, c *child) (int, []byte) {
 func (p *server) markNoChild() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	p.markLocked()
+}
+
+func (p *server) markLocked() {
 	_, _ = io.WriteString(p.cfg.Stdout, container.EndMarker+"\n")
 	_, _ = io.WriteString(p.cfg.Stderr, container.EndMarker+"\n")
 }

@@ -21,6 +21,12 @@ func isZip(b []byte) bool {
 // (no absolute paths, no "..", no symlinks) and all of them together may
 // hold at most max bytes, counted as written, not as the headers claim.
 func unzip(b []byte, dir string, max int64) error {
+	return unpackZip(b, dir, max, false)
+}
+
+// unpackZip is unzip; with skipLinks, symlink entries are left out
+// instead of refused.
+func unpackZip(b []byte, dir string, max int64, skipLinks bool) error {
 	zr, err := zip.NewReader(bytes.NewReader(b), int64(len(b)))
 	if err != nil {
 		return err
@@ -38,6 +44,8 @@ func unzip(b []byte, dir string, max int64) error {
 			if err := os.MkdirAll(dst, 0o755); err != nil {
 				return err
 			}
+			continue
+		case skipLinks && mode&os.ModeSymlink != 0:
 			continue
 		case !mode.IsRegular():
 			return fmt.Errorf("entry %q is not a regular file or directory", f.Name)

@@ -24,7 +24,7 @@ func TestImage(t *testing.T) {
 		// sha256("") = e3b0c44298fc1c149afbf4c8996fb924...
 		{"go empty", "go", nil, "flurry/runtime-go:e3b0c44298fc", nil},
 		{"go abc", "go", []byte("abc"), "flurry/runtime-go:ba7816bf8f01", nil},
-		{"unknown", "python:3", []byte("abc"), "", ErrUnknownKind},
+		{"unknown", "cobol", []byte("abc"), "", ErrUnknownKind},
 		{"blackbox", "blackbox", []byte("abc"), "", ErrUnknownKind},
 	}
 	for _, tt := range tests {
@@ -78,8 +78,8 @@ func TestBuildContext(t *testing.T) {
 			t.Errorf("Dockerfile lacks %q:\n%s", want, df)
 		}
 	}
-	if _, err := BuildContext("nodejs", exe); !errors.Is(err, ErrUnknownKind) {
-		t.Errorf("BuildContext(nodejs) error = %v, want ErrUnknownKind", err)
+	if _, err := BuildContext("cobol", exe); !errors.Is(err, ErrUnknownKind) {
+		t.Errorf("BuildContext(cobol) error = %v, want ErrUnknownKind", err)
 	}
 }
 

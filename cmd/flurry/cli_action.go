@@ -57,7 +57,18 @@ var (
 		{name: "timeout", short: "t", nargs: 1, metavar: "MS", usage: "time limit in milliseconds"},
 		{name: "memory", short: "m", nargs: 1, metavar: "MB", usage: "memory limit in MiB"},
 		{name: "concurrency", short: "c", nargs: 1, metavar: "N", usage: "activations one container runs at once"},
-	}, cliParamFlags...)
+	}, append(cliAsyncFlags, cliParamFlags...)...)
+	// cliAsyncFlags set the retry policy and destinations of asynchronous
+	// (non-blocking) activations; on update, flags not given keep the
+	// action's current values.
+	cliAsyncFlags = []cliFlag{
+		{name: "retry-attempts", nargs: 1, metavar: "N", usage: "attempts of a failing asynchronous activation, the first included (at most 10; 0 removes the retry policy)"},
+		{name: "retry-backoff", nargs: 1, metavar: "MS", usage: "delay before the first retry in ms, doubled per retry, with jitter (default 1000)"},
+		{name: "retry-max-backoff", nargs: 1, metavar: "MS", usage: "largest delay between retries in ms (default 300000)"},
+		{name: "max-event-age", nargs: 1, metavar: "MS", usage: "no retries once the activation is this old in ms (default: no limit)"},
+		{name: "on-success", nargs: 1, metavar: "SUBJECT", usage: "NATS subject that gets the record of a successful asynchronous activation (\"\" removes it)"},
+		{name: "on-failure", nargs: 1, metavar: "SUBJECT", usage: "NATS subject that gets the record of a failed asynchronous activation after its retries (\"\" removes it)"},
+	}
 	cliInvokeFlags = append([]cliFlag{
 		{name: "blocking", short: "b", usage: "wait for the activation and print its record"},
 		{name: "result", short: "r", usage: "wait and print only the result (implies --blocking)"},
@@ -290,6 +301,9 @@ func cliActionPut(ctx context.Context, out cliIO, p *cliArgs, cfg cliConfig, mod
 	}
 	if l != (client.LimitsSpec{}) {
 		spec.Limits = &l
+	}
+	if err := cliAsync(ctx, p, cl, cfg.Namespace, name, update, &spec); err != nil {
+		return err
 	}
 	a, err := cl.PutAction(ctx, cfg.Namespace, name, spec, update)
 	if err != nil {

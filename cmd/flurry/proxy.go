@@ -20,13 +20,18 @@ func runProxy(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("proxy", flag.ContinueOnError)
 	listen := fs.String("listen", ":8080", "address to serve /init and /run on")
 	dir := fs.String("dir", proxy.DefaultDir, "directory to unpack the action's code into")
+	language := fs.String("language", "native", "code the proxy runs: native (executables), python or nodejs (source, run by an embedded launcher)")
 	if err := fs.Parse(args); err != nil {
 		return &exitError{code: 2, err: err}
 	}
 	if fs.NArg() > 0 {
 		return &exitError{code: 2, err: fmt.Errorf("unexpected arguments %q", fs.Args())}
 	}
-	cfg := proxy.Config{Dir: *dir, Stdout: os.Stdout, Stderr: os.Stderr, Env: os.Environ()}
+	lang, err := proxy.ParseLanguage(*language)
+	if err != nil {
+		return &exitError{code: 2, err: err}
+	}
+	cfg := proxy.Config{Dir: *dir, Language: lang, Stdout: os.Stdout, Stderr: os.Stderr, Env: os.Environ()}
 	if err := cfg.Validate(); err != nil {
 		return err
 	}

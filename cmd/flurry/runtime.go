@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"time"
 
 	"github.com/flurryfn/flurry/actions/runtimes"
 	"github.com/flurryfn/flurry/internal/entity"
@@ -60,9 +61,45 @@ func containerRuntime(ctx context.Context, choice runtimeChoice, invokerID, work
 
 // ensureImages builds the image of each of Flurry's runtime kinds that is
 // missing locally. There is no registry to pull from: images are built
-// from this executable, tagged by its content, so a rebuild happens only
-// when the binary changed.
+// from this executable, tagged by content, so a rebuild happens only when
+// the binary or a kind's recipe changed. The go kind must build; a
+// language kind that cannot (no mmdebstrap, no network) is left out with
+// a warning, and its activations get an internal-error record.
 func ensureImages(ctx context.Context, rt *docker.Runtime, exePath string, progress io.Writer) (map[string]string, error) {
+	b, err := newImageBuilder(rt, exePath, progress)
+	if err != nil {
+		return nil, err
+	}
+	images := map[string]string{}
+	for _, kind := range runtimes.Kinds() {
+		tag, err := b.ensure(ctx, kind, false)
+		switch {
+		case err == nil:
+			images[kind] = tag
+		case ctx.Err() != nil:
+			return nil, ctx.Err()
+		case kind == entity.KindGo:
+			return nil, err
+		default:
+			fmt.Fprintf(progress, "WARNING: kind %s is unavailable: %v\n  (install mmdebstrap and run `make images` or `flurry images`, then restart)\n", kind, err)
+		}
+	}
+	return images, nil
+}
+
+// imageBuilder builds Flurry's runtime images on a Docker engine: the go
+// image from this executable alone; a language kind's image from its base
+// image (a Debian root file system made with mmdebstrap, cached under
+// cacheDir) plus this executable.
+type imageBuilder struct {
+	rt       *docker.Runtime
+	exe      []byte
+	exePath  string
+	cacheDir string
+	progress io.Writer
+}
+
+func newImageBuilder(rt *docker.Runtime, exePath string, progress io.Writer) (*imageBuilder, error) {
 	exe, err := os.ReadFile(exePath)
 	if err != nil {
 		return nil, fmt.Errorf("read own executable: %w", err)
@@ -72,32 +109,79 @@ func ensureImages(ctx context.Context, rt *docker.Runtime, exePath string, progr
 		return nil, fmt.Errorf("inspect own executable: %w", err)
 	}
 	if !static {
-		return nil, fmt.Errorf("%s is dynamically linked and cannot serve as the in-container proxy of a scratch image; build it with CGO_ENABLED=0 (make build)", exePath)
+		return nil, fmt.Errorf("%s is dynamically linked and cannot serve as the in-container proxy of a runtime image; build it with CGO_ENABLED=0 (make build)", exePath)
 	}
-	images := map[string]string{}
-	for _, kind := range []string{entity.KindGo} {
-		tag, err := runtimes.Image(kind, exe)
+	cache, err := os.UserCacheDir()
+	if err != nil {
+		cache = os.TempDir()
+	}
+	return &imageBuilder{rt: rt, exe: exe, exePath: exePath, cacheDir: filepath.Join(cache, "flurry"), progress: progress}, nil
+}
+
+// ensure returns the tag of kind's image, building it (and its base) when
+// missing, or always with rebuild.
+func (b *imageBuilder) ensure(ctx context.Context, kind string, rebuild bool) (string, error) {
+	tag, err := runtimes.Image(kind, b.exe)
+	if err != nil {
+		return "", err
+	}
+	if !rebuild {
+		ok, err := b.rt.ImageExists(ctx, tag)
 		if err != nil {
-			return nil, err
-		}
-		images[kind] = tag
-		ok, err := rt.ImageExists(ctx, tag)
-		if err != nil {
-			return nil, err
+			return "", err
 		}
 		if ok {
-			fmt.Fprintf(progress, "runtime image %s present\n", tag)
-			continue
+			fmt.Fprintf(b.progress, "runtime image %s present\n", tag)
+			return tag, nil
 		}
-		fmt.Fprintf(progress, "building runtime image %s ...\n", tag)
-		bctx, err := runtimes.BuildContext(kind, exe)
-		if err != nil {
-			return nil, err
-		}
-		if err := rt.BuildImage(ctx, tag, bctx, progress); err != nil {
-			return nil, fmt.Errorf("build image %s: %w", tag, err)
-		}
-		fmt.Fprintf(progress, "built runtime image %s\n", tag)
 	}
-	return images, nil
+	if baseTag, ok := runtimes.BaseImage(kind); ok {
+		if err := b.ensureBase(ctx, kind, baseTag, rebuild); err != nil {
+			return "", err
+		}
+	}
+	t0 := time.Now()
+	fmt.Fprintf(b.progress, "building runtime image %s ...\n", tag)
+	bctx, err := runtimes.BuildContext(kind, b.exe)
+	if err != nil {
+		return "", err
+	}
+	if err := b.rt.BuildImage(ctx, tag, bctx, b.progress); err != nil {
+		return "", fmt.Errorf("build image %s: %w", tag, err)
+	}
+	fmt.Fprintf(b.progress, "built runtime image %s in %.1fs\n", tag, time.Since(t0).Seconds())
+	return tag, nil
+}
+
+// ensureBase builds a language kind's base image from its root file
+// system, which mmdebstrap makes from Debian's packages when it is not
+// cached yet.
+func (b *imageBuilder) ensureBase(ctx context.Context, kind, baseTag string, rebuild bool) error {
+	if !rebuild {
+		ok, err := b.rt.ImageExists(ctx, baseTag)
+		if err != nil || ok {
+			return err
+		}
+	}
+	t0 := time.Now()
+	fmt.Fprintf(b.progress, "making the Debian %s root file system of kind %s with mmdebstrap (cached in %s; first time only) ...\n", runtimes.Suite, kind, b.cacheDir)
+	rootfs, err := runtimes.Rootfs(ctx, kind, runtimes.RootfsConfig{
+		CacheDir: b.cacheDir,
+		Sources:  runtimes.HostSources("/etc/apt"),
+		Progress: b.progress,
+	})
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(b.progress, "root file system %s ready after %.1fs; building base image %s ...\n", rootfs, time.Since(t0).Seconds(), baseTag)
+	bctx, err := runtimes.BaseBuildContext(kind, rootfs)
+	if err != nil {
+		return err
+	}
+	defer bctx.Close()
+	if err := b.rt.BuildImage(ctx, baseTag, bctx, b.progress); err != nil {
+		return fmt.Errorf("build image %s: %w", baseTag, err)
+	}
+	fmt.Fprintf(b.progress, "built base image %s in %.1fs\n", baseTag, time.Since(t0).Seconds())
+	return nil
 }

@@ -90,6 +90,8 @@ func runController(ctx context.Context, args []string) error {
 	var sf serverFlags
 	sf.register(fs)
 	guestKey := fs.String("guest-key", "", "ensure this UUID:KEY opens namespace guest")
+	var lf limitFlags
+	lf.register(fs)
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -102,7 +104,11 @@ func runController(ctx context.Context, args []string) error {
 		return err
 	}
 	defer nc.Close()
-	c, err := controller.New(ctx, nc, controller.Config{GuestAuth: *guestKey}, log)
+	ccfg := controller.Config{GuestAuth: *guestKey}
+	if err := lf.apply(&ccfg); err != nil {
+		return err
+	}
+	c, err := controller.New(ctx, nc, ccfg, log)
 	if err != nil {
 		return err
 	}
@@ -124,6 +130,8 @@ func runInvoker(ctx context.Context, args []string) error {
 	id := fs.String("id", "", "invoker id (default: host name and a random suffix)")
 	memory := fs.Int64("memory", 2048, "memory budget for containers, MiB")
 	prewarm := fs.Int("prewarm", -1, "prewarmed stem cells of the go kind (default 1; 0 turns prewarming off)")
+	keepAlive := fs.String("keepalive", invoker.KeepAliveFixed, "keep-alive and prewarm policy: fixed (--idle-timeout) or histogram[:BIN] (learned per action, docs/adr/006; BIN is the histogram bin, default 1m: histogram:1s for a 60x compressed replay)")
+	idleTimeout := fs.Duration("idle-timeout", invoker.DefaultIdleTimeout, "how long an idle warm container is kept (fixed policy; the histogram policy's fallback)")
 	rtFlag := fs.String("runtime", string(runtimeAuto), "container runtime: auto, docker or process")
 	workDir := fs.String("work-dir", os.TempDir()+"/flurry-invoker", "directory for the process runtime's containers")
 	if err := parseFlags(fs, args); err != nil {
@@ -141,6 +149,9 @@ func runInvoker(ctx context.Context, args []string) error {
 	cfg := invoker.Config{ID: *id, MemoryMB: *memory}
 	if *prewarm >= 0 {
 		cfg.Prewarm = map[string]int{entity.KindGo: *prewarm}
+	}
+	if err := setKeepAlive(&cfg, *keepAlive, *idleTimeout); err != nil {
+		return err
 	}
 	cfg = cfg.WithDefaults()
 	if err := cfg.Validate(); err != nil {
@@ -198,4 +209,58 @@ func serveGateway(ctx context.Context, b gateway.Backend, apiAddr, grpcAddr stri
 	}
 	log.Info("gateway listening", "api", "http://"+apiLn.Addr().String(), "grpc", grpcLn.Addr().String())
 	return g.Serve(ctx, apiLn, grpcLn)
+}
+
+// setKeepAlive applies --keepalive (fixed, histogram or histogram:BIN)
+// and --idle-timeout to cfg.
+func setKeepAlive(cfg *invoker.Config, policy string, idle time.Duration) error {
+	if idle <= 0 {
+		return fmt.Errorf("--idle-timeout %v: must be positive", idle)
+	}
+	cfg.IdleTimeout = idle
+	name, bin, hasBin := strings.Cut(policy, ":")
+	switch {
+	case name == invoker.KeepAliveFixed && !hasBin:
+	case name == invoker.KeepAliveHistogram:
+		if hasBin {
+			d, err := time.ParseDuration(bin)
+			if err != nil || d <= 0 {
+				return fmt.Errorf("--keepalive %q: bin width %q is not a positive duration", policy, bin)
+			}
+			cfg.Histogram.BinWidth = d
+		}
+	default:
+		return fmt.Errorf("--keepalive %q: want fixed, histogram or histogram:BIN", policy)
+	}
+	cfg.KeepAlivePolicy = name
+	return nil
+}
+
+// limitFlags are the admission limits of standalone and controller.
+type limitFlags struct{ concurrent, perMinute int64 }
+
+func (l *limitFlags) register(fs *flag.FlagSet) {
+	fs.Int64Var(&l.concurrent, "limit-concurrent", entity.DefaultConcurrentInvocations,
+		"activations per namespace admitted and not finished, over all controllers (0: unlimited)")
+	fs.Int64Var(&l.perMinute, "limit-per-minute", entity.DefaultInvocationsPerMinute,
+		"invocations per namespace and minute, over all controllers (0: unlimited)")
+}
+
+// apply sets cfg's admission limits; 0 turns a limit off.
+func (l limitFlags) apply(cfg *controller.Config) error {
+	conv := func(flag string, v int64) (int64, error) {
+		switch {
+		case v < 0:
+			return 0, fmt.Errorf("--%s %d: must be 0 (unlimited) or positive", flag, v)
+		case v == 0:
+			return controller.Unlimited, nil
+		}
+		return v, nil
+	}
+	var err error
+	if cfg.LimitConcurrent, err = conv("limit-concurrent", l.concurrent); err != nil {
+		return err
+	}
+	cfg.LimitPerMinute, err = conv("limit-per-minute", l.perMinute)
+	return err
 }

@@ -37,8 +37,16 @@ func runStandalone(ctx context.Context, args []string) error {
 	rtFlag := fs.String("runtime", string(runtimeAuto), "container runtime: auto (Docker when reachable), docker or process")
 	memory := fs.Int64("memory", 2048, "invoker memory budget for containers, MiB")
 	prewarm := fs.Int("prewarm", -1, "prewarmed stem cells of the go kind (default 1; 0 turns prewarming off)")
+	keepAlive := fs.String("keepalive", invoker.KeepAliveFixed, "keep-alive and prewarm policy: fixed (--idle-timeout) or histogram[:BIN] (learned per action, docs/adr/006; BIN is the histogram bin, default 1m: histogram:1s for a 60x compressed replay)")
+	idleTimeout := fs.Duration("idle-timeout", invoker.DefaultIdleTimeout, "how long an idle warm container is kept (fixed policy; the histogram policy's fallback)")
 	logLevel := fs.String("log-level", "info", "log level: debug, info, warn, error")
+	var lf limitFlags
+	lf.register(fs)
 	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	var ccfg controller.Config
+	if err := lf.apply(&ccfg); err != nil {
 		return err
 	}
 	log, err := newLogger(*logLevel)
@@ -64,7 +72,8 @@ func runStandalone(ctx context.Context, args []string) error {
 	}
 	defer nc.Close()
 
-	ctl, err := controller.New(ctx, nc, controller.Config{GuestAuth: auth}, log)
+	ccfg.GuestAuth = auth
+	ctl, err := controller.New(ctx, nc, ccfg, log)
 	if err != nil {
 		return err
 	}
@@ -73,6 +82,9 @@ func runStandalone(ctx context.Context, args []string) error {
 	icfg := invoker.Config{MemoryMB: *memory, RemoveAllManaged: true}
 	if *prewarm >= 0 {
 		icfg.Prewarm = map[string]int{entity.KindGo: *prewarm}
+	}
+	if err := setKeepAlive(&icfg, *keepAlive, *idleTimeout); err != nil {
+		return err
 	}
 	icfg = icfg.WithDefaults()
 	if err := icfg.Validate(); err != nil {

@@ -26,6 +26,9 @@ type Action struct {
 	Publish     bool              `json:"publish"`
 	// Updated is the time of this revision in Unix milliseconds.
 	Updated int64 `json:"updated,omitempty"`
+	// Retry and Destinations govern asynchronous activations (nil: none).
+	Retry        *entity.RetryPolicy  `json:"retry,omitempty"`
+	Destinations *entity.Destinations `json:"destinations,omitempty"`
 }
 
 // Exec is entity.Exec plus the code (text, or base64 when Binary).
@@ -42,6 +45,10 @@ type ActionSpec struct {
 	Limits      *LimitsSpec       `json:"limits,omitempty"`
 	Annotations []entity.KeyValue `json:"annotations,omitempty"`
 	Publish     *bool             `json:"publish,omitempty"`
+	// Retry and Destinations replace the action's when set (a zero value
+	// removes them) and are kept when nil.
+	Retry        *entity.RetryPolicy  `json:"retry,omitempty"`
+	Destinations *entity.Destinations `json:"destinations,omitempty"`
 }
 
 // ExecSpec is OpenWhisk's exec object of an action create.

@@ -102,6 +102,10 @@ type Exec struct {
 	CodeDigest string `json:"codeDigest,omitempty"`
 	// CodeSize is the size in bytes of that code.
 	CodeSize int64 `json:"codeSize,omitempty"`
+	// Components are the actions a sequence runs in order, as OpenWhisk
+	// names them ("/ns/name", or a plain name in the sequence's namespace);
+	// only for kind KindSequence.
+	Components []string `json:"components,omitempty"`
 }
 
 // RetryPolicy says how often an activation is tried again: asynchronous

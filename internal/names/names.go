@@ -17,8 +17,39 @@ const (
 	// ActivationSubjectT is one partition's subject; %d is the partition
 	// (see Partition).
 	ActivationSubjectT = "flurry.activation.p%d"
-	// InvokerConsumer is the durable pull consumer shared by invokers.
+	// InvokerConsumer is the durable pull consumer once shared by invokers
+	// over all partitions (ADR 001). ADR 004 replaced it by one consumer per
+	// partition; provisioning deletes it where an old data dir still has it.
 	InvokerConsumer = "invokers"
+	// PartitionConsumerT is the durable pull consumer of one activation
+	// partition (%d, see Partition), shared by all invokers through the
+	// priority group InvokerPriorityGroup (ADR 004).
+	PartitionConsumerT = "invokers-p%d"
+	// InvokerPriorityGroup is the overflow priority group of every
+	// partition consumer: its owner pulls plainly, other invokers pull
+	// with a min_pending threshold.
+	InvokerPriorityGroup = "invokers"
+	// DoorbellSubjects is where the activations stream republishes the
+	// headers (no payload) of every stored activation, so invokers learn
+	// which partitions have work without holding idle pull requests.
+	DoorbellSubjects = "flurry.doorbell.>"
+	// DoorbellSubjectT is one partition's doorbell subject; %d is the partition.
+	DoorbellSubjectT = "flurry.doorbell.p%d"
+	// OverflowSubjects is where a saturated invoker asks the others to
+	// help with the backlog of a partition it owns (core NATS).
+	OverflowSubjects = "flurry.overflow.>"
+	// OverflowSubjectT is one partition's overflow subject; %d is the
+	// partition, the payload the backlog in decimal.
+	OverflowSubjectT = "flurry.overflow.p%d"
+
+	// StartedStream holds a small marker per activation an invoker began to
+	// run, read only when an activation is redelivered: it tells a lost
+	// invoker's activation that may have reached /run from one that did not.
+	StartedStream = "FLURRY_STARTED"
+	// StartedSubjects is the wildcard the started stream captures.
+	StartedSubjects = "flurry.started.>"
+	// StartedSubjectT is one activation's started marker; %s is its id.
+	StartedSubjectT = "flurry.started.%s"
 
 	// RecordsStream holds activation records (age and size limited).
 	RecordsStream = "FLURRY_RECORDS"
@@ -54,7 +85,34 @@ const (
 	ControllerAPISubjects = "flurry.api.v1.*"
 	// ControllerQueue is the queue group of controller API servers.
 	ControllerQueue = "flurry-controllers"
+
+	// LimitsBucket is the KV bucket of per-namespace limit overrides
+	// (entity.NamespaceLimits); key = NamespaceKey(ns).
+	LimitsBucket = "flurry_limits"
+	// AdmissionBucket is the KV bucket where controllers share admission
+	// state: concurrency leases and per-minute token counts (ADR 005).
+	AdmissionBucket = "flurry_admission"
+	// AdmissionConcurrencyKeyT is the key of a namespace's concurrency
+	// leases; %s is the namespace token.
+	AdmissionConcurrencyKeyT = "conc.%s"
+	// AdmissionRateKeyT is the key of the invocation tokens granted to
+	// controllers in one minute; namespace token, minute since the epoch.
+	AdmissionRateKeyT = "rate.%s.%d"
+
+	// DeadLettersStream holds asynchronous activations that failed after
+	// their last attempt (age and size limited, one entry per activation).
+	DeadLettersStream = "FLURRY_DEADLETTERS"
+	// DeadLetterSubjects is the wildcard the dead-letter stream captures.
+	DeadLetterSubjects = "flurry.deadletter.>"
+	// DeadLetterSubjectT is one entry's subject: namespace token, activation id.
+	DeadLetterSubjectT = "flurry.deadletter.%s.%s"
+	// DeadLetterNamespaceSubjectT selects every entry of one namespace token.
+	DeadLetterNamespaceSubjectT = "flurry.deadletter.%s.>"
 )
+
+// ReservedSubjectPrefixes are subject prefixes users may not name (for
+// example as destinations): Flurry's own and JetStream's API.
+var ReservedSubjectPrefixes = []string{"flurry.", "$JS.", "$KV.", "$O.", "$SYS.", "_INBOX."}
 
 // Partitions is the number of activation subjects; an action always maps
 // to the same one (see Partition).
@@ -66,6 +124,11 @@ const (
 	HeaderMsgID = "Nats-Msg-Id"
 	// HeaderReply carries the subject the caller waits on for the result.
 	HeaderReply = "Flurry-Reply"
+	// HeaderActivationID names the activation a destination message is about.
+	HeaderActivationID = "Flurry-Activation-Id"
+	// HeaderStatus is the activation's status text ("success", ...) on a
+	// destination message.
+	HeaderStatus = "Flurry-Status"
 )
 
 var plainToken = regexp.MustCompile(`^[A-Za-z0-9_-]+$`)
@@ -112,5 +175,149 @@ func ActivationSubject(ns, name string) string {
 	return fmt.Sprintf(ActivationSubjectT, Partition(ns, name))
 }
 
+// PartitionConsumer is the durable consumer of activation partition p.
+func PartitionConsumer(p int) string { return fmt.Sprintf(PartitionConsumerT, p) }
+
+// PartitionSubject is the activation subject of partition p.
+func PartitionSubject(p int) string { return fmt.Sprintf(ActivationSubjectT, p) }
+
+// DoorbellSubject is the doorbell subject of partition p.
+func DoorbellSubject(p int) string { return fmt.Sprintf(DoorbellSubjectT, p) }
+
+// OverflowSubject is the overflow subject of partition p.
+func OverflowSubject(p int) string { return fmt.Sprintf(OverflowSubjectT, p) }
+
+// StartedSubject is the started marker subject of activation id.
+func StartedSubject(id string) string { return fmt.Sprintf(StartedSubjectT, id) }
+
 // ControllerAPISubject is the request subject of controller API method.
 func ControllerAPISubject(method string) string { return fmt.Sprintf(ControllerAPISubjectT, method) }
+
+// DeadLetterSubject is the subject of activation id's dead letter in namespace ns.
+func DeadLetterSubject(ns, id string) string { return fmt.Sprintf(DeadLetterSubjectT, Token(ns), id) }
+
+// DeadLetterNamespaceSubject selects all dead letters of namespace ns.
+func DeadLetterNamespaceSubject(ns string) string {
+	return fmt.Sprintf(DeadLetterNamespaceSubjectT, Token(ns))
+}
+
+// NamespaceKey is the key of namespace ns in LimitsBucket.
+func NamespaceKey(ns string) string { return Token(ns) }
+
+// AdmissionConcurrencyKey is the key of namespace ns's concurrency leases
+// in AdmissionBucket.
+func AdmissionConcurrencyKey(ns string) string {
+	return fmt.Sprintf(AdmissionConcurrencyKeyT, Token(ns))
+}
+
+// AdmissionRateKey is the key of namespace ns's invocation tokens of
+// minute (Unix seconds / 60) in AdmissionBucket.
+func AdmissionRateKey(ns string, minute int64) string {
+	return fmt.Sprintf(AdmissionRateKeyT, Token(ns), minute)
+}
+
+// Triggers, rules and timers (ADR 007).
+const (
+	// TriggersBucket is the KV bucket of triggers; key TriggerKey(ns, name).
+	TriggersBucket = "flurry_triggers"
+	// RulesBucket is the KV bucket of rules; key RuleKey(ns, name).
+	RulesBucket = "flurry_rules"
+	// TimersBucket is the KV bucket of timer state: the last scheduled
+	// time fired per timer trigger (key TriggerKey), updated with CAS so a
+	// tick fires once even past the ticks stream's duplicate window.
+	TimersBucket = "flurry_timers"
+
+	// TicksStream is the work queue of timer ticks. Every controller
+	// publishes every tick with Nats-Msg-Id = TickID, so the stream keeps
+	// one; one durable consumer shared by all controllers fires it.
+	TicksStream = "FLURRY_TICKS"
+	// TickSubjects is the wildcard the ticks stream captures.
+	TickSubjects = "flurry.tick.>"
+	// TickSubjectT is one trigger's tick subject: namespace token, trigger token.
+	TickSubjectT = "flurry.tick.%s.%s"
+	// TicksConsumer is the durable pull consumer of the ticks stream,
+	// shared by all controllers.
+	TicksConsumer = "controllers"
+)
+
+// TriggerKey is the key of trigger name in namespace ns in TriggersBucket
+// (and TimersBucket).
+func TriggerKey(ns, name string) string { return Token(ns) + "." + Token(name) }
+
+// TriggerKeyPrefix is the key wildcard of every trigger in namespace ns.
+func TriggerKeyPrefix(ns string) string { return Token(ns) + ".>" }
+
+// RuleKey is the key of rule name in namespace ns in RulesBucket.
+func RuleKey(ns, name string) string { return Token(ns) + "." + Token(name) }
+
+// RuleKeyPrefix is the key wildcard of every rule in namespace ns.
+func RuleKeyPrefix(ns string) string { return Token(ns) + ".>" }
+
+// TickSubject is the subject of trigger name's ticks in namespace ns.
+func TickSubject(ns, name string) string { return fmt.Sprintf(TickSubjectT, Token(ns), Token(name)) }
+
+// TickID is the Nats-Msg-Id of trigger name's tick scheduled at Unix ms
+// at: the same for every controller that schedules it.
+func TickID(ns, name string, at int64) string { return fmt.Sprintf("%s/%s/%d", ns, name, at) }
+
+// RoutesBucket is the KV bucket of HTTP routes: one entry per namespace
+// holding its whole route table (entity.Route list), key
+// RouteTableKey(ns), so a conflict check and a write are one CAS (ADR 009).
+const RoutesBucket = "flurry_routes"
+
+// RouteTableKey is the key of namespace ns's route table in RoutesBucket.
+func RouteTableKey(ns string) string { return Token(ns) }
+
+// Message triggers (ADR 008).
+const (
+	// TriggerDeadLettersStream holds trigger messages that failed after
+	// their trigger's last retry (age and size limited), one entry each.
+	TriggerDeadLettersStream = "FLURRY_TRIGGER_DEADLETTERS"
+	// TriggerDeadLetterSubjects is the wildcard that stream captures.
+	TriggerDeadLetterSubjects = "flurry.triggerdeadletter.>"
+	// TriggerDeadLetterSubjectT is one entry's subject: namespace token,
+	// trigger token, entry id.
+	TriggerDeadLetterSubjectT = "flurry.triggerdeadletter.%s.%s.%s"
+	// TriggerDeadLetterTriggerSubjectT selects every entry of one trigger.
+	TriggerDeadLetterTriggerSubjectT = "flurry.triggerdeadletter.%s.%s.>"
+	// TriggerSourceT is both the queue group of a trigger's core NATS
+	// subscription and the durable consumer of its JetStream source, so
+	// each message fires once across controllers; %s is
+	// TriggerSourceID(ns, name).
+	TriggerSourceT = "flurry-trigger-%s"
+)
+
+// Headers Flurry sets on message-trigger responses, errors and dead letters.
+const (
+	// HeaderTrigger names the trigger ("namespace/name") that fired.
+	HeaderTrigger = "Flurry-Trigger"
+	// HeaderError is the last error of a failed message, one line.
+	HeaderError = "Flurry-Error"
+)
+
+// TriggerSourceID is a short stable id of trigger name in namespace ns,
+// valid in consumer and queue names whatever the names hold.
+func TriggerSourceID(ns, name string) string {
+	h := fnv.New64a()
+	h.Write([]byte(ns))
+	h.Write([]byte{0})
+	h.Write([]byte(name))
+	return fmt.Sprintf("%016x", h.Sum64())
+}
+
+// TriggerSource is the queue group and durable consumer name of trigger
+// name in namespace ns.
+func TriggerSource(ns, name string) string {
+	return fmt.Sprintf(TriggerSourceT, TriggerSourceID(ns, name))
+}
+
+// TriggerDeadLetterSubject is the subject of dead letter id of trigger
+// name in namespace ns.
+func TriggerDeadLetterSubject(ns, name, id string) string {
+	return fmt.Sprintf(TriggerDeadLetterSubjectT, Token(ns), Token(name), id)
+}
+
+// TriggerDeadLetterTriggerSubject selects the dead letters of one trigger.
+func TriggerDeadLetterTriggerSubject(ns, name string) string {
+	return fmt.Sprintf(TriggerDeadLetterTriggerSubjectT, Token(ns), Token(name))
+}

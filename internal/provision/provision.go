@@ -20,11 +20,6 @@ const (
 	// DuplicateWindow is how long JetStream remembers a Nats-Msg-Id, so a
 	// retried publish of the same activation id is stored once.
 	DuplicateWindow = 2 * time.Minute
-	// InvokerAckWait is how long an invoker may hold an activation without
-	// acking (or progress-acking) before it is redelivered.
-	InvokerAckWait = 30 * time.Second
-	// InvokerMaxAckPending bounds activations in flight on all invokers.
-	InvokerMaxAckPending = 10000
 	// ActionsHistory is how many revisions of an action the KV keeps.
 	ActionsHistory = 5
 )
@@ -95,6 +90,10 @@ func ActivationsStreamConfig(o Options) jetstream.StreamConfig {
 		Duplicates:  DuplicateWindow,
 		Storage:     o.Storage,
 		Replicas:    o.Replicas,
+		// Doorbells: invokers learn which partition has work (ADR 004).
+		RePublish: &jetstream.RePublish{
+			Source: names.ActivationSubjects, Destination: names.DoorbellSubjects, HeadersOnly: true,
+		},
 	}
 }
 
@@ -116,19 +115,6 @@ func RecordsStreamConfig(o Options) jetstream.StreamConfig {
 	}
 }
 
-// InvokerConsumerConfig is the shared durable pull consumer of invokers.
-func InvokerConsumerConfig() jetstream.ConsumerConfig {
-	return jetstream.ConsumerConfig{
-		Durable:       names.InvokerConsumer,
-		Description:   "Flurry invokers",
-		AckPolicy:     jetstream.AckExplicitPolicy,
-		AckWait:       InvokerAckWait,
-		MaxAckPending: InvokerMaxAckPending,
-		MaxDeliver:    -1,
-		DeliverPolicy: jetstream.DeliverAllPolicy,
-	}
-}
-
 // Ensure creates or updates every JetStream asset Flurry needs. It is
 // idempotent and safe to call concurrently from several processes.
 func Ensure(ctx context.Context, js jetstream.JetStream, opts Options) error {
@@ -141,6 +127,15 @@ func Ensure(ctx context.Context, js jetstream.JetStream, opts Options) error {
 	}
 	if _, err := js.CreateOrUpdateStream(ctx, RecordsStreamConfig(opts)); err != nil {
 		return fmt.Errorf("provision: stream %s: %w", names.RecordsStream, err)
+	}
+	if err := ensureDeadLetters(ctx, js, opts); err != nil {
+		return err
+	}
+	if err := ensureAdmission(ctx, js, opts); err != nil {
+		return err
+	}
+	if err := EnsureTriggers(ctx, js, opts); err != nil {
+		return err
 	}
 	if _, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
 		Bucket:      names.ActionsBucket,
@@ -167,8 +162,8 @@ func Ensure(ctx context.Context, js jetstream.JetStream, opts Options) error {
 	}); err != nil {
 		return fmt.Errorf("provision: object store %s: %w", names.CodeStore, err)
 	}
-	if _, err := js.CreateOrUpdateConsumer(ctx, names.ActivationsStream, InvokerConsumerConfig()); err != nil {
-		return fmt.Errorf("provision: consumer %s: %w", names.InvokerConsumer, err)
+	if err := ensureRoutes(ctx, js, opts); err != nil {
+		return err
 	}
-	return nil
+	return ensurePlacement(ctx, js, opts)
 }

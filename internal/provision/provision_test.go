@@ -2,6 +2,8 @@ package provision_test
 
 import (
 	"context"
+	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -57,13 +59,77 @@ func TestEnsureIdempotent(t *testing.T) {
 	if _, err := js.ObjectStore(ctx, names.CodeStore); err != nil {
 		t.Error(err)
 	}
-	cons, err := js.Consumer(ctx, names.ActivationsStream, names.InvokerConsumer)
+	for p := range names.Partitions {
+		cons, err := js.Consumer(ctx, names.ActivationsStream, names.PartitionConsumer(p))
+		if err != nil {
+			t.Fatal(err)
+		}
+		cc := cons.CachedInfo().Config
+		if cc.AckPolicy != jetstream.AckExplicitPolicy || cc.AckWait != provision.InvokerAckWait || cc.MaxDeliver != -1 ||
+			cc.FilterSubject != names.PartitionSubject(p) || cc.PriorityPolicy != jetstream.PriorityPolicyOverflow ||
+			len(cc.PriorityGroups) != 1 || cc.PriorityGroups[0] != names.InvokerPriorityGroup {
+			t.Errorf("consumer %d config = %+v", p, cc)
+		}
+	}
+	if _, err := js.Stream(ctx, names.StartedStream); err != nil {
+		t.Error(err)
+	}
+}
+
+// TestEnsureMigratesSharedConsumer: a data dir of ADR 001 has the single
+// consumer "invokers" with an activation delivered but never acked; Ensure
+// replaces it by partition consumers, which deliver that activation, and a
+// doorbell announces new activations.
+func TestEnsureMigratesSharedConsumer(t *testing.T) {
+	nc, _ := testutil.JetStream(t)
+	js, _ := jetstream.New(nc)
+	ctx := context.Background()
+	if _, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: names.ActivationsStream,
+		Subjects: []string{names.ActivationSubjects}, Retention: jetstream.WorkQueuePolicy}); err != nil {
+		t.Fatal(err)
+	}
+	old, err := js.CreateConsumer(ctx, names.ActivationsStream, jetstream.ConsumerConfig{
+		Durable: names.InvokerConsumer, AckPolicy: jetstream.AckExplicitPolicy})
 	if err != nil {
 		t.Fatal(err)
 	}
-	cc := cons.CachedInfo().Config
-	if cc.AckPolicy != jetstream.AckExplicitPolicy || cc.AckWait != 30*time.Second || cc.MaxAckPending != 10000 || cc.MaxDeliver != -1 {
-		t.Errorf("consumer config = %+v", cc)
+	if _, err := js.Publish(ctx, names.PartitionSubject(3), []byte("old")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := old.Next(); err != nil { // delivered, never acked
+		t.Fatal(err)
+	}
+	if err := provision.Ensure(ctx, js, provision.Options{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := js.Consumer(ctx, names.ActivationsStream, names.InvokerConsumer); !errors.Is(err, jetstream.ErrConsumerNotFound) {
+		t.Fatalf("old consumer still there: %v", err)
+	}
+	bell, err := nc.SubscribeSync(names.DoorbellSubjects)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := js.Publish(ctx, names.PartitionSubject(3), []byte("new")); err != nil {
+		t.Fatal(err)
+	}
+	ring, err := bell.NextMsg(5 * time.Second)
+	if err != nil || ring.Subject != names.DoorbellSubject(3) || len(ring.Data) != 0 {
+		t.Fatalf("doorbell %+v, %v", ring, err)
+	}
+	cons, err := js.Consumer(ctx, names.ActivationsStream, names.PartitionConsumer(3))
+	if err != nil {
+		t.Fatal(err)
+	}
+	batch, err := cons.Fetch(2, jetstream.FetchPriorityGroup(names.InvokerPriorityGroup), jetstream.FetchMaxWait(5*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for m := range batch.Messages() {
+		got = append(got, string(m.Data()))
+	}
+	if strings.Join(got, ",") != "old,new" {
+		t.Fatalf("partition 3 delivered %q, want the old activation then the new", got)
 	}
 }
 

@@ -22,9 +22,14 @@ type Config struct {
 	MemoryMB int64
 	// Images maps a runtime kind to its image; stem cells need one.
 	Images map[string]string
-	// Prewarm lists the stem cells to keep.
+	// Prewarm lists the stem cells to keep: the explicit counts, and the
+	// kinds whose stem cells adapt to demand (see Stems).
 	Prewarm []PrewarmSpec
-	// KeepAlive decides idle expiry (default FixedKeepAlive(10 min)).
+	// Stems sizes stem cells from demand (zero value: adaptive with the
+	// defaults; Fixed: exactly the Prewarm counts).
+	Stems StemConfig
+	// KeepAlive decides idle expiry and policy prewarms (default
+	// FixedKeepAlive(10 min)).
 	KeepAlive KeepAlive
 	// SweepInterval is how often idle containers are checked and stem
 	// cells refilled (default 1 s).
@@ -67,6 +72,10 @@ func (c Config) Validate() error {
 	}
 	if c.SweepInterval < 0 || c.StartTimeout < 0 || c.RemoveTimeout < 0 {
 		errs = append(errs, errors.New("negative interval or timeout"))
+	}
+	if st := c.Stems.withDefaults(); st.Window < 0 || st.Alpha < 0 || st.Alpha > 1 || st.Max < 0 || st.MaxFraction < 0 || st.MaxFraction > 1 {
+		errs = append(errs, fmt.Errorf("stem cells: window %v, alpha %g, max %d, max fraction %g out of range",
+			st.Window, st.Alpha, st.Max, st.MaxFraction))
 	}
 	var prewarmMB int64
 	for _, s := range c.Prewarm {

@@ -2,25 +2,49 @@ package pool
 
 import "time"
 
-// KeepAlive decides how long an idle warm container of an action revision
-// is kept. Implementations must be safe for concurrent use; the pool calls
-// them with its lock held, so they must not block.
-type KeepAlive interface {
-	// IdleTTL is how long an idle container of key may stay idle before
-	// the pool removes it.
-	IdleTTL(key string) time.Duration
-	// Observe tells the policy that key was activated at t, for policies
-	// that learn from arrivals (a histogram policy).
-	Observe(key string, t time.Time)
+// Plan is what a KeepAlive policy wants done with the idle containers of
+// one action revision.
+//
+//   - PrewarmAfter == 0 (keep alive): an idle container is kept until it
+//     has been idle for KeepAlive, then removed.
+//   - PrewarmAfter > 0 (release and re-warm): once no activation of the
+//     action runs, its idle containers are removed at the next sweep;
+//     PrewarmAfter after the action went idle the pool starts one container
+//     and initializes it for the action (a policy prewarm, off the critical
+//     path), and keeps it for KeepAlive from then unless it is used.
+type Plan struct {
+	PrewarmAfter time.Duration
+	KeepAlive    time.Duration
 }
 
-// FixedKeepAlive keeps every idle container for the same duration.
+// KeepAlive decides how long the idle containers of an action revision
+// are kept, and whether they are released and re-warmed ahead of the
+// expected next call. Keys are opaque action revisions (Request.Key).
+//
+// Implementations must be safe for concurrent use. The pool calls them
+// with its lock held, so they must not block or call back into the pool.
+type KeepAlive interface {
+	// Arrive tells the policy an activation of key arrived at t while no
+	// other activation of key was running, so the time since Idle(key) is
+	// an idle time the policy may learn from.
+	Arrive(key string, t time.Time)
+	// Idle tells the policy the last running activation of key ended at t.
+	Idle(key string, t time.Time)
+	// Plan is the plan for key's idle containers as of now.
+	Plan(key string) Plan
+}
+
+// FixedKeepAlive keeps every idle container for the same duration and
+// never re-warms: the policy of OpenWhisk and of most platforms.
 type FixedKeepAlive time.Duration
 
 var _ KeepAlive = FixedKeepAlive(0)
 
-// IdleTTL returns the fixed duration.
-func (f FixedKeepAlive) IdleTTL(string) time.Duration { return time.Duration(f) }
+// Arrive does nothing: a fixed policy does not learn.
+func (FixedKeepAlive) Arrive(string, time.Time) {}
 
-// Observe does nothing: a fixed policy does not learn.
-func (FixedKeepAlive) Observe(string, time.Time) {}
+// Idle does nothing: a fixed policy does not learn.
+func (FixedKeepAlive) Idle(string, time.Time) {}
+
+// Plan keeps idle containers for the fixed duration.
+func (f FixedKeepAlive) Plan(string) Plan { return Plan{KeepAlive: time.Duration(f)} }

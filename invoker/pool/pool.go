@@ -32,6 +32,12 @@ var (
 	ErrTooLarge = errors.New("memory request exceeds the pool budget")
 )
 
+// WarmFunc initializes a container for the action revision key (its
+// /init) without an activation, for a policy prewarm off the critical
+// path. conn is what the OpenFunc returned. An error makes the pool
+// remove the container.
+type WarmFunc[T any] func(ctx context.Context, key string, conn T) error
+
 // OpenFunc prepares a freshly started container for use (waits for its
 // proxy to accept connections, makes a protocol client and log
 // collector). An error makes the pool remove the container.
@@ -71,15 +77,47 @@ type Container[T any] struct {
 	initialized bool
 	removing    bool
 	lastUsed    time.Time
+	// policyWarmed: initialized by a policy prewarm and not used since.
+	policyWarmed bool
 }
 
-// Stats is a snapshot of the pool.
+// Stats is a snapshot of the pool: current sizes, then counters that
+// only grow from New on (for benchmarks and heartbeats).
 type Stats struct {
-	MemoryMB int64 // the budget
-	UsedMB   int64 // memory of all containers, starting and removing ones included
-	Warm     int   // containers bound to an action revision
-	Prewarm  int   // idle stem cells
-	Busy     int   // activations running in containers
+	MemoryMB int64 `json:"memoryMB"` // the budget
+	UsedMB   int64 `json:"usedMB"`   // memory of all containers, starting and removing ones included
+	Warm     int   `json:"warm"`     // containers bound to an action revision
+	Prewarm  int   `json:"prewarm"`  // idle stem cells
+	Busy     int   `json:"busy"`     // activations running in containers
+	// PrewarmTarget is the number of stem cells currently wanted, over
+	// all (kind, memory) pairs (adaptive; see StemConfig).
+	PrewarmTarget int `json:"prewarmTarget"`
+
+	// ColdStarts counts Acquires that started a container (StartCold).
+	ColdStarts uint64 `json:"coldStarts"`
+	// PrewarmStarts counts Acquires that took a stem cell (StartPrewarm).
+	PrewarmStarts uint64 `json:"prewarmStarts"`
+	// WarmHits counts Acquires served by an initialized container
+	// (StartWarm), policy-prewarmed ones included.
+	WarmHits uint64 `json:"warmHits"`
+	// PolicyPrewarms counts containers the KeepAlive policy had started
+	// and initialized for an action ahead of its expected next call.
+	PolicyPrewarms uint64 `json:"policyPrewarms"`
+	// PolicyPrewarmHits counts warm hits on such a container (first use).
+	PolicyPrewarmHits uint64 `json:"policyPrewarmHits"`
+	// Evictions counts idle containers removed to make room (LRU).
+	Evictions uint64 `json:"evictions"`
+	// Expired counts idle containers removed by the keep-alive policy
+	// (idle timeout, release for re-warm) and excess stem cells.
+	Expired uint64 `json:"expired"`
+	// MemoryMBSeconds is the integral over time of UsedMB: the memory the
+	// pool held, in MB·s.
+	MemoryMBSeconds float64 `json:"memoryMBSeconds"`
+}
+
+// counters are the cumulative part of Stats.
+type counters struct {
+	cold, prewarm, warm, policyPrewarms, policyHits, evictions, expired uint64
 }
 
 // Pool owns the containers of one invoker. It is safe for concurrent use.
@@ -99,8 +137,24 @@ type Pool[T any] struct {
 	usedMB  int64
 	changed chan struct{} // closed and replaced on every change that may free capacity
 	closed  bool
-	backoff map[PrewarmSpec]prewarmBackoff
+	backoff map[stemKey]prewarmBackoff
 	now     func() time.Time
+
+	warm      WarmFunc[T]          // nil: no policy prewarms
+	keys      map[string]*keyState // action revisions seen and not yet forgotten
+	stems     stemState
+	count     counters
+	memMBs    float64   // MB·s accrued up to lastAccrue
+	lastAccru time.Time // zero before the first change of usedMB
+}
+
+// keyState is what the pool remembers of one action revision.
+type keyState struct {
+	req       Request   // the last request, to start a container like it
+	running   int       // Acquires of the key not yet released
+	idleSince time.Time // when running last dropped to 0
+	rewarmed  bool      // the current idle period's policy prewarm is done or given up
+	warming   bool      // a policy prewarm is in progress
 }
 
 type prewarmBackoff struct {
@@ -129,9 +183,19 @@ func New[T any](rt container.Runtime, cfg Config, open OpenFunc[T], log *slog.Lo
 		refill:  make(chan struct{}, 1),
 		all:     map[string]*Container[T]{},
 		changed: make(chan struct{}),
-		backoff: map[PrewarmSpec]prewarmBackoff{},
+		backoff: map[stemKey]prewarmBackoff{},
 		now:     time.Now,
+		keys:    map[string]*keyState{},
+		stems:   newStemState(cfg.withDefaults()),
 	}, nil
+}
+
+// SetWarm sets the hook that initializes a container for an action
+// revision, which policy prewarms need. Call it before Run.
+func (p *Pool[T]) SetWarm(w WarmFunc[T]) {
+	p.mu.Lock()
+	p.warm = w
+	p.mu.Unlock()
 }
 
 var nameUnsafe = regexp.MustCompile(`[^A-Za-z0-9_.-]`)
@@ -152,6 +216,53 @@ func (p *Pool[T]) Acquire(ctx context.Context, req Request) (*Container[T], Star
 	if req.MemoryMB > p.cfg.MemoryMB {
 		return nil, "", fmt.Errorf("%d MB of %d MB: %w", req.MemoryMB, p.cfg.MemoryMB, ErrTooLarge)
 	}
+	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		return nil, "", ErrClosed
+	}
+	p.arriveLocked(req)
+	p.mu.Unlock()
+	c, how, err := p.acquire(ctx, req)
+	if err != nil {
+		p.mu.Lock()
+		p.leaveLocked(req.Key)
+		p.mu.Unlock()
+	}
+	return c, how, err
+}
+
+// arriveLocked counts an activation of req.Key in and, when none was
+// running, tells the policy that an idle period ended.
+func (p *Pool[T]) arriveLocked(req Request) {
+	ks := p.keys[req.Key]
+	if ks == nil {
+		ks = &keyState{}
+		p.keys[req.Key] = ks
+	}
+	if ks.running == 0 {
+		p.cfg.KeepAlive.Arrive(req.Key, p.now())
+	}
+	ks.req = req
+	ks.running++
+	ks.rewarmed = false
+}
+
+// leaveLocked counts an activation of key out and, when it was the last
+// one running, tells the policy that an idle period began.
+func (p *Pool[T]) leaveLocked(key string) {
+	ks := p.keys[key]
+	if ks == nil || ks.running == 0 {
+		return
+	}
+	ks.running--
+	if ks.running == 0 {
+		ks.idleSince = p.now()
+		p.cfg.KeepAlive.Idle(key, ks.idleSince)
+	}
+}
+
+func (p *Pool[T]) acquire(ctx context.Context, req Request) (*Container[T], Start, error) {
 	for {
 		p.mu.Lock()
 		if p.closed {
@@ -159,10 +270,14 @@ func (p *Pool[T]) Acquire(ctx context.Context, req Request) (*Container[T], Star
 			return nil, "", ErrClosed
 		}
 		now := p.now()
-		p.cfg.KeepAlive.Observe(req.Key, now)
 		if c := p.warmLocked(req); c != nil {
 			c.active++
 			c.lastUsed = now
+			p.count.warm++
+			if c.policyWarmed {
+				c.policyWarmed = false
+				p.count.policyHits++
+			}
 			p.mu.Unlock()
 			return c, StartWarm, nil
 		}
@@ -171,12 +286,17 @@ func (p *Pool[T]) Acquire(ctx context.Context, req Request) (*Container[T], Star
 			c.maxActive = req.Concurrency
 			c.active = 1
 			c.lastUsed = now
+			p.count.prewarm++
+			p.stems.demandLocked(req)
 			p.mu.Unlock()
 			p.kickRefill()
 			return c, StartPrewarm, nil
 		}
 		victims, ok := p.reserveLocked(req.MemoryMB)
-		if !ok {
+		if ok {
+			p.count.evictions += uint64(len(victims))
+			p.stems.demandLocked(req)
+		} else {
 			wait := p.changed
 			p.mu.Unlock()
 			select {
@@ -199,6 +319,9 @@ func (p *Pool[T]) Acquire(ctx context.Context, req Request) (*Container[T], Star
 		if err != nil {
 			return nil, "", err
 		}
+		p.mu.Lock()
+		p.count.cold++
+		p.mu.Unlock()
 		return c, StartCold, nil
 	}
 }
@@ -234,12 +357,14 @@ func (p *Pool[T]) stemLocked(req Request) *Container[T] {
 func (p *Pool[T]) reserveLocked(mb int64) ([]*Container[T], bool) {
 	free := p.cfg.MemoryMB - p.usedMB
 	if free >= mb {
-		p.usedMB += mb
+		p.useLocked(mb)
 		return nil, true
 	}
 	var idle []*Container[T]
 	for _, c := range p.all {
-		if c.active == 0 && !c.removing {
+		// A container bound to a key but not initialized is a policy
+		// prewarm in progress: not idle yet.
+		if c.active == 0 && !c.removing && (c.key == "" || c.initialized) {
 			idle = append(idle, c)
 		}
 	}
@@ -264,7 +389,7 @@ func (p *Pool[T]) reserveLocked(mb int64) ([]*Container[T], bool) {
 	for _, v := range victims {
 		v.removing = true
 	}
-	p.usedMB += mb
+	p.useLocked(mb)
 	return victims, true
 }
 
@@ -313,7 +438,7 @@ func (p *Pool[T]) start(ctx context.Context, kind, image string, mb int64, bind 
 		err = fmt.Errorf("start %s container from %q: %w", kind, image, err)
 	}
 	p.mu.Lock()
-	p.usedMB -= mb
+	p.useLocked(-mb)
 	p.broadcastLocked()
 	p.mu.Unlock()
 	return nil, err
@@ -334,6 +459,7 @@ func (p *Pool[T]) Release(c *Container[T]) {
 	p.mu.Lock()
 	c.active--
 	c.lastUsed = p.now()
+	p.leaveLocked(c.key)
 	drop := !c.initialized && !c.removing && c.active == 0
 	if drop {
 		c.removing = true
@@ -350,6 +476,7 @@ func (p *Pool[T]) Release(c *Container[T]) {
 func (p *Pool[T]) Discard(c *Container[T]) {
 	p.mu.Lock()
 	c.active--
+	p.leaveLocked(c.key)
 	drop := !c.removing
 	c.removing = true
 	p.broadcastLocked()
@@ -373,7 +500,7 @@ func (p *Pool[T]) remove(ctx context.Context, c *Container[T]) {
 	p.removeRaw(ctx, c.Raw)
 	p.mu.Lock()
 	delete(p.all, c.ID)
-	p.usedMB -= c.MemoryMB
+	p.useLocked(-c.MemoryMB)
 	p.broadcastLocked()
 	p.mu.Unlock()
 }
@@ -406,11 +533,39 @@ func (p *Pool[T]) kickRefill() {
 	}
 }
 
+// useLocked changes the memory in use by delta MB, accruing
+// MemoryMBSeconds for the time the previous amount was held.
+func (p *Pool[T]) useLocked(delta int64) {
+	p.accrueLocked()
+	p.usedMB += delta
+}
+
+func (p *Pool[T]) accrueLocked() {
+	now := p.now()
+	if !p.lastAccru.IsZero() && now.After(p.lastAccru) {
+		p.memMBs += float64(p.usedMB) * now.Sub(p.lastAccru).Seconds()
+	}
+	p.lastAccru = now
+}
+
 // Stats returns a snapshot of the pool.
 func (p *Pool[T]) Stats() Stats {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	s := Stats{MemoryMB: p.cfg.MemoryMB, UsedMB: p.usedMB}
+	p.accrueLocked()
+	s := Stats{
+		MemoryMB:          p.cfg.MemoryMB,
+		UsedMB:            p.usedMB,
+		PrewarmTarget:     p.stems.totalTarget(),
+		ColdStarts:        p.count.cold,
+		PrewarmStarts:     p.count.prewarm,
+		WarmHits:          p.count.warm,
+		PolicyPrewarms:    p.count.policyPrewarms,
+		PolicyPrewarmHits: p.count.policyHits,
+		Evictions:         p.count.evictions,
+		Expired:           p.count.expired,
+		MemoryMBSeconds:   p.memMBs,
+	}
 	for _, c := range p.all {
 		switch {
 		case c.removing:
@@ -449,8 +604,9 @@ func (p *Pool[T]) RemoveLeftovers(ctx context.Context, all bool) error {
 }
 
 // Run keeps the pool in shape until ctx is done: it fills the stem cells,
-// refills them when taken, and removes containers idle past their
-// KeepAlive. It does not remove containers on return; see Close.
+// refills them when taken, removes containers idle past their keep-alive,
+// starts policy prewarms when due and resizes the stem cells to demand.
+// It does not remove containers on return; see Close.
 func (p *Pool[T]) Run(ctx context.Context) {
 	t := time.NewTicker(p.cfg.SweepInterval)
 	defer t.Stop()
@@ -460,7 +616,7 @@ func (p *Pool[T]) Run(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			p.sweep()
+			p.sweep(ctx)
 			p.fill(ctx)
 		case <-p.refill:
 			p.fill(ctx)
@@ -468,60 +624,133 @@ func (p *Pool[T]) Run(ctx context.Context) {
 	}
 }
 
-// sweep removes idle warm containers past their keep-alive.
-func (p *Pool[T]) sweep() {
+// sweep removes idle containers past their keep-alive (or at once when
+// their policy releases them for a re-warm), removes stem cells over
+// their adaptive target, and starts the policy prewarms that are due.
+// Prewarms run in the background; Close waits for them.
+func (p *Pool[T]) sweep(ctx context.Context) {
 	p.mu.Lock()
 	now := p.now()
+	plans := map[string]Plan{}
+	plan := func(key string) Plan {
+		pl, ok := plans[key]
+		if !ok {
+			pl = p.cfg.KeepAlive.Plan(key)
+			plans[key] = pl
+		}
+		return pl
+	}
+	live := map[string]int{} // containers per key, after this sweep
 	var expired []*Container[T]
 	for _, c := range p.all {
-		if c.key != "" && c.active == 0 && !c.removing && now.Sub(c.lastUsed) >= p.cfg.KeepAlive.IdleTTL(c.key) {
+		if c.key == "" || c.removing {
+			continue
+		}
+		live[c.key]++
+		if c.active > 0 || !c.initialized {
+			continue
+		}
+		pl := plan(c.key)
+		deadline := c.lastUsed.Add(pl.KeepAlive)
+		if ks := p.keys[c.key]; pl.PrewarmAfter > 0 && !c.policyWarmed && ks != nil && ks.running == 0 {
+			// Release before the re-warm point; a container still here
+			// after it stands in for the prewarm.
+			at := ks.idleSince.Add(pl.PrewarmAfter)
+			deadline = at.Add(pl.KeepAlive)
+			if now.Before(at) {
+				deadline = now
+			}
+		}
+		if !now.Before(deadline) {
 			c.removing = true
 			expired = append(expired, c)
+			live[c.key]--
 		}
 	}
+	var due []Request
+	for key, ks := range p.keys {
+		if ks.running > 0 || ks.warming {
+			continue
+		}
+		pl := plan(key)
+		if pl.PrewarmAfter <= 0 || ks.rewarmed {
+			if live[key] == 0 {
+				delete(p.keys, key) // nothing left to do for it
+			}
+			continue
+		}
+		at := ks.idleSince.Add(pl.PrewarmAfter)
+		if now.Before(at) {
+			continue
+		}
+		ks.rewarmed = true
+		if live[key] > 0 || !now.Before(at.Add(pl.KeepAlive)) || p.warm == nil || p.closed {
+			continue
+		}
+		ks.warming = true
+		due = append(due, ks.req)
+	}
+	if p.stems.rollLocked(now) {
+		expired = append(expired, p.trimStemsLocked()...)
+	}
+	p.count.expired += uint64(len(expired))
 	p.mu.Unlock()
 	for _, c := range expired {
-		p.log.Info("removing idle container", "container", c.ID, "action", c.key)
+		if c.key == "" {
+			p.log.Info("removing excess stem cell", "container", c.ID, "kind", c.Kind, "memoryMB", c.MemoryMB)
+		} else {
+			p.log.Info("removing idle container", "container", c.ID, "action", c.key)
+		}
 		p.removeAsync(c)
+	}
+	for _, req := range due {
+		p.wg.Add(1)
+		go func() {
+			defer p.wg.Done()
+			p.rewarm(ctx, req)
+		}()
 	}
 }
 
 // fill starts missing stem cells while the budget has free memory; it
-// never evicts for them. A kind whose start fails backs off.
+// never evicts for them. A (kind, memory) whose start fails backs off.
 func (p *Pool[T]) fill(ctx context.Context) {
-	for _, spec := range p.cfg.Prewarm {
+	p.mu.Lock()
+	targets := p.stems.targetList()
+	p.mu.Unlock()
+	for _, tg := range targets {
 		for ctx.Err() == nil {
 			p.mu.Lock()
-			if p.closed || p.now().Before(p.backoff[spec].until) {
+			if p.closed || p.now().Before(p.backoff[tg].until) {
 				p.mu.Unlock()
 				break
 			}
 			have := 0
 			for _, c := range p.all {
-				if c.key == "" && !c.removing && c.Kind == spec.Kind && c.MemoryMB == spec.MemoryMB {
+				if c.key == "" && !c.removing && c.Kind == tg.kind && c.MemoryMB == tg.mb {
 					have++
 				}
 			}
-			if have >= spec.Count || p.cfg.MemoryMB-p.usedMB < spec.MemoryMB {
+			if have >= p.stems.target(tg) || p.cfg.MemoryMB-p.usedMB < tg.mb {
 				p.mu.Unlock()
 				break
 			}
-			p.usedMB += spec.MemoryMB
+			p.useLocked(tg.mb)
 			p.mu.Unlock()
-			_, err := p.start(ctx, spec.Kind, p.cfg.Images[spec.Kind], spec.MemoryMB, func(*Container[T]) {})
+			_, err := p.start(ctx, tg.kind, p.cfg.Images[tg.kind], tg.mb, func(*Container[T]) {})
 			p.mu.Lock()
 			if err != nil {
-				b := p.backoff[spec]
+				b := p.backoff[tg]
 				b.delay = min(max(2*b.delay, time.Second), time.Minute)
 				b.until = p.now().Add(b.delay)
-				p.backoff[spec] = b
+				p.backoff[tg] = b
 			} else {
-				delete(p.backoff, spec)
+				delete(p.backoff, tg)
 			}
 			p.mu.Unlock()
 			if err != nil {
 				if !errors.Is(err, ErrClosed) && ctx.Err() == nil {
-					p.log.Error("prewarm stem cell", "kind", spec.Kind, "memoryMB", spec.MemoryMB, "err", err)
+					p.log.Error("prewarm stem cell", "kind", tg.kind, "memoryMB", tg.mb, "err", err)
 				}
 				break
 			}

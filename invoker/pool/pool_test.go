@@ -272,12 +272,12 @@ func TestAcquire(t *testing.T) {
 			busy := mustAcquire(t, p, req("b", 256, 1), StartCold)
 			p.Initialized(busy)
 			clk.add(9 * time.Minute)
-			p.sweep()
+			p.sweep(context.Background())
 			if s := p.Stats(); s.Warm != 2 {
 				t.Fatalf("expired early: %+v", s)
 			}
 			clk.add(time.Minute)
-			p.sweep()
+			p.sweep(context.Background())
 			testutil.CheckFor(t, time.Second, time.Millisecond, func() error {
 				if live := rt.liveIDs(); !slices.Equal(live, []string{busy.ID}) {
 					return fmt.Errorf("live %v, want only the busy %s", live, busy.ID)

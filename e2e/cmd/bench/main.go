@@ -50,6 +50,9 @@ func main() {
 	clients := flag.Int("clients", 32, "concurrent clients for the throughput phase")
 	duration := flag.Duration("duration", 10*time.Second, "throughput phase length")
 	flag.Parse()
+	if runRoutesMode(*flurry, *n, *rounds) {
+		return
+	}
 	if err := run(*flurry, *n, *rounds, *starts, *clients, *duration); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)

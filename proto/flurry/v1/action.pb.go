@@ -32,11 +32,16 @@ type PutActionRequest struct {
 	Exec      *Exec `protobuf:"bytes,4,opt,name=exec,proto3" json:"exec,omitempty"`
 	// code is the code as /init receives it (base64 text when exec.binary).
 	// Empty on update keeps the current code.
-	Code          []byte      `protobuf:"bytes,5,opt,name=code,proto3" json:"code,omitempty"`
-	Parameters    []*KeyValue `protobuf:"bytes,6,rep,name=parameters,proto3" json:"parameters,omitempty"`
-	Limits        *Limits     `protobuf:"bytes,7,opt,name=limits,proto3" json:"limits,omitempty"`
-	Annotations   []*KeyValue `protobuf:"bytes,8,rep,name=annotations,proto3" json:"annotations,omitempty"`
-	Publish       bool        `protobuf:"varint,9,opt,name=publish,proto3" json:"publish,omitempty"`
+	Code        []byte      `protobuf:"bytes,5,opt,name=code,proto3" json:"code,omitempty"`
+	Parameters  []*KeyValue `protobuf:"bytes,6,rep,name=parameters,proto3" json:"parameters,omitempty"`
+	Limits      *Limits     `protobuf:"bytes,7,opt,name=limits,proto3" json:"limits,omitempty"`
+	Annotations []*KeyValue `protobuf:"bytes,8,rep,name=annotations,proto3" json:"annotations,omitempty"`
+	Publish     bool        `protobuf:"varint,9,opt,name=publish,proto3" json:"publish,omitempty"`
+	// retry is the retry policy; unset on update keeps the current one, an
+	// empty one removes it.
+	Retry *RetryPolicy `protobuf:"bytes,10,opt,name=retry,proto3" json:"retry,omitempty"`
+	// destinations; unset on update keeps the current ones, empty ones remove them.
+	Destinations  *Destinations `protobuf:"bytes,11,opt,name=destinations,proto3" json:"destinations,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -132,6 +137,20 @@ func (x *PutActionRequest) GetPublish() bool {
 		return x.Publish
 	}
 	return false
+}
+
+func (x *PutActionRequest) GetRetry() *RetryPolicy {
+	if x != nil {
+		return x.Retry
+	}
+	return nil
+}
+
+func (x *PutActionRequest) GetDestinations() *Destinations {
+	if x != nil {
+		return x.Destinations
+	}
+	return nil
 }
 
 // PutActionResponse holds the stored revision.
@@ -503,7 +522,7 @@ var File_flurry_v1_action_proto protoreflect.FileDescriptor
 
 const file_flurry_v1_action_proto_rawDesc = "" +
 	"\n" +
-	"\x16flurry/v1/action.proto\x12\tflurry.v1\x1a\x16flurry/v1/entity.proto\x1a\x1cgoogle/api/annotations.proto\"\xcc\x02\n" +
+	"\x16flurry/v1/action.proto\x12\tflurry.v1\x1a\x16flurry/v1/entity.proto\x1a\x1cgoogle/api/annotations.proto\"\xb7\x03\n" +
 	"\x10PutActionRequest\x12\x1c\n" +
 	"\tnamespace\x18\x01 \x01(\tR\tnamespace\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12\x1c\n" +
@@ -515,7 +534,10 @@ const file_flurry_v1_action_proto_rawDesc = "" +
 	"parameters\x12)\n" +
 	"\x06limits\x18\a \x01(\v2\x11.flurry.v1.LimitsR\x06limits\x125\n" +
 	"\vannotations\x18\b \x03(\v2\x13.flurry.v1.KeyValueR\vannotations\x12\x18\n" +
-	"\apublish\x18\t \x01(\bR\apublish\">\n" +
+	"\apublish\x18\t \x01(\bR\apublish\x12,\n" +
+	"\x05retry\x18\n" +
+	" \x01(\v2\x16.flurry.v1.RetryPolicyR\x05retry\x12;\n" +
+	"\fdestinations\x18\v \x01(\v2\x17.flurry.v1.DestinationsR\fdestinations\">\n" +
 	"\x11PutActionResponse\x12)\n" +
 	"\x06action\x18\x01 \x01(\v2\x11.flurry.v1.ActionR\x06action\"X\n" +
 	"\x10GetActionRequest\x12\x1c\n" +
@@ -567,30 +589,34 @@ var file_flurry_v1_action_proto_goTypes = []any{
 	(*Exec)(nil),                 // 8: flurry.v1.Exec
 	(*KeyValue)(nil),             // 9: flurry.v1.KeyValue
 	(*Limits)(nil),               // 10: flurry.v1.Limits
-	(*Action)(nil),               // 11: flurry.v1.Action
+	(*RetryPolicy)(nil),          // 11: flurry.v1.RetryPolicy
+	(*Destinations)(nil),         // 12: flurry.v1.Destinations
+	(*Action)(nil),               // 13: flurry.v1.Action
 }
 var file_flurry_v1_action_proto_depIdxs = []int32{
 	8,  // 0: flurry.v1.PutActionRequest.exec:type_name -> flurry.v1.Exec
 	9,  // 1: flurry.v1.PutActionRequest.parameters:type_name -> flurry.v1.KeyValue
 	10, // 2: flurry.v1.PutActionRequest.limits:type_name -> flurry.v1.Limits
 	9,  // 3: flurry.v1.PutActionRequest.annotations:type_name -> flurry.v1.KeyValue
-	11, // 4: flurry.v1.PutActionResponse.action:type_name -> flurry.v1.Action
-	11, // 5: flurry.v1.GetActionResponse.action:type_name -> flurry.v1.Action
-	11, // 6: flurry.v1.ListActionsResponse.actions:type_name -> flurry.v1.Action
-	11, // 7: flurry.v1.DeleteActionResponse.action:type_name -> flurry.v1.Action
-	0,  // 8: flurry.v1.ActionService.PutAction:input_type -> flurry.v1.PutActionRequest
-	2,  // 9: flurry.v1.ActionService.GetAction:input_type -> flurry.v1.GetActionRequest
-	4,  // 10: flurry.v1.ActionService.ListActions:input_type -> flurry.v1.ListActionsRequest
-	6,  // 11: flurry.v1.ActionService.DeleteAction:input_type -> flurry.v1.DeleteActionRequest
-	1,  // 12: flurry.v1.ActionService.PutAction:output_type -> flurry.v1.PutActionResponse
-	3,  // 13: flurry.v1.ActionService.GetAction:output_type -> flurry.v1.GetActionResponse
-	5,  // 14: flurry.v1.ActionService.ListActions:output_type -> flurry.v1.ListActionsResponse
-	7,  // 15: flurry.v1.ActionService.DeleteAction:output_type -> flurry.v1.DeleteActionResponse
-	12, // [12:16] is the sub-list for method output_type
-	8,  // [8:12] is the sub-list for method input_type
-	8,  // [8:8] is the sub-list for extension type_name
-	8,  // [8:8] is the sub-list for extension extendee
-	0,  // [0:8] is the sub-list for field type_name
+	11, // 4: flurry.v1.PutActionRequest.retry:type_name -> flurry.v1.RetryPolicy
+	12, // 5: flurry.v1.PutActionRequest.destinations:type_name -> flurry.v1.Destinations
+	13, // 6: flurry.v1.PutActionResponse.action:type_name -> flurry.v1.Action
+	13, // 7: flurry.v1.GetActionResponse.action:type_name -> flurry.v1.Action
+	13, // 8: flurry.v1.ListActionsResponse.actions:type_name -> flurry.v1.Action
+	13, // 9: flurry.v1.DeleteActionResponse.action:type_name -> flurry.v1.Action
+	0,  // 10: flurry.v1.ActionService.PutAction:input_type -> flurry.v1.PutActionRequest
+	2,  // 11: flurry.v1.ActionService.GetAction:input_type -> flurry.v1.GetActionRequest
+	4,  // 12: flurry.v1.ActionService.ListActions:input_type -> flurry.v1.ListActionsRequest
+	6,  // 13: flurry.v1.ActionService.DeleteAction:input_type -> flurry.v1.DeleteActionRequest
+	1,  // 14: flurry.v1.ActionService.PutAction:output_type -> flurry.v1.PutActionResponse
+	3,  // 15: flurry.v1.ActionService.GetAction:output_type -> flurry.v1.GetActionResponse
+	5,  // 16: flurry.v1.ActionService.ListActions:output_type -> flurry.v1.ListActionsResponse
+	7,  // 17: flurry.v1.ActionService.DeleteAction:output_type -> flurry.v1.DeleteActionResponse
+	14, // [14:18] is the sub-list for method output_type
+	10, // [10:14] is the sub-list for method input_type
+	10, // [10:10] is the sub-list for extension type_name
+	10, // [10:10] is the sub-list for extension extendee
+	0,  // [0:10] is the sub-list for field type_name
 }
 
 func init() { file_flurry_v1_action_proto_init() }

@@ -255,7 +255,11 @@ type Action struct {
 	Annotations []*KeyValue `protobuf:"bytes,8,rep,name=annotations,proto3" json:"annotations,omitempty"`
 	Publish     bool        `protobuf:"varint,9,opt,name=publish,proto3" json:"publish,omitempty"`
 	// updated is the time of this revision in Unix milliseconds.
-	Updated       int64 `protobuf:"varint,10,opt,name=updated,proto3" json:"updated,omitempty"`
+	Updated int64 `protobuf:"varint,10,opt,name=updated,proto3" json:"updated,omitempty"`
+	// retry is the retry policy of asynchronous activations (unset: no retries).
+	Retry *RetryPolicy `protobuf:"bytes,11,opt,name=retry,proto3" json:"retry,omitempty"`
+	// destinations receive records of finished asynchronous activations.
+	Destinations  *Destinations `protobuf:"bytes,12,opt,name=destinations,proto3" json:"destinations,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -360,6 +364,152 @@ func (x *Action) GetUpdated() int64 {
 	return 0
 }
 
+func (x *Action) GetRetry() *RetryPolicy {
+	if x != nil {
+		return x.Retry
+	}
+	return nil
+}
+
+func (x *Action) GetDestinations() *Destinations {
+	if x != nil {
+		return x.Destinations
+	}
+	return nil
+}
+
+// RetryPolicy says how often a failed asynchronous (non-blocking) activation
+// is tried, as Lambda's asynchronous invocation. A failure after the last
+// attempt is dead-lettered (DeadLetterService).
+type RetryPolicy struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// max_attempts counts every attempt, the first included (0 or 1: no retry; at most 10).
+	MaxAttempts int32 `protobuf:"varint,1,opt,name=max_attempts,json=maxAttempts,proto3" json:"max_attempts,omitempty"`
+	// initial_backoff is the delay before the first retry in ms (0: 1000); it
+	// doubles per retry up to max_backoff, with full jitter.
+	InitialBackoff int64 `protobuf:"varint,2,opt,name=initial_backoff,json=initialBackoff,proto3" json:"initial_backoff,omitempty"`
+	// max_backoff caps the delay in ms (0: 300000).
+	MaxBackoff int64 `protobuf:"varint,3,opt,name=max_backoff,json=maxBackoff,proto3" json:"max_backoff,omitempty"`
+	// max_event_age stops retrying an event older than this many ms since
+	// admission (0: no limit; at most 6 hours).
+	MaxEventAge   int64 `protobuf:"varint,4,opt,name=max_event_age,json=maxEventAge,proto3" json:"max_event_age,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RetryPolicy) Reset() {
+	*x = RetryPolicy{}
+	mi := &file_flurry_v1_entity_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RetryPolicy) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RetryPolicy) ProtoMessage() {}
+
+func (x *RetryPolicy) ProtoReflect() protoreflect.Message {
+	mi := &file_flurry_v1_entity_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RetryPolicy.ProtoReflect.Descriptor instead.
+func (*RetryPolicy) Descriptor() ([]byte, []int) {
+	return file_flurry_v1_entity_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *RetryPolicy) GetMaxAttempts() int32 {
+	if x != nil {
+		return x.MaxAttempts
+	}
+	return 0
+}
+
+func (x *RetryPolicy) GetInitialBackoff() int64 {
+	if x != nil {
+		return x.InitialBackoff
+	}
+	return 0
+}
+
+func (x *RetryPolicy) GetMaxBackoff() int64 {
+	if x != nil {
+		return x.MaxBackoff
+	}
+	return 0
+}
+
+func (x *RetryPolicy) GetMaxEventAge() int64 {
+	if x != nil {
+		return x.MaxEventAge
+	}
+	return 0
+}
+
+// Destinations are NATS subjects (literal, not under "flurry." or "$JS.")
+// that receive an asynchronous activation's record (JSON, headers
+// Flurry-Activation-Id and Flurry-Status) when it finally succeeds or fails.
+type Destinations struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	OnSuccess     string                 `protobuf:"bytes,1,opt,name=on_success,json=onSuccess,proto3" json:"on_success,omitempty"`
+	OnFailure     string                 `protobuf:"bytes,2,opt,name=on_failure,json=onFailure,proto3" json:"on_failure,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Destinations) Reset() {
+	*x = Destinations{}
+	mi := &file_flurry_v1_entity_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Destinations) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Destinations) ProtoMessage() {}
+
+func (x *Destinations) ProtoReflect() protoreflect.Message {
+	mi := &file_flurry_v1_entity_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Destinations.ProtoReflect.Descriptor instead.
+func (*Destinations) Descriptor() ([]byte, []int) {
+	return file_flurry_v1_entity_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *Destinations) GetOnSuccess() string {
+	if x != nil {
+		return x.OnSuccess
+	}
+	return ""
+}
+
+func (x *Destinations) GetOnFailure() string {
+	if x != nil {
+		return x.OnFailure
+	}
+	return ""
+}
+
 var File_flurry_v1_entity_proto protoreflect.FileDescriptor
 
 const file_flurry_v1_entity_proto_rawDesc = "" +
@@ -380,7 +530,7 @@ const file_flurry_v1_entity_proto_rawDesc = "" +
 	"\x05image\x18\x04 \x01(\tR\x05image\x12\x1f\n" +
 	"\vcode_digest\x18\x05 \x01(\tR\n" +
 	"codeDigest\x12\x1b\n" +
-	"\tcode_size\x18\x06 \x01(\x03R\bcodeSize\"\xe0\x02\n" +
+	"\tcode_size\x18\x06 \x01(\x03R\bcodeSize\"\xcb\x03\n" +
 	"\x06Action\x12\x1c\n" +
 	"\tnamespace\x18\x01 \x01(\tR\tnamespace\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12\x18\n" +
@@ -394,7 +544,20 @@ const file_flurry_v1_entity_proto_rawDesc = "" +
 	"\vannotations\x18\b \x03(\v2\x13.flurry.v1.KeyValueR\vannotations\x12\x18\n" +
 	"\apublish\x18\t \x01(\bR\apublish\x12\x18\n" +
 	"\aupdated\x18\n" +
-	" \x01(\x03R\aupdatedB5Z3github.com/flurryfn/flurry/proto/flurry/v1;flurryv1b\x06proto3"
+	" \x01(\x03R\aupdated\x12,\n" +
+	"\x05retry\x18\v \x01(\v2\x16.flurry.v1.RetryPolicyR\x05retry\x12;\n" +
+	"\fdestinations\x18\f \x01(\v2\x17.flurry.v1.DestinationsR\fdestinations\"\x9e\x01\n" +
+	"\vRetryPolicy\x12!\n" +
+	"\fmax_attempts\x18\x01 \x01(\x05R\vmaxAttempts\x12'\n" +
+	"\x0finitial_backoff\x18\x02 \x01(\x03R\x0einitialBackoff\x12\x1f\n" +
+	"\vmax_backoff\x18\x03 \x01(\x03R\n" +
+	"maxBackoff\x12\"\n" +
+	"\rmax_event_age\x18\x04 \x01(\x03R\vmaxEventAge\"L\n" +
+	"\fDestinations\x12\x1d\n" +
+	"\n" +
+	"on_success\x18\x01 \x01(\tR\tonSuccess\x12\x1d\n" +
+	"\n" +
+	"on_failure\x18\x02 \x01(\tR\tonFailureB5Z3github.com/flurryfn/flurry/proto/flurry/v1;flurryv1b\x06proto3"
 
 var (
 	file_flurry_v1_entity_proto_rawDescOnce sync.Once
@@ -408,25 +571,29 @@ func file_flurry_v1_entity_proto_rawDescGZIP() []byte {
 	return file_flurry_v1_entity_proto_rawDescData
 }
 
-var file_flurry_v1_entity_proto_msgTypes = make([]protoimpl.MessageInfo, 4)
+var file_flurry_v1_entity_proto_msgTypes = make([]protoimpl.MessageInfo, 6)
 var file_flurry_v1_entity_proto_goTypes = []any{
 	(*KeyValue)(nil),       // 0: flurry.v1.KeyValue
 	(*Limits)(nil),         // 1: flurry.v1.Limits
 	(*Exec)(nil),           // 2: flurry.v1.Exec
 	(*Action)(nil),         // 3: flurry.v1.Action
-	(*structpb.Value)(nil), // 4: google.protobuf.Value
+	(*RetryPolicy)(nil),    // 4: flurry.v1.RetryPolicy
+	(*Destinations)(nil),   // 5: flurry.v1.Destinations
+	(*structpb.Value)(nil), // 6: google.protobuf.Value
 }
 var file_flurry_v1_entity_proto_depIdxs = []int32{
-	4, // 0: flurry.v1.KeyValue.value:type_name -> google.protobuf.Value
+	6, // 0: flurry.v1.KeyValue.value:type_name -> google.protobuf.Value
 	2, // 1: flurry.v1.Action.exec:type_name -> flurry.v1.Exec
 	0, // 2: flurry.v1.Action.parameters:type_name -> flurry.v1.KeyValue
 	1, // 3: flurry.v1.Action.limits:type_name -> flurry.v1.Limits
 	0, // 4: flurry.v1.Action.annotations:type_name -> flurry.v1.KeyValue
-	5, // [5:5] is the sub-list for method output_type
-	5, // [5:5] is the sub-list for method input_type
-	5, // [5:5] is the sub-list for extension type_name
-	5, // [5:5] is the sub-list for extension extendee
-	0, // [0:5] is the sub-list for field type_name
+	4, // 5: flurry.v1.Action.retry:type_name -> flurry.v1.RetryPolicy
+	5, // 6: flurry.v1.Action.destinations:type_name -> flurry.v1.Destinations
+	7, // [7:7] is the sub-list for method output_type
+	7, // [7:7] is the sub-list for method input_type
+	7, // [7:7] is the sub-list for extension type_name
+	7, // [7:7] is the sub-list for extension extendee
+	0, // [0:7] is the sub-list for field type_name
 }
 
 func init() { file_flurry_v1_entity_proto_init() }
@@ -440,7 +607,7 @@ func file_flurry_v1_entity_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_flurry_v1_entity_proto_rawDesc), len(file_flurry_v1_entity_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   4,
+			NumMessages:   6,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -1,0 +1,64 @@
+package pool
+
+import (
+	"context"
+	"errors"
+)
+
+// rewarm is a policy prewarm: it starts a container like req and
+// initializes it for req.Key through the WarmFunc, off the critical path,
+// so that the next activation of req.Key finds it warm. It only uses free
+// memory (it never evicts: a guess must not displace a container in use
+// or a likelier one), and gives up quietly when there is none.
+func (p *Pool[T]) rewarm(ctx context.Context, req Request) {
+	defer func() {
+		p.mu.Lock()
+		if ks := p.keys[req.Key]; ks != nil {
+			ks.warming = false
+		}
+		p.mu.Unlock()
+	}()
+	p.mu.Lock()
+	warm := p.warm
+	if p.closed || warm == nil || p.cfg.MemoryMB-p.usedMB < req.MemoryMB {
+		p.mu.Unlock()
+		p.log.Debug("policy prewarm skipped: no free memory", "action", req.Key, "memoryMB", req.MemoryMB)
+		return
+	}
+	p.useLocked(req.MemoryMB)
+	p.mu.Unlock()
+	c, err := p.start(ctx, req.Kind, req.Image, req.MemoryMB, func(c *Container[T]) {
+		c.key = req.Key
+		c.maxActive = req.Concurrency
+	})
+	if err != nil {
+		if !errors.Is(err, ErrClosed) && ctx.Err() == nil {
+			p.log.Warn("policy prewarm", "action", req.Key, "err", err)
+		}
+		return
+	}
+	wctx, cancel := context.WithTimeout(ctx, p.cfg.StartTimeout)
+	err = warm(wctx, req.Key, c.Conn)
+	cancel()
+	p.mu.Lock()
+	drop := false
+	switch {
+	case c.removing: // Close got it first
+	case err != nil:
+		c.removing = true
+		drop = true
+	default:
+		c.initialized = true
+		c.policyWarmed = true
+		c.lastUsed = p.now()
+		p.count.policyPrewarms++
+		p.broadcastLocked()
+	}
+	p.mu.Unlock()
+	if drop {
+		if ctx.Err() == nil {
+			p.log.Warn("policy prewarm: init failed", "action", req.Key, "container", c.ID, "err", err)
+		}
+		p.remove(context.WithoutCancel(ctx), c)
+	}
+}

@@ -1,0 +1,77 @@
+package invoker
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/flurryfn/flurry/internal/entity"
+	"github.com/flurryfn/flurry/internal/names"
+	"github.com/flurryfn/flurry/invoker/container"
+	"github.com/flurryfn/flurry/invoker/pool"
+)
+
+// PoolStats is a snapshot of the container pool, with the cumulative
+// counters (starts by kind, policy prewarms, evictions, memory·seconds)
+// that benchmarks and heartbeats report.
+func (i *Invoker) PoolStats() pool.Stats { return i.pool.Stats() }
+
+// warmContainer is the pool's WarmFunc: it initializes c for the action
+// revision key ("namespace/name@revision", entity.Action.Key) as a cold
+// start would, without an activation. The action is read at that
+// revision from the entity store (the KV keeps the last few revisions of
+// each action; a revision gone is an action updated or deleted, which
+// is not worth warming), and its code through the code cache.
+func (i *Invoker) warmContainer(ctx context.Context, key string, c *conn) error {
+	a, err := i.actionAt(ctx, key)
+	if err != nil {
+		return err
+	}
+	code := ""
+	if a.Exec.CodeDigest != "" {
+		if code, err = i.code.get(ctx, a.Exec.CodeDigest); err != nil {
+			return err
+		}
+	}
+	main := a.Exec.Main
+	if main == "" {
+		main = defaultMainName
+	}
+	ictx, cancel := context.WithTimeout(ctx, time.Duration(a.Limits.WithDefaults().Timeout)*time.Millisecond)
+	defer cancel()
+	if err := c.client.Init(ictx, container.InitRequest{Name: a.Name, Main: main, Code: code, Binary: a.Exec.Binary}); err != nil {
+		return fmt.Errorf("init %s: %w", key, err)
+	}
+	return nil
+}
+
+// actionAt reads the action revision key from the actions KV bucket.
+func (i *Invoker) actionAt(ctx context.Context, key string) (*entity.Action, error) {
+	ns, rest, ok := strings.Cut(key, "/")
+	at := strings.LastIndexByte(rest, '@')
+	if !ok || at < 0 {
+		return nil, fmt.Errorf("action key %q: not namespace/name@revision", key)
+	}
+	name := rest[:at]
+	rev, err := strconv.ParseUint(rest[at+1:], 10, 64)
+	if err != nil {
+		return nil, fmt.Errorf("action key %q: %w", key, err)
+	}
+	kv, err := i.js.KeyValue(ctx, names.ActionsBucket)
+	if err != nil {
+		return nil, fmt.Errorf("open kv %s: %w", names.ActionsBucket, err)
+	}
+	e, err := kv.GetRevision(ctx, names.ActionKey(ns, name), rev)
+	if err != nil {
+		return nil, fmt.Errorf("action %s: %w", key, err)
+	}
+	var a entity.Action
+	if err := json.Unmarshal(e.Value(), &a); err != nil {
+		return nil, fmt.Errorf("action %s: stored value: %w", key, err)
+	}
+	a.Revision = e.Revision()
+	return &a, nil
+}
