@@ -48,6 +48,11 @@ const (
 	// attempts a JetStream source allows for controllers that stopped or
 	// died while working on a message (MaxDeliver = attempts + this).
 	sourceCrashAllowance = 10
+	// sourcePullWait bounds one pull request. Pulls end on the server's
+	// expiry, never by cancelling them in the client: a message the server
+	// sent to a cancelled pull would wait out the AckWait in vain. It is
+	// also how long a stopping source may take.
+	sourcePullWait = time.Second
 	// sourceRetryStart is the consumer creation retry of a stream that is
 	// not there yet.
 	sourceRetryStart = 5 * time.Second

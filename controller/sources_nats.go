@@ -356,9 +356,7 @@ func (s *natsSource) pullSingles(cons jetstream.Consumer) error {
 		}
 		break
 	}
-	ctx, cancel := context.WithTimeout(s.pullCtx, 5*time.Second)
-	defer cancel()
-	mb, err := cons.Fetch(held, jetstream.FetchContext(ctx))
+	mb, err := cons.Fetch(held, jetstream.FetchMaxWait(sourcePullWait))
 	if err != nil {
 		for range held {
 			s.release()
@@ -383,36 +381,32 @@ func (s *natsSource) pullSingles(cons jetstream.Consumer) error {
 // pullBatch waits for a first message, then up to the window for the
 // rest of a batch, and works on them as one.
 func (s *natsSource) pullBatch(cons jetstream.Consumer) error {
-	ctx, cancel := context.WithTimeout(s.pullCtx, 5*time.Second)
-	mb, err := cons.Fetch(1, jetstream.FetchContext(ctx))
-	if err != nil {
-		cancel()
-		s.release()
-		return err
-	}
 	var ds []*delivery
-	for m := range mb.Messages() {
-		ds = append(ds, s.received(m))
-	}
-	cancel()
-	if len(ds) == 0 {
-		s.release()
-		return fetchError(mb.Error())
-	}
-	wctx, wcancel := context.WithTimeout(s.pullCtx, s.window)
-	mb, err = cons.Fetch(s.batch-1, jetstream.FetchContext(wctx))
-	if err == nil {
+	fetch := func(n int, wait time.Duration) error {
+		mb, err := cons.Fetch(n, jetstream.FetchMaxWait(wait))
+		if err != nil {
+			return err
+		}
 		for m := range mb.Messages() {
 			ds = append(ds, s.received(m))
 		}
-		err = fetchError(mb.Error())
+		return fetchError(mb.Error())
 	}
-	wcancel()
+	if err := fetch(1, sourcePullWait); err != nil || len(ds) == 0 {
+		s.release()
+		return err
+	}
+	// The window is pulled in pieces of at most sourcePullWait, so a
+	// stopping source is not held up by a long window.
+	var err error
+	for end := time.Now().Add(s.window); len(ds) < s.batch && err == nil && s.pullCtx.Err() == nil; {
+		wait := min(time.Until(end), sourcePullWait)
+		if wait < time.Millisecond {
+			break
+		}
+		err = fetch(s.batch-len(ds), wait)
+	}
 	s.run(ds)
-	// A window ended by its timeout is not an error.
-	if errors.Is(err, context.DeadlineExceeded) {
-		return nil
-	}
 	return err
 }
 

@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"fmt"
 	"net/http"
 	"os"
 	"os/exec"
@@ -48,12 +49,20 @@ func TestDistributed(t *testing.T) {
 	gwOut := start("gateway", "--nats", natsURL, "--api-listen", a[0], "--grpc-listen", a[1])
 
 	gw := &system{t: t, api: "http://" + a[0]}
+	// Up means the gateway answers and a controller serves it over NATS.
 	testutil.CheckFor(t, 60*time.Second, 50*time.Millisecond, func() error {
-		resp, err := http.Get(gw.api + "/api/v1")
-		if err == nil {
-			resp.Body.Close()
+		req, _ := http.NewRequest(http.MethodGet, gw.api+"/api/v1/namespaces/_/actions", nil)
+		user, key, _ := strings.Cut(guestAuth, ":")
+		req.SetBasicAuth(user, key)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			return err
 		}
-		return err
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			return fmt.Errorf("separate gateway and controller not serving yet: %d", resp.StatusCode)
+		}
+		return nil
 	})
 	// One action per partition: each invoker owns some (ADR 004).
 	actions := partitionActions("dist")

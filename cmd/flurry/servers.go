@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -71,6 +72,25 @@ func connect(ctx context.Context, url, name string, log *slog.Logger) (*nats.Con
 	}
 }
 
+// keptInvokerID returns the invoker id stored in dir, making and storing
+// a new one (host name and a random suffix) on first use.
+func keptInvokerID(dir string) (string, error) {
+	path := filepath.Join(dir, "invoker.id")
+	if b, err := os.ReadFile(path); err == nil {
+		if id := strings.TrimSpace(string(b)); id != "" {
+			return id, nil
+		}
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return "", fmt.Errorf("invoker id: %w", err)
+	}
+	id := invoker.Config{}.WithDefaults().ID
+	if err := os.WriteFile(path, []byte(id+"\n"), 0o600); err != nil {
+		return "", fmt.Errorf("invoker id: %w", err)
+	}
+	return id, nil
+}
+
 // parseFlags parses args, treating -h as a clean exit.
 func parseFlags(fs *flag.FlagSet, args []string) error {
 	if err := fs.Parse(args); err != nil {
@@ -127,13 +147,13 @@ func runInvoker(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("invoker", flag.ContinueOnError)
 	var sf serverFlags
 	sf.register(fs)
-	id := fs.String("id", "", "invoker id (default: host name and a random suffix)")
+	id := fs.String("id", "", "invoker id (default: kept in --work-dir, made from the host name and a random suffix on first start; one invoker per work dir)")
 	memory := fs.Int64("memory", 2048, "memory budget for containers, MiB")
 	prewarm := fs.Int("prewarm", -1, "prewarmed stem cells of the go kind (default 1; 0 turns prewarming off)")
 	keepAlive := fs.String("keepalive", invoker.KeepAliveFixed, "keep-alive and prewarm policy: fixed (--idle-timeout) or histogram[:BIN] (learned per action, docs/adr/006; BIN is the histogram bin, default 1m: histogram:1s for a 60x compressed replay)")
 	idleTimeout := fs.Duration("idle-timeout", invoker.DefaultIdleTimeout, "how long an idle warm container is kept (fixed policy; the histogram policy's fallback)")
 	rtFlag := fs.String("runtime", string(runtimeAuto), "container runtime: auto, docker or process")
-	workDir := fs.String("work-dir", os.TempDir()+"/flurry-invoker", "directory for the process runtime's containers")
+	workDir := fs.String("work-dir", os.TempDir()+"/flurry-invoker", "directory for the invoker id and the process runtime's containers")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -146,6 +166,12 @@ func runInvoker(ctx context.Context, args []string) error {
 		return err
 	}
 	defer nc.Close()
+	if *id == "" {
+		// Kept in the work dir so that a restart cleans up after itself.
+		if *id, err = keptInvokerID(*workDir); err != nil {
+			return err
+		}
+	}
 	cfg := invoker.Config{ID: *id, MemoryMB: *memory}
 	if *prewarm >= 0 {
 		cfg.Prewarm = map[string]int{entity.KindGo: *prewarm}

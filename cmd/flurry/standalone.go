@@ -79,7 +79,14 @@ func runStandalone(ctx context.Context, args []string) error {
 	}
 	defer ctl.Close()
 
-	icfg := invoker.Config{MemoryMB: *memory, RemoveAllManaged: true}
+	// The invoker's id is kept in the data dir, so that a restart removes
+	// exactly the containers its previous run left behind, and never those
+	// of another Flurry sharing the Docker engine.
+	invokerID, err := keptInvokerID(*dataDir)
+	if err != nil {
+		return err
+	}
+	icfg := invoker.Config{ID: invokerID, MemoryMB: *memory}
 	if *prewarm >= 0 {
 		icfg.Prewarm = map[string]int{entity.KindGo: *prewarm}
 	}

@@ -113,7 +113,10 @@ func runMsg(bin string, burst int) error {
 		name := fmt.Sprintf("bench%d", i)
 		st, b, err := sys.request(http.MethodPut, "/api/v1/namespaces/_/triggers/"+name, map[string]any{"source": map[string]any{
 			"nats": map[string]any{"subject": c.subject, "stream": c.stream, "batchSize": c.batch, "batchWindow": c.window,
-				"responseSubject": "bench.out." + name},
+				"responseSubject": "bench.out." + name,
+				// Retries cover containers that crash under the burst (a
+				// developer error); the table counts each message once.
+				"retry": map[string]any{"maxAttempts": 3, "initialBackoff": 100}},
 		}})
 		if err == nil && st != http.StatusOK {
 			err = fmt.Errorf("put trigger %s: %d %s", name, st, b)
