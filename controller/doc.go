@@ -1,14 +1,23 @@
-// Package controller is Flurry's API logic: it authenticates API keys,
-// stores actions (entities in the KV bucket, code in the object store),
-// admits activations (limits, 404 before enqueue) and publishes them to
-// the activations work queue, waits for results of blocking invokes, and
-// reads activation records.
+// Package controller is Flurry's API logic. One file per concern:
+//
+//   - auth.go: API keys (stored hashed) and namespaces;
+//   - actions.go: actions (entities in a KV bucket with revision checks,
+//     code in the object store);
+//   - invoke.go, admission*.go: admission (404 before enqueue, payload
+//     bounds, cluster-wide namespace limits with KV leases, ADR 005),
+//     publishing to the activations work queue, waiting for results;
+//   - activations.go: activation records; deadletter.go, retry.go: dead
+//     letters of asynchronous activations and their re-drive;
+//   - triggers.go, rules.go, fire.go, timers.go: OpenWhisk triggers and
+//     rules, and timer sources firing once per tick cluster-wide (ADR 007);
+//   - sources.go, sources_nats.go: NATS message sources (ADR 008);
+//   - sequences.go: the sequence kind; routes.go: HTTP route tables (ADR 009);
+//   - service.go, client.go, wire.go: the API over NATS request/reply for
+//     a separate `flurry gateway` (ADR 003).
 //
 // Main types: Controller (the logic, used in process by the gateway in
-// standalone mode), Serve (exposes a Controller as NATS request/reply for a
-// separate `flurry gateway`) and Client (the gateway's side of that).
-// Both Controller and Client implement gateway.Backend; errors are the
-// sentinels in api.go, wrapped.
+// standalone mode), Serve and Client. Both Controller and Client implement
+// gateway.Backend; errors are the sentinels in api.go, wrapped.
 //
 // The controller holds no placement state: invokers pull. It must not
 // import the gateway, talk to Docker, or run actions; it never maps errors

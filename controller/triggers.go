@@ -165,7 +165,7 @@ func validateSource(s *entity.TriggerSource) error {
 		}
 		return validateMissed(s.Interval.Missed)
 	case s.NATS != nil:
-		return validateNATSSubject(s.NATS)
+		return validateNATSSource(s.NATS)
 	}
 	return nil
 }

@@ -1,8 +1,10 @@
 // Package gateway is Flurry's public edge. On one HTTP listener it serves
 // the OpenWhisk-compatible REST API under /api/v1 (so wsk and OpenWhisk
 // SDKs work), the grpc-gateway REST binding of the gRPC services under
-// /v1, and the OpenAPI document; on a second listener it serves the gRPC
-// services of proto/flurry/v1 with server reflection.
+// /v1, the OpenAPI document, HTTP routes under /r/{ns}/... (routes.go) and
+// OpenWhisk web actions under /api/v1/web/... (web.go); on a second
+// listener it serves the gRPC services of proto/flurry/v1 with server
+// reflection.
 //
 // Main types: Gateway (New, Serve, Handler), Config, and Backend, the
 // contract with the controller. The gateway authenticates callers through

@@ -114,6 +114,9 @@ func cliTrigger(ctx context.Context, out cliIO, args []string) error {
 // cliTriggerSource builds the timer source from --cron, --tz, --interval
 // and --missed; nil when none is given.
 func cliTriggerSource(p *cliArgs) (*entity.TriggerSource, error) {
+	if src, err := cliTriggerNATSSource(p); src != nil || err != nil {
+		return src, err
+	}
 	missed := p.str("missed")
 	switch missed {
 	case "", entity.MissedSkip, entity.MissedFireOnce:

@@ -5,6 +5,8 @@ package main
 
 import (
 	"context"
+	"errors"
+	"flag"
 	"fmt"
 	"os"
 	"os/signal"
@@ -45,6 +47,9 @@ func run(args []string) int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if err := cmd.run(ctx, args[1:]); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0 // the flag set printed its usage
+		}
 		fmt.Fprintf(os.Stderr, "flurry %s: %v\n", args[0], err)
 		return exitCode(err)
 	}

@@ -50,6 +50,9 @@ func main() {
 	clients := flag.Int("clients", 32, "concurrent clients for the throughput phase")
 	duration := flag.Duration("duration", 10*time.Second, "throughput phase length")
 	flag.Parse()
+	if runMsgMode(*flurry) {
+		return
+	}
 	if runRoutesMode(*flurry, *n, *rounds) {
 		return
 	}

@@ -1,0 +1,304 @@
+// Command scalebench measures Flurry's throughput and latency with 1, 100
+// and 1000 distinct no-op actions on 1 and 2 invokers (issue 3): closed-loop
+// REST clients invoke random actions for a fixed time against a fresh
+// standalone (plus a second `flurry invoker` on its NATS), and the pool
+// counters of the invoker heartbeats give the warm-hit ratio and the
+// containers started. The memory budget is deliberately smaller than 1000
+// actions need, so that configuration measures eviction and cold starts
+// too. Results are printed as the markdown of docs/benchmarks.md.
+//
+//	CGO_ENABLED=0 go build -o bin/flurry ./cmd/flurry
+//	go run ./e2e/cmd/scalebench -flurry bin/flurry [-runtime docker|process]
+//
+// It owns nothing but its own output; it must not be run from tests (timing).
+package main
+
+import (
+	"context"
+	"encoding/base64"
+	"flag"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/flurryfn/flurry/actions/gowrap"
+)
+
+const noopSource = `package main
+
+func Main(args map[string]interface{}) map[string]interface{} { return args }
+`
+
+// config is the bench's flags.
+type config struct {
+	flurry         string
+	runtime        string
+	clients        int
+	duration       time.Duration
+	warmup         time.Duration
+	actions        []int
+	invokers       []int
+	memoryMB       int
+	actionMemoryMB int
+}
+
+func (c config) validate() error {
+	switch {
+	case c.runtime != "docker" && c.runtime != "process":
+		return fmt.Errorf("-runtime %q: want docker or process", c.runtime)
+	case c.clients < 1 || c.clients > 1024:
+		return fmt.Errorf("-clients %d: want 1..1024", c.clients)
+	case c.duration <= 0 || c.duration > time.Minute:
+		return fmt.Errorf("-duration %v: want (0, 1m] (the machine is shared)", c.duration)
+	case c.warmup < 0 || c.warmup > 2*time.Minute:
+		return fmt.Errorf("-warmup %v: want [0, 2m]", c.warmup)
+	case len(c.actions) == 0 || len(c.invokers) == 0:
+		return fmt.Errorf("-actions and -invokers must list at least one count")
+	}
+	for _, n := range c.invokers {
+		if n < 1 || n > 2 {
+			return fmt.Errorf("-invokers %d: want 1 or 2", n)
+		}
+	}
+	return nil
+}
+
+func ints(s string) ([]int, error) {
+	var out []int
+	for _, f := range strings.Split(s, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || n < 1 {
+			return nil, fmt.Errorf("%q: want positive integers separated by commas", s)
+		}
+		out = append(out, n)
+	}
+	return out, nil
+}
+
+func main() {
+	var c config
+	var actions, invokers string
+	flag.StringVar(&c.flurry, "flurry", "bin/flurry", "the static flurry binary")
+	flag.StringVar(&c.runtime, "runtime", "docker", "container runtime of the invokers: docker or process")
+	flag.IntVar(&c.clients, "clients", 64, "concurrent closed-loop REST clients")
+	flag.DurationVar(&c.duration, "duration", 10*time.Second, "measured phase per configuration (at most 1m)")
+	flag.DurationVar(&c.warmup, "warmup", 20*time.Second, "warm-up bound per configuration: every action once, then random load")
+	flag.StringVar(&actions, "actions", "1,100,1000", "distinct action counts")
+	flag.StringVar(&invokers, "invokers", "1,2", "invoker counts (1 or 2)")
+	flag.IntVar(&c.memoryMB, "memory", 8192, "memory budget of each invoker, MiB (slots = memory/256)")
+	flag.IntVar(&c.actionMemoryMB, "action-memory", 64, "memory limit of each action, MiB")
+	flag.Parse()
+	var err error
+	if c.actions, err = ints(actions); err == nil {
+		c.invokers, err = ints(invokers)
+	}
+	if err == nil {
+		err = c.validate()
+	}
+	if err == nil {
+		err = run(c)
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "scalebench:", err)
+		os.Exit(1)
+	}
+}
+
+type result struct {
+	actions, invokers int
+	done, failed      int64
+	lat               []time.Duration
+	stats             poolStats
+	perInvoker        string
+}
+
+func run(c config) error {
+	tmp, err := os.MkdirTemp("", "flurry-scalebench")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(tmp)
+	src := filepath.Join(tmp, "noop.go")
+	if err := os.WriteFile(src, []byte(noopSource), 0o644); err != nil {
+		return err
+	}
+	exe, err := gowrap.Build(context.Background(), src, "Main")
+	if err != nil {
+		return err
+	}
+	code := base64.StdEncoding.EncodeToString(exe)
+
+	var results []result
+	for _, ni := range c.invokers {
+		for _, na := range c.actions {
+			dir := filepath.Join(tmp, fmt.Sprintf("a%d-i%d", na, ni))
+			r, err := runOne(c, code, dir, na, ni)
+			if err != nil {
+				return fmt.Errorf("%d actions, %d invokers: %w", na, ni, err)
+			}
+			results = append(results, r)
+			fmt.Fprintf(os.Stderr, "done: %d actions, %d invokers: %.0f act/s\n", na, ni, float64(r.done)/c.duration.Seconds())
+		}
+	}
+	fmt.Printf("runtime %s, %d closed-loop REST clients (blocking, result=true), %s measured after warm-up, "+
+		"no-op Go action of %d MB, memory budget %d MB per invoker (%d slots, room for %d containers)\n\n",
+		c.runtime, c.clients, c.duration, c.actionMemoryMB, c.memoryMB, max(c.memoryMB/256, 4), c.memoryMB/c.actionMemoryMB)
+	fmt.Println("| actions | invokers | activations/s | p50 | p99 | failed | warm hits | containers started (cold + stem) | evictions | per invoker (activations) |")
+	fmt.Println("|---|---|---|---|---|---|---|---|---|---|")
+	for _, r := range results {
+		s := r.stats
+		total := s.ColdStarts + s.PrewarmStarts + s.WarmHits
+		ratio := 0.0
+		if total > 0 {
+			ratio = 100 * float64(s.WarmHits) / float64(total)
+		}
+		fmt.Printf("| %d | %d | %.0f | %s | %s | %d | %.1f %% | %d (%d + %d) | %d | %s |\n",
+			r.actions, r.invokers, float64(r.done)/c.duration.Seconds(), ms(pct(r.lat, 50)), ms(pct(r.lat, 99)), r.failed,
+			ratio, s.ColdStarts+s.PrewarmStarts, s.ColdStarts, s.PrewarmStarts, s.Evictions, r.perInvoker)
+	}
+	return nil
+}
+
+func runOne(c config, code, dir string, nActions, nInvokers int) (result, error) {
+	r := result{actions: nActions, invokers: nInvokers}
+	mem := strconv.Itoa(c.memoryMB)
+	sys, err := start(c.flurry, dir, "--memory", mem, "--runtime", c.runtime)
+	if err != nil {
+		return r, err
+	}
+	defer sys.stop()
+	hb, err := watchHeartbeats(sys.nats)
+	if err != nil {
+		return r, err
+	}
+	defer hb.close()
+	if nInvokers == 2 {
+		if err := sys.addInvoker(c.flurry, "--id", "second", "--memory", mem, "--runtime", c.runtime,
+			"--work-dir", filepath.Join(dir, "second")); err != nil {
+			return r, err
+		}
+	}
+	t0 := time.Now()
+	for hb.invokers(t0) < nInvokers {
+		if time.Since(t0) > time.Minute {
+			return r, fmt.Errorf("%d invokers not heard from within 1m:\n%s", nInvokers, sys.out.String())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	// Placement needs the members to see each other (3 heartbeats) before
+	// partitions are split; give it that long.
+	time.Sleep(3 * time.Second)
+
+	names := make([]string, nActions)
+	for i := range names {
+		names[i] = fmt.Sprintf("noop-%04d", i)
+		if err := sys.put(names[i], code, c.actionMemoryMB); err != nil {
+			return r, err
+		}
+	}
+
+	// Warm-up: every action once (bounded), then random load for the rest.
+	var next atomic.Int64
+	end := time.Now().Add(c.warmup)
+	load(c.clients, end, func(rng *rand.Rand) (string, bool) {
+		i := next.Add(1) - 1
+		if i < int64(nActions) {
+			return names[i], true
+		}
+		return names[rng.IntN(nActions)], true
+	}, sys, nil, nil)
+
+	before := hb.fresh()
+	beforeEach := hb.snapshot()
+	var lat []time.Duration
+	var mu sync.Mutex
+	var failed atomic.Int64
+	load(c.clients, time.Now().Add(c.duration), func(rng *rand.Rand) (string, bool) {
+		return names[rng.IntN(nActions)], true
+	}, sys, func(d []time.Duration) {
+		mu.Lock()
+		lat = append(lat, d...)
+		mu.Unlock()
+	}, &failed)
+	after := hb.fresh()
+	r.lat, r.done, r.failed = lat, int64(len(lat)), failed.Load()
+	r.stats = after.sub(before)
+	// The per-invoker split of the measured phase (warm + cold + stem starts).
+	afterEach := hb.snapshot()
+	var parts []string
+	ids := make([]string, 0, len(afterEach))
+	for id := range afterEach {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	for _, id := range ids {
+		p := afterEach[id].sub(beforeEach[id])
+		parts = append(parts, fmt.Sprintf("%s %d", id, p.ColdStarts+p.PrewarmStarts+p.WarmHits))
+	}
+	r.perInvoker = strings.Join(parts, " / ")
+	if r.failed > 0 {
+		fmt.Fprintf(os.Stderr, "note: %d failed invocations; output tail:\n%s\n", r.failed, tail(sys.out.String(), 2000))
+	}
+	return r, nil
+}
+
+// load runs clients closed-loop invokers until end; pick chooses the next
+// action; record, if set, gets each client's latencies of successful calls.
+func load(clients int, end time.Time, pick func(*rand.Rand) (string, bool), sys *system, record func([]time.Duration), failed *atomic.Int64) {
+	var wg sync.WaitGroup
+	for c := 0; c < clients; c++ {
+		wg.Add(1)
+		go func(seed uint64) {
+			defer wg.Done()
+			rng := rand.New(rand.NewPCG(seed, 42))
+			var mine []time.Duration
+			for time.Now().Before(end) {
+				name, ok := pick(rng)
+				if !ok {
+					break
+				}
+				t0 := time.Now()
+				if _, err := sys.invoke(name, map[string]any{"x": 1}); err != nil {
+					if failed != nil {
+						failed.Add(1)
+					}
+					continue
+				}
+				mine = append(mine, time.Since(t0))
+			}
+			if record != nil {
+				record(mine)
+			}
+		}(uint64(c))
+	}
+	wg.Wait()
+}
+
+func tail(s string, n int) string {
+	if len(s) > n {
+		return s[len(s)-n:]
+	}
+	return s
+}
+
+func pct(d []time.Duration, p int) time.Duration {
+	if len(d) == 0 {
+		return 0
+	}
+	s := slices.Clone(d)
+	slices.Sort(s)
+	i := (len(s)*p + 99) / 100
+	if i > 0 {
+		i--
+	}
+	return s[i]
+}
+
+func ms(d time.Duration) string { return fmt.Sprintf("%.1f ms", float64(d.Microseconds())/1000) }
