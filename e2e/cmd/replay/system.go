@@ -145,6 +145,7 @@ func (h *heartbeats) close() { h.nc.Close() }
 // system is a standalone flurry (and any extra invokers) started by the bench.
 type system struct {
 	procs   []*exec.Cmd
+	exited  []chan struct{} // closed when procs[i] has exited
 	api     string
 	nats    string
 	out     *lockedBuffer
@@ -197,9 +198,14 @@ func start(bin, dir string, extra ...string) (*system, error) {
 	if err := cmd.Start(); err != nil {
 		return nil, err
 	}
-	s.procs = append(s.procs, cmd)
+	exited := s.track(cmd)
 	deadline := time.Now().Add(3 * time.Minute)
 	for time.Now().Before(deadline) {
+		select {
+		case <-exited:
+			return nil, fmt.Errorf("standalone exited:\n%s", s.out.String())
+		default:
+		}
 		if r, err := http.Get(s.api + "/api/v1"); err == nil {
 			r.Body.Close()
 			if r.StatusCode == 200 {
@@ -219,8 +225,17 @@ func (s *system) addInvoker(bin string, args ...string) error {
 	if err := cmd.Start(); err != nil {
 		return err
 	}
-	s.procs = append(s.procs, cmd)
+	s.track(cmd)
 	return nil
+}
+
+// track records a started process and reaps it.
+func (s *system) track(cmd *exec.Cmd) chan struct{} {
+	exited := make(chan struct{})
+	go func() { cmd.Wait(); close(exited) }()
+	s.procs = append(s.procs, cmd)
+	s.exited = append(s.exited, exited)
+	return exited
 }
 
 // stop interrupts the extra invokers first, then the standalone.
@@ -232,10 +247,8 @@ func (s *system) stop() {
 	for i := len(s.procs) - 1; i >= 0; i-- {
 		c := s.procs[i]
 		c.Process.Signal(os.Interrupt)
-		done := make(chan struct{})
-		go func() { c.Wait(); close(done) }()
 		select {
-		case <-done:
+		case <-s.exited[i]:
 		case <-time.After(60 * time.Second):
 			c.Process.Kill()
 		}
