@@ -179,15 +179,16 @@ func runInvoker(ctx context.Context, args []string) error {
 	if err := setKeepAlive(&cfg, *keepAlive, *idleTimeout); err != nil {
 		return err
 	}
-	cfg = cfg.WithDefaults()
-	if err := cfg.Validate(); err != nil {
-		return err
-	}
 	rt, images, err := containerRuntime(ctx, runtimeChoice(*rtFlag), cfg.ID, *workDir, os.Stderr, log)
 	if err != nil {
 		return err
 	}
+	// Defaults and validation need the images: stem cells are per kind.
 	cfg.Images = images
+	cfg = cfg.WithDefaults()
+	if err := cfg.Validate(); err != nil {
+		return err
+	}
 	inv, err := invoker.New(nc, rt, cfg, log)
 	if err != nil {
 		return err

@@ -93,15 +93,16 @@ func runStandalone(ctx context.Context, args []string) error {
 	if err := setKeepAlive(&icfg, *keepAlive, *idleTimeout); err != nil {
 		return err
 	}
-	icfg = icfg.WithDefaults()
-	if err := icfg.Validate(); err != nil {
-		return err
-	}
 	rt, images, err := containerRuntime(ctx, runtimeChoice(*rtFlag), icfg.ID, filepath.Join(*dataDir, "invoker"), os.Stderr, log)
 	if err != nil {
 		return err
 	}
+	// Defaults and validation need the images: stem cells are per kind.
 	icfg.Images = images
+	icfg = icfg.WithDefaults()
+	if err := icfg.Validate(); err != nil {
+		return err
+	}
 	inv, err := invoker.New(nc, rt, icfg, log)
 	if err != nil {
 		return err

@@ -33,6 +33,7 @@ import (
 	"time"
 
 	"github.com/flurryfn/flurry/actions/gowrap"
+	"github.com/flurryfn/flurry/e2e/internal/benchsys"
 )
 
 type config struct {
@@ -178,7 +179,7 @@ func readCSV(path string) ([][]string, error) {
 
 type result struct {
 	policy        string
-	stats         poolStats
+	stats         benchsys.PoolStats
 	lat, overhead []time.Duration
 	failed, late  int64
 	wall          time.Duration
@@ -252,7 +253,7 @@ func run(c config) error {
 		}
 		fmt.Println(line)
 	}
-	starts := func(s poolStats) uint64 { return s.ColdStarts + s.PrewarmStarts + s.WarmHits }
+	starts := func(s benchsys.PoolStats) uint64 { return s.ColdStarts + s.PrewarmStarts + s.WarmHits }
 	row("activations (pool acquires)", func(r result) string { return fmt.Sprint(starts(r.stats)) })
 	row("cold starts", func(r result) string {
 		return fmt.Sprintf("%d (%.1f %%)", r.stats.ColdStarts, 100*float64(r.stats.ColdStarts)/float64(max(starts(r.stats), 1)))
@@ -271,31 +272,31 @@ func run(c config) error {
 
 func replay(c config, code, dir string, args []string, fns []function, evs []event) (result, error) {
 	var r result
-	sys, err := start(c.flurry, dir, args...)
+	sys, err := benchsys.Start(c.flurry, dir, args...)
 	if err != nil {
 		return r, err
 	}
-	defer sys.stop()
-	hb, err := watchHeartbeats(sys.nats)
+	defer sys.Stop()
+	hb, err := benchsys.WatchHeartbeats(sys.NATS)
 	if err != nil {
 		return r, err
 	}
-	defer hb.close()
+	defer hb.Close()
 	for _, f := range fns {
-		if err := sys.put(f.name, code, c.actionMemoryMB); err != nil {
+		if err := sys.Put(f.name, code, c.actionMemoryMB); err != nil {
 			return r, err
 		}
 	}
 	t0 := time.Now()
-	for hb.invokers(t0) < 1 {
+	for hb.Invokers(t0) < 1 {
 		if time.Since(t0) > time.Minute {
-			return r, fmt.Errorf("no heartbeat within 1m:\n%s", sys.out.String())
+			return r, fmt.Errorf("no heartbeat within 1m:\n%s", sys.Out.String())
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
 	// Let the stem cells fill so that both policies start alike.
 	time.Sleep(3 * time.Second)
-	before := hb.fresh()
+	before := hb.Fresh()
 	var (
 		wg           sync.WaitGroup
 		mu           sync.Mutex
@@ -314,7 +315,7 @@ func replay(c config, code, dir string, args []string, fns []function, evs []eve
 		go func(f function) {
 			defer func() { <-sem; wg.Done() }()
 			s := time.Now()
-			if _, err := sys.invoke(f.name, map[string]any{"ms": f.sleep.Milliseconds()}); err != nil {
+			if _, err := sys.Invoke(f.name, map[string]any{"ms": f.sleep.Milliseconds()}); err != nil {
 				failed.Add(1)
 				return
 			}
@@ -327,11 +328,11 @@ func replay(c config, code, dir string, args []string, fns []function, evs []eve
 	}
 	wg.Wait()
 	r.wall = time.Since(begin)
-	after := hb.fresh()
-	r.stats = after.sub(before)
+	after := hb.Fresh()
+	r.stats = after.Sub(before)
 	r.failed, r.late = failed.Load(), late.Load()
 	if r.failed > 0 {
-		fmt.Fprintf(os.Stderr, "note: %d failed invocations; output tail:\n%s\n", r.failed, tail(sys.out.String(), 2000))
+		fmt.Fprintf(os.Stderr, "note: %d failed invocations; output tail:\n%s\n", r.failed, tail(sys.Out.String(), 2000))
 	}
 	return r, nil
 }

@@ -2,7 +2,7 @@
 // and 1000 distinct no-op actions on 1 and 2 invokers (issue 3): closed-loop
 // REST clients invoke random actions for a fixed time against a fresh
 // standalone (plus a second `flurry invoker` on its NATS), and the pool
-// counters of the invoker heartbeats give the warm-hit ratio and the
+// counters of the invoker benchsys.Heartbeats give the warm-hit ratio and the
 // containers started. The memory budget is deliberately smaller than 1000
 // actions need, so that configuration measures eviction and cold starts
 // too. Results are printed as the markdown of docs/benchmarks.md.
@@ -29,6 +29,7 @@ import (
 	"time"
 
 	"github.com/flurryfn/flurry/actions/gowrap"
+	"github.com/flurryfn/flurry/e2e/internal/benchsys"
 )
 
 const noopSource = `package main
@@ -115,7 +116,7 @@ type result struct {
 	actions, invokers int
 	done, failed      int64
 	lat               []time.Duration
-	stats             poolStats
+	stats             benchsys.PoolStats
 	perInvoker        string
 }
 
@@ -169,37 +170,37 @@ func run(c config) error {
 func runOne(c config, code, dir string, nActions, nInvokers int) (result, error) {
 	r := result{actions: nActions, invokers: nInvokers}
 	mem := strconv.Itoa(c.memoryMB)
-	sys, err := start(c.flurry, dir, "--memory", mem, "--runtime", c.runtime)
+	sys, err := benchsys.Start(c.flurry, dir, "--memory", mem, "--runtime", c.runtime)
 	if err != nil {
 		return r, err
 	}
-	defer sys.stop()
-	hb, err := watchHeartbeats(sys.nats)
+	defer sys.Stop()
+	hb, err := benchsys.WatchHeartbeats(sys.NATS)
 	if err != nil {
 		return r, err
 	}
-	defer hb.close()
+	defer hb.Close()
 	if nInvokers == 2 {
-		if err := sys.addInvoker(c.flurry, "--id", "second", "--memory", mem, "--runtime", c.runtime,
+		if err := sys.AddInvoker(c.flurry, "--id", "second", "--memory", mem, "--runtime", c.runtime,
 			"--work-dir", filepath.Join(dir, "second")); err != nil {
 			return r, err
 		}
 	}
 	t0 := time.Now()
-	for hb.invokers(t0) < nInvokers {
+	for hb.Invokers(t0) < nInvokers {
 		if time.Since(t0) > time.Minute {
-			return r, fmt.Errorf("%d invokers not heard from within 1m:\n%s", nInvokers, sys.out.String())
+			return r, fmt.Errorf("%d invokers not heard from within 1m:\n%s", nInvokers, sys.Out.String())
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	// Placement needs the members to see each other (3 heartbeats) before
+	// Placement needs the members to see each other (3 benchsys.Heartbeats) before
 	// partitions are split; give it that long.
 	time.Sleep(3 * time.Second)
 
 	names := make([]string, nActions)
 	for i := range names {
 		names[i] = fmt.Sprintf("noop-%04d", i)
-		if err := sys.put(names[i], code, c.actionMemoryMB); err != nil {
+		if err := sys.Put(names[i], code, c.actionMemoryMB); err != nil {
 			return r, err
 		}
 	}
@@ -215,8 +216,8 @@ func runOne(c config, code, dir string, nActions, nInvokers int) (result, error)
 		return names[rng.IntN(nActions)], true
 	}, sys, nil, nil)
 
-	before := hb.fresh()
-	beforeEach := hb.snapshot()
+	before := hb.Fresh()
+	beforeEach := hb.Snapshot()
 	var lat []time.Duration
 	var mu sync.Mutex
 	var failed atomic.Int64
@@ -227,11 +228,11 @@ func runOne(c config, code, dir string, nActions, nInvokers int) (result, error)
 		lat = append(lat, d...)
 		mu.Unlock()
 	}, &failed)
-	after := hb.fresh()
+	after := hb.Fresh()
 	r.lat, r.done, r.failed = lat, int64(len(lat)), failed.Load()
-	r.stats = after.sub(before)
+	r.stats = after.Sub(before)
 	// The per-invoker split of the measured phase (warm + cold + stem starts).
-	afterEach := hb.snapshot()
+	afterEach := hb.Snapshot()
 	var parts []string
 	ids := make([]string, 0, len(afterEach))
 	for id := range afterEach {
@@ -239,19 +240,19 @@ func runOne(c config, code, dir string, nActions, nInvokers int) (result, error)
 	}
 	slices.Sort(ids)
 	for _, id := range ids {
-		p := afterEach[id].sub(beforeEach[id])
+		p := afterEach[id].Sub(beforeEach[id])
 		parts = append(parts, fmt.Sprintf("%s %d", id, p.ColdStarts+p.PrewarmStarts+p.WarmHits))
 	}
 	r.perInvoker = strings.Join(parts, " / ")
 	if r.failed > 0 {
-		fmt.Fprintf(os.Stderr, "note: %d failed invocations; output tail:\n%s\n", r.failed, tail(sys.out.String(), 2000))
+		fmt.Fprintf(os.Stderr, "note: %d failed invocations; output tail:\n%s\n", r.failed, tail(sys.Out.String(), 2000))
 	}
 	return r, nil
 }
 
 // load runs clients closed-loop invokers until end; pick chooses the next
 // action; record, if set, gets each client's latencies of successful calls.
-func load(clients int, end time.Time, pick func(*rand.Rand) (string, bool), sys *system, record func([]time.Duration), failed *atomic.Int64) {
+func load(clients int, end time.Time, pick func(*rand.Rand) (string, bool), sys *benchsys.System, record func([]time.Duration), failed *atomic.Int64) {
 	var wg sync.WaitGroup
 	for c := 0; c < clients; c++ {
 		wg.Add(1)
@@ -265,7 +266,7 @@ func load(clients int, end time.Time, pick func(*rand.Rand) (string, bool), sys 
 					break
 				}
 				t0 := time.Now()
-				if _, err := sys.invoke(name, map[string]any{"x": 1}); err != nil {
+				if _, err := sys.Invoke(name, map[string]any{"x": 1}); err != nil {
 					if failed != nil {
 						failed.Add(1)
 					}

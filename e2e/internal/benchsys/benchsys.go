@@ -1,4 +1,7 @@
-package main
+// Package benchsys starts and drives a flurry standalone (and extra
+// invokers) for the benchmark commands under e2e/cmd, and reads the pool
+// counters the invokers publish in their heartbeats.
+package benchsys
 
 import (
 	"bytes"
@@ -18,11 +21,12 @@ import (
 	"github.com/flurryfn/flurry/internal/names"
 )
 
-const auth = "9f0c5e3a-1b2c-4d5e-8f90-a1b2c3d4e5f6:benchbenchbenchbenchbenchbenchbenchbenchbenchbenchbenchbenchbenc"
+// Auth is the guest key every system started by Start runs with.
+const Auth = "9f0c5e3a-1b2c-4d5e-8f90-a1b2c3d4e5f6:benchbenchbenchbenchbenchbenchbenchbenchbenchbenchbenchbenchbenc"
 
-// poolStats mirrors the cumulative counters of invoker/pool.Stats that the
+// PoolStats mirrors the cumulative counters of invoker/pool.Stats that the
 // heartbeat carries under "pool" (JSON tags only, so no import of the pool).
-type poolStats struct {
+type PoolStats struct {
 	ColdStarts        uint64  `json:"coldStarts"`
 	PrewarmStarts     uint64  `json:"prewarmStarts"`
 	WarmHits          uint64  `json:"warmHits"`
@@ -35,8 +39,9 @@ type poolStats struct {
 	Warm              int     `json:"warm"`
 }
 
-func (a poolStats) sub(b poolStats) poolStats {
-	return poolStats{
+// Sub is a − b for the cumulative counters (gauges keep a).
+func (a PoolStats) Sub(b PoolStats) PoolStats {
+	return PoolStats{
 		ColdStarts: a.ColdStarts - b.ColdStarts, PrewarmStarts: a.PrewarmStarts - b.PrewarmStarts,
 		WarmHits: a.WarmHits - b.WarmHits, PolicyPrewarms: a.PolicyPrewarms - b.PolicyPrewarms,
 		PolicyPrewarmHits: a.PolicyPrewarmHits - b.PolicyPrewarmHits, Evictions: a.Evictions - b.Evictions,
@@ -45,8 +50,9 @@ func (a poolStats) sub(b poolStats) poolStats {
 	}
 }
 
-func (a poolStats) add(b poolStats) poolStats {
-	return poolStats{
+// Add sums the counters and gauges of two invokers.
+func (a PoolStats) Add(b PoolStats) PoolStats {
+	return PoolStats{
 		ColdStarts: a.ColdStarts + b.ColdStarts, PrewarmStarts: a.PrewarmStarts + b.PrewarmStarts,
 		WarmHits: a.WarmHits + b.WarmHits, PolicyPrewarms: a.PolicyPrewarms + b.PolicyPrewarms,
 		PolicyPrewarmHits: a.PolicyPrewarmHits + b.PolicyPrewarmHits, Evictions: a.Evictions + b.Evictions,
@@ -55,25 +61,26 @@ func (a poolStats) add(b poolStats) poolStats {
 	}
 }
 
-// heartbeats keeps the latest pool counters of every invoker, from the
+// Heartbeats keeps the latest pool counters of every invoker, from the
 // health subjects of the system's NATS.
-type heartbeats struct {
+type Heartbeats struct {
 	nc   *nats.Conn
 	mu   sync.Mutex
-	last map[string]poolStats
+	last map[string]PoolStats
 	seen map[string]time.Time
 }
 
-func watchHeartbeats(url string) (*heartbeats, error) {
+// WatchHeartbeats subscribes to every invoker heartbeat on the NATS at url.
+func WatchHeartbeats(url string) (*Heartbeats, error) {
 	nc, err := nats.Connect(url)
 	if err != nil {
 		return nil, fmt.Errorf("connect to %s: %w", url, err)
 	}
-	h := &heartbeats{nc: nc, last: map[string]poolStats{}, seen: map[string]time.Time{}}
+	h := &Heartbeats{nc: nc, last: map[string]PoolStats{}, seen: map[string]time.Time{}}
 	_, err = nc.Subscribe(names.InvokerHealthSubjects, func(m *nats.Msg) {
 		var hb struct {
 			ID   string    `json:"id"`
-			Pool poolStats `json:"pool"`
+			Pool PoolStats `json:"pool"`
 		}
 		if json.Unmarshal(m.Data, &hb) != nil {
 			return
@@ -90,8 +97,8 @@ func watchHeartbeats(url string) (*heartbeats, error) {
 	return h, nil
 }
 
-// invokers is the number of invokers heard from since t.
-func (h *heartbeats) invokers(since time.Time) int {
+// Invokers is the number of invokers heard from since t.
+func (h *Heartbeats) Invokers(since time.Time) int {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	n := 0
@@ -103,9 +110,9 @@ func (h *heartbeats) invokers(since time.Time) int {
 	return n
 }
 
-// fresh waits for a heartbeat of every invoker newer than now (they come
+// Fresh waits for a heartbeat of every invoker newer than now (they come
 // every second) and returns the sum of their counters.
-func (h *heartbeats) fresh() poolStats {
+func (h *Heartbeats) Fresh() PoolStats {
 	t0 := time.Now()
 	deadline := t0.Add(5 * time.Second)
 	for time.Now().Before(deadline) {
@@ -122,34 +129,35 @@ func (h *heartbeats) fresh() poolStats {
 	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	var s poolStats
+	var s PoolStats
 	for _, p := range h.last {
-		s = s.add(p)
+		s = s.Add(p)
 	}
 	return s
 }
 
-// snapshot copies the latest counters per invoker id.
-func (h *heartbeats) snapshot() map[string]poolStats {
+// Snapshot copies the latest counters per invoker id.
+func (h *Heartbeats) Snapshot() map[string]PoolStats {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	m := make(map[string]poolStats, len(h.last))
+	m := make(map[string]PoolStats, len(h.last))
 	for id, p := range h.last {
 		m[id] = p
 	}
 	return m
 }
 
-func (h *heartbeats) close() { h.nc.Close() }
+// Close ends the subscription.
+func (h *Heartbeats) Close() { h.nc.Close() }
 
-// system is a standalone flurry (and any extra invokers) started by the bench.
-type system struct {
+// System is a standalone flurry (and any extra invokers) started by the bench.
+type System struct {
 	procs   []*exec.Cmd
 	exited  []chan struct{} // closed when procs[i] has exited
-	api     string
-	nats    string
-	out     *lockedBuffer
-	client  *http.Client
+	API     string
+	NATS    string
+	Out     *lockedBuffer
+	Client  *http.Client
 	stopped bool
 }
 
@@ -170,9 +178,9 @@ func (b *lockedBuffer) String() string {
 	return b.buf.String()
 }
 
-// freeAddrs returns n distinct free loopback addresses; the listeners are
+// FreeAddrs returns n distinct free loopback addresses; the listeners are
 // held until all are chosen so the kernel cannot hand out one port twice.
-func freeAddrs(n int) []string {
+func FreeAddrs(n int) []string {
 	var addrs []string
 	for i := 0; i < n; i++ {
 		ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -185,16 +193,19 @@ func freeAddrs(n int) []string {
 	return addrs
 }
 
-func start(bin, dir string, extra ...string) (*system, error) {
-	a := freeAddrs(3)
+// Start runs `bin standalone` with its data in dir, free loopback ports,
+// Auth as the guest key and no admission limits, plus extra flags, and
+// waits until its API answers.
+func Start(bin, dir string, extra ...string) (*System, error) {
+	a := FreeAddrs(3)
 	api, grpcAddr, natsAddr := a[0], a[1], a[2]
 	args := append([]string{"standalone", "--data-dir", dir, "--api-listen", api, "--grpc-listen", grpcAddr,
-		"--nats-listen", natsAddr, "--guest-key", auth, "--log-level", "warn",
+		"--nats-listen", natsAddr, "--guest-key", Auth, "--log-level", "warn",
 		"--limit-concurrent", "0", "--limit-per-minute", "0"}, extra...)
-	s := &system{api: "http://" + api, nats: "nats://" + natsAddr, out: &lockedBuffer{},
-		client: &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 1024}, Timeout: 120 * time.Second}}
+	s := &System{API: "http://" + api, NATS: "nats://" + natsAddr, Out: &lockedBuffer{},
+		Client: &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 1024}, Timeout: 120 * time.Second}}
 	cmd := exec.Command(bin, args...)
-	cmd.Stdout, cmd.Stderr = s.out, s.out
+	cmd.Stdout, cmd.Stderr = s.Out, s.Out
 	if err := cmd.Start(); err != nil {
 		return nil, err
 	}
@@ -203,10 +214,10 @@ func start(bin, dir string, extra ...string) (*system, error) {
 	for time.Now().Before(deadline) {
 		select {
 		case <-exited:
-			return nil, fmt.Errorf("standalone exited:\n%s", s.out.String())
+			return nil, fmt.Errorf("standalone exited:\n%s", s.Out.String())
 		default:
 		}
-		if r, err := http.Get(s.api + "/api/v1"); err == nil {
+		if r, err := http.Get(s.API + "/api/v1"); err == nil {
 			r.Body.Close()
 			if r.StatusCode == 200 {
 				return s, nil
@@ -214,14 +225,14 @@ func start(bin, dir string, extra ...string) (*system, error) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	s.stop()
-	return nil, fmt.Errorf("standalone not up:\n%s", s.out.String())
+	s.Stop()
+	return nil, fmt.Errorf("standalone not up:\n%s", s.Out.String())
 }
 
-// addInvoker starts `flurry invoker` against the system's NATS.
-func (s *system) addInvoker(bin string, args ...string) error {
-	cmd := exec.Command(bin, append([]string{"invoker", "--nats", s.nats, "--log-level", "warn"}, args...)...)
-	cmd.Stdout, cmd.Stderr = s.out, s.out
+// AddInvoker starts `flurry invoker` against the system's NATS.
+func (s *System) AddInvoker(bin string, args ...string) error {
+	cmd := exec.Command(bin, append([]string{"invoker", "--nats", s.NATS, "--log-level", "warn"}, args...)...)
+	cmd.Stdout, cmd.Stderr = s.Out, s.Out
 	if err := cmd.Start(); err != nil {
 		return err
 	}
@@ -230,7 +241,7 @@ func (s *system) addInvoker(bin string, args ...string) error {
 }
 
 // track records a started process and reaps it.
-func (s *system) track(cmd *exec.Cmd) chan struct{} {
+func (s *System) track(cmd *exec.Cmd) chan struct{} {
 	exited := make(chan struct{})
 	go func() { cmd.Wait(); close(exited) }()
 	s.procs = append(s.procs, cmd)
@@ -238,8 +249,8 @@ func (s *system) track(cmd *exec.Cmd) chan struct{} {
 	return exited
 }
 
-// stop interrupts the extra invokers first, then the standalone.
-func (s *system) stop() {
+// Stop interrupts the extra invokers first, then the standalone.
+func (s *System) Stop() {
 	if s.stopped {
 		return
 	}
@@ -255,16 +266,17 @@ func (s *system) stop() {
 	}
 }
 
-func (s *system) request(method, path string, body any) (int, []byte, error) {
+// Request sends an authenticated JSON request to the system's REST API.
+func (s *System) Request(method, path string, body any) (int, []byte, error) {
 	b, _ := json.Marshal(body)
-	req, err := http.NewRequest(method, s.api+path, bytes.NewReader(b))
+	req, err := http.NewRequest(method, s.API+path, bytes.NewReader(b))
 	if err != nil {
 		return 0, nil, err
 	}
-	u, k, _ := strings.Cut(auth, ":")
+	u, k, _ := strings.Cut(Auth, ":")
 	req.SetBasicAuth(u, k)
 	req.Header.Set("Content-Type", "application/json")
-	resp, err := s.client.Do(req)
+	resp, err := s.Client.Do(req)
 	if err != nil {
 		return 0, nil, err
 	}
@@ -273,8 +285,9 @@ func (s *system) request(method, path string, body any) (int, []byte, error) {
 	return resp.StatusCode, out, err
 }
 
-func (s *system) put(name, code string, memory int) error {
-	st, b, err := s.request(http.MethodPut, "/api/v1/namespaces/_/actions/"+name+"?overwrite=true", map[string]any{
+// Put creates or replaces a go action from base64 code with memory MB.
+func (s *System) Put(name, code string, memory int) error {
+	st, b, err := s.Request(http.MethodPut, "/api/v1/namespaces/_/actions/"+name+"?overwrite=true", map[string]any{
 		"exec":   map[string]any{"kind": "go", "binary": true, "code": code},
 		"limits": map[string]any{"memory": memory},
 	})
@@ -284,9 +297,9 @@ func (s *system) put(name, code string, memory int) error {
 	return err
 }
 
-// invoke runs name blocking and returns the result.
-func (s *system) invoke(name string, params any) ([]byte, error) {
-	st, b, err := s.request(http.MethodPost, "/api/v1/namespaces/_/actions/"+name+"?blocking=true&result=true", params)
+// Invoke runs name blocking and returns the result.
+func (s *System) Invoke(name string, params any) ([]byte, error) {
+	st, b, err := s.Request(http.MethodPost, "/api/v1/namespaces/_/actions/"+name+"?blocking=true&result=true", params)
 	if err == nil && st != 200 {
 		err = fmt.Errorf("invoke %s: %d %s", name, st, b)
 	}
