@@ -40,6 +40,7 @@ func runStandalone(ctx context.Context, args []string) error {
 	keepAlive := fs.String("keepalive", invoker.KeepAliveFixed, "keep-alive and prewarm policy: fixed (--idle-timeout) or histogram[:BIN] (learned per action, docs/adr/006; BIN is the histogram bin, default 1m: histogram:1s for a 60x compressed replay)")
 	idleTimeout := fs.Duration("idle-timeout", invoker.DefaultIdleTimeout, "how long an idle warm container is kept (fixed policy; the histogram policy's fallback)")
 	logLevel := fs.String("log-level", "info", "log level: debug, info, warn, error")
+	debugListen := fs.String("debug-listen", "", "serve Go's /debug/pprof on this address (e.g. 127.0.0.1:6060); off by default")
 	var lf limitFlags
 	lf.register(fs)
 	if err := parseFlags(fs, args); err != nil {
@@ -55,6 +56,11 @@ func runStandalone(ctx context.Context, args []string) error {
 	}
 	if err := os.MkdirAll(*dataDir, 0o700); err != nil {
 		return fmt.Errorf("--data-dir: %w", err)
+	}
+	if *debugListen != "" {
+		if err := serveDebug(ctx, *debugListen, log); err != nil {
+			return err
+		}
 	}
 	auth, generated, err := guestAuth(*dataDir, *guestKey)
 	if err != nil {
