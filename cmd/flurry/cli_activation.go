@@ -28,12 +28,7 @@ commands:
 Run "flurry activation COMMAND -h" for a command's flags.
 `
 
-var cliActivationCommands = map[string]struct {
-	synopsis string
-	min, max int
-	flags    []cliFlag
-	run      func(ctx context.Context, out cliIO, p *cliArgs, cl *client.Client, ns string, mode cliMode) error
-}{
+var cliActivationCommands = map[string]cliSubcommand{
 	"list": {"flurry activation list [NAME] [--limit N] [--skip N] [--since MS] [--upto MS]", 0, 1, []cliFlag{
 		{name: "limit", short: "l", nargs: 1, metavar: "N", usage: "at most N records (server default 30, max 200)"},
 		{name: "skip", short: "s", nargs: 1, metavar: "N", usage: "skip the N newest records"},
@@ -53,41 +48,7 @@ var cliActivationCommands = map[string]struct {
 // cliActivation runs "flurry activation ...". Exit status: 0 on success,
 // 1 when the API answers an error, 2 for command-line mistakes.
 func cliActivation(ctx context.Context, out cliIO, args []string) error {
-	if len(args) == 0 {
-		fmt.Fprint(out.stderr, cliActivationUsage)
-		return usageErrorf("missing activation command")
-	}
-	if args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
-		fmt.Fprint(out.stdout, cliActivationUsage)
-		return nil
-	}
-	sub, ok := cliActivationCommands[args[0]]
-	if !ok {
-		return usageErrorf("unknown activation command %q (list, get, logs, result, poll)", args[0])
-	}
-	p, err := cliParse(args[1:], sub.flags)
-	if err != nil {
-		return err
-	}
-	if p.has("help") {
-		return out.help("usage: "+sub.synopsis+"\n", sub.flags)
-	}
-	if err := p.positional(sub.min, sub.max, sub.synopsis); err != nil {
-		return err
-	}
-	mode, err := cliOutputMode(p)
-	if err != nil {
-		return err
-	}
-	cfg, err := cliLoadConfig(p)
-	if err != nil {
-		return err
-	}
-	cl, err := cfg.client()
-	if err != nil {
-		return err
-	}
-	return sub.run(ctx, out, p, cl, cfg.Namespace, mode)
+	return cliRunGroup(ctx, out, "activation", cliActivationUsage, "list, get, logs, result, poll", cliActivationCommands, args)
 }
 
 func cliActivationList(ctx context.Context, out cliIO, p *cliArgs, cl *client.Client, ns string, mode cliMode) error {

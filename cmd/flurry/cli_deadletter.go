@@ -32,12 +32,7 @@ commands:
 Run "flurry deadletter COMMAND -h" for a command's flags.
 `
 
-var cliDeadLetterCommands = map[string]struct {
-	synopsis string
-	min, max int
-	flags    []cliFlag
-	run      func(ctx context.Context, out cliIO, p *cliArgs, cl *client.Client, ns string, mode cliMode) error
-}{
+var cliDeadLetterCommands = map[string]cliSubcommand{
 	"list": {"flurry deadletter list [--limit N] [--skip N]", 0, 0, []cliFlag{
 		{name: "limit", short: "l", nargs: 1, metavar: "N", usage: "at most N entries (server default 30, max 200)"},
 		{name: "skip", short: "s", nargs: 1, metavar: "N", usage: "skip the N newest entries"},
@@ -50,41 +45,7 @@ var cliDeadLetterCommands = map[string]struct {
 // cliDeadLetter runs "flurry deadletter ...". Exit status: 0 on success,
 // 1 when the API answers an error, 2 for command-line mistakes.
 func cliDeadLetter(ctx context.Context, out cliIO, args []string) error {
-	if len(args) == 0 {
-		fmt.Fprint(out.stderr, cliDeadLetterUsage)
-		return usageErrorf("missing deadletter command")
-	}
-	if args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
-		fmt.Fprint(out.stdout, cliDeadLetterUsage)
-		return nil
-	}
-	sub, ok := cliDeadLetterCommands[args[0]]
-	if !ok {
-		return usageErrorf("unknown deadletter command %q (list, get, redrive, delete)", args[0])
-	}
-	p, err := cliParse(args[1:], sub.flags)
-	if err != nil {
-		return err
-	}
-	if p.has("help") {
-		return out.help("usage: "+sub.synopsis+"\n", sub.flags)
-	}
-	if err := p.positional(sub.min, sub.max, sub.synopsis); err != nil {
-		return err
-	}
-	mode, err := cliOutputMode(p)
-	if err != nil {
-		return err
-	}
-	cfg, err := cliLoadConfig(p)
-	if err != nil {
-		return err
-	}
-	cl, err := cfg.client()
-	if err != nil {
-		return err
-	}
-	return sub.run(ctx, out, p, cl, cfg.Namespace, mode)
+	return cliRunGroup(ctx, out, "deadletter", cliDeadLetterUsage, "list, get, redrive, delete", cliDeadLetterCommands, args)
 }
 
 func cliDeadLetterList(ctx context.Context, out cliIO, p *cliArgs, cl *client.Client, ns string, mode cliMode) error {

@@ -40,12 +40,7 @@ var cliRoutePutFlags = []cliFlag{
 	{name: "public", nargs: 0, usage: "serve without a key"},
 }
 
-var cliRouteCommands = map[string]struct {
-	synopsis string
-	min, max int
-	flags    []cliFlag
-	run      func(ctx context.Context, out cliIO, p *cliArgs, cl *client.Client, ns string, mode cliMode) error
-}{
+var cliRouteCommands = map[string]cliSubcommand{
 	"create": {"flurry route create [--public] [--name NAME] METHOD[,METHOD] PATH ACTION", 3, 3, cliRoutePutFlags,
 		func(ctx context.Context, out cliIO, p *cliArgs, cl *client.Client, ns string, mode cliMode) error {
 			return cliRoutePut(ctx, out, p, cl, ns, mode, false)
@@ -62,41 +57,7 @@ var cliRouteCommands = map[string]struct {
 // cliRoute runs "flurry route ...". Exit status: 0 on success, 1 when the
 // API answers an error, 2 for command-line mistakes.
 func cliRoute(ctx context.Context, out cliIO, args []string) error {
-	if len(args) == 0 {
-		fmt.Fprint(out.stderr, cliRouteUsage)
-		return usageErrorf("missing route command")
-	}
-	if args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
-		fmt.Fprint(out.stdout, cliRouteUsage)
-		return nil
-	}
-	sub, ok := cliRouteCommands[args[0]]
-	if !ok {
-		return usageErrorf("unknown route command %q (create, update, get, list, delete)", args[0])
-	}
-	p, err := cliParse(args[1:], sub.flags)
-	if err != nil {
-		return err
-	}
-	if p.has("help") {
-		return out.help("usage: "+sub.synopsis+"\n", sub.flags)
-	}
-	if err := p.positional(sub.min, sub.max, sub.synopsis); err != nil {
-		return err
-	}
-	mode, err := cliOutputMode(p)
-	if err != nil {
-		return err
-	}
-	cfg, err := cliLoadConfig(p)
-	if err != nil {
-		return err
-	}
-	cl, err := cfg.client()
-	if err != nil {
-		return err
-	}
-	return sub.run(ctx, out, p, cl, cfg.Namespace, mode)
+	return cliRunGroup(ctx, out, "route", cliRouteUsage, "create, update, get, list, delete", cliRouteCommands, args)
 }
 
 func cliRoutePut(ctx context.Context, out cliIO, p *cliArgs, cl *client.Client, ns string, mode cliMode, update bool) error {

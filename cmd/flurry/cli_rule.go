@@ -32,12 +32,7 @@ commands:
 Run "flurry rule COMMAND -h" for a command's flags.
 `
 
-var cliRuleCommands = map[string]struct {
-	synopsis string
-	min, max int
-	flags    []cliFlag
-	run      func(ctx context.Context, out cliIO, p *cliArgs, cl *client.Client, ns string, mode cliMode) error
-}{
+var cliRuleCommands = map[string]cliSubcommand{
 	"create": {"flurry rule create NAME TRIGGER ACTION [--overwrite]", 3, 3, []cliFlag{
 		{name: "overwrite", usage: "replace an existing rule's trigger and action"},
 	}, cliRuleCreate},
@@ -58,41 +53,7 @@ var cliRuleCommands = map[string]struct {
 // cliRule runs "flurry rule ...". Exit status: 0 on success, 1 when the
 // API answers an error, 2 for command-line mistakes.
 func cliRule(ctx context.Context, out cliIO, args []string) error {
-	if len(args) == 0 {
-		fmt.Fprint(out.stderr, cliRuleUsage)
-		return usageErrorf("missing rule command")
-	}
-	if args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
-		fmt.Fprint(out.stdout, cliRuleUsage)
-		return nil
-	}
-	sub, ok := cliRuleCommands[args[0]]
-	if !ok {
-		return usageErrorf("unknown rule command %q (create, get, list, delete, enable, disable)", args[0])
-	}
-	p, err := cliParse(args[1:], sub.flags)
-	if err != nil {
-		return err
-	}
-	if p.has("help") {
-		return out.help("usage: "+sub.synopsis+"\n", sub.flags)
-	}
-	if err := p.positional(sub.min, sub.max, sub.synopsis); err != nil {
-		return err
-	}
-	mode, err := cliOutputMode(p)
-	if err != nil {
-		return err
-	}
-	cfg, err := cliLoadConfig(p)
-	if err != nil {
-		return err
-	}
-	cl, err := cfg.client()
-	if err != nil {
-		return err
-	}
-	return sub.run(ctx, out, p, cl, cfg.Namespace, mode)
+	return cliRunGroup(ctx, out, "rule", cliRuleUsage, "create, get, list, delete, enable, disable", cliRuleCommands, args)
 }
 
 func cliRuleCreate(ctx context.Context, out cliIO, p *cliArgs, cl *client.Client, ns string, mode cliMode) error {

@@ -45,12 +45,7 @@ var cliTriggerPutFlags = []cliFlag{
 	{name: "annotation", short: "a", nargs: 2, metavar: "KEY VALUE", usage: "annotation, VALUE as for -p (repeatable)"},
 }
 
-var cliTriggerCommands = map[string]struct {
-	synopsis string
-	min, max int
-	flags    []cliFlag
-	run      func(ctx context.Context, out cliIO, p *cliArgs, cl *client.Client, ns string, mode cliMode) error
-}{
+var cliTriggerCommands = map[string]cliSubcommand{
 	"create": {`flurry trigger create NAME [--cron "EXPR" [--tz ZONE] | --interval 30s] [--missed skip|fire-once] [-p KEY VALUE]... [-a KEY VALUE]...`,
 		1, 1, cliTriggerPutFlags, func(ctx context.Context, out cliIO, p *cliArgs, cl *client.Client, ns string, mode cliMode) error {
 			return cliTriggerPut(ctx, out, p, cl, ns, mode, false)
@@ -74,41 +69,7 @@ var cliTriggerCommands = map[string]struct {
 // cliTrigger runs "flurry trigger ...". Exit status: 0 on success, 1 when
 // the API answers an error, 2 for command-line mistakes.
 func cliTrigger(ctx context.Context, out cliIO, args []string) error {
-	if len(args) == 0 {
-		fmt.Fprint(out.stderr, cliTriggerUsage)
-		return usageErrorf("missing trigger command")
-	}
-	if args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
-		fmt.Fprint(out.stdout, cliTriggerUsage)
-		return nil
-	}
-	sub, ok := cliTriggerCommands[args[0]]
-	if !ok {
-		return usageErrorf("unknown trigger command %q (create, update, get, list, delete, fire)", args[0])
-	}
-	p, err := cliParse(args[1:], sub.flags)
-	if err != nil {
-		return err
-	}
-	if p.has("help") {
-		return out.help("usage: "+sub.synopsis+"\n", sub.flags)
-	}
-	if err := p.positional(sub.min, sub.max, sub.synopsis); err != nil {
-		return err
-	}
-	mode, err := cliOutputMode(p)
-	if err != nil {
-		return err
-	}
-	cfg, err := cliLoadConfig(p)
-	if err != nil {
-		return err
-	}
-	cl, err := cfg.client()
-	if err != nil {
-		return err
-	}
-	return sub.run(ctx, out, p, cl, cfg.Namespace, mode)
+	return cliRunGroup(ctx, out, "trigger", cliTriggerUsage, "create, update, get, list, delete, fire", cliTriggerCommands, args)
 }
 
 // cliTriggerSource builds the timer source from --cron, --tz, --interval
