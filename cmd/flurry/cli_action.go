@@ -50,7 +50,7 @@ var (
 		{name: "param-file", short: "P", nargs: 1, metavar: "FILE", usage: "JSON object file of parameters (-p overrides)"},
 	}
 	cliPutFlags = append([]cliFlag{
-		{name: "kind", nargs: 1, metavar: "KIND", usage: "runtime kind (default go)"},
+		{name: "kind", nargs: 1, metavar: "KIND", usage: "runtime kind (default from FILE: .py python:3, .js nodejs, else go)"},
 		{name: "main", nargs: 1, metavar: "NAME", usage: "entry point (Go: the function compiled in)"},
 		{name: "docker", nargs: 1, metavar: "IMAGE", usage: "run IMAGE as a blackbox action"},
 		{name: "annotation", short: "a", nargs: 2, metavar: "KEY VALUE", usage: "annotation, VALUE as for -p (repeatable)"},
@@ -212,9 +212,18 @@ func cliParamsObject(kvs []entity.KeyValue) json.RawMessage {
 //     executable; kind go (or --kind), binary.
 //   - FILE.zip: binary zip; kind --kind, default go.
 //   - a Linux (ELF) executable: kind go (or --kind), binary.
-//   - any other file with a --kind other than go: sent as text code.
+//   - any other file with a --kind other than go: sent as text code;
+//     without --kind, FILE.py is python:3 and FILE.js is nodejs, as wsk does.
 func cliExec(ctx context.Context, p *cliArgs, file string) (*client.ExecSpec, error) {
 	kind := p.str("kind")
+	if kind == "" {
+		switch strings.ToLower(filepath.Ext(file)) {
+		case ".py":
+			kind = entity.KindPython
+		case ".js":
+			kind = entity.KindNodejs
+		}
+	}
 	exec := &client.ExecSpec{Kind: kind, Main: p.str("main")}
 	if exec.Kind == "" {
 		exec.Kind = entity.KindGo

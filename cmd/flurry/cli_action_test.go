@@ -61,6 +61,7 @@ func TestCLIActionCreate(t *testing.T) {
 		"app.zip":     "PK\x03\x04zip",
 		"exe":         "\x7fELF\x02\x01",
 		"hello.py":    "def main(a): return a",
+		"hello.js":    "function main(p) { return p }",
 		"params.json": `{"b": 2, "a": "file"}`,
 		"notes.txt":   "hello",
 	}
@@ -89,6 +90,10 @@ func TestCLIActionCreate(t *testing.T) {
 			wantExec: client.ExecSpec{Kind: "go", Code: b64(files["exe"]), Binary: true}},
 		{name: "text with kind", args: []string{"create", "--kind", "python:3", "a5", f("hello.py")},
 			wantExec: client.ExecSpec{Kind: "python:3", Code: files["hello.py"]}},
+		{name: "python by extension", args: []string{"create", "a8", f("hello.py")},
+			wantExec: client.ExecSpec{Kind: "python:3", Code: files["hello.py"]}},
+		{name: "nodejs by extension", args: []string{"create", "a9", f("hello.js")},
+			wantExec: client.ExecSpec{Kind: "nodejs", Code: files["hello.js"]}},
 		{name: "docker without file", args: []string{"create", "a6", "--docker", "me/img:1"},
 			wantExec: client.ExecSpec{Kind: "blackbox", Image: "me/img:1"}},
 		{name: "docker with file", args: []string{"create", "a7", f("exe"), "--docker", "me/img:1"},
