@@ -15,12 +15,10 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -32,10 +30,9 @@ import (
 	"google.golang.org/protobuf/types/known/structpb"
 
 	"github.com/flurryfn/flurry/actions/gowrap"
+	"github.com/flurryfn/flurry/e2e/internal/benchsys"
 	flurryv1 "github.com/flurryfn/flurry/proto/flurry/v1"
 )
-
-const auth = "9f0c5e3a-1b2c-4d5e-8f90-a1b2c3d4e5f6:benchbenchbenchbenchbenchbenchbenchbenchbenchbenchbenchbenchbenc"
 
 const noopSource = `package main
 
@@ -83,22 +80,22 @@ func run(bin string, n, rounds, starts, clients int, duration time.Duration) err
 	if err != nil {
 		return err
 	}
-	defer sys.stop()
-	fmt.Printf("runtime: %s\n\n", sys.runtime)
+	defer sys.Stop()
+	fmt.Printf("runtime: %s\n\n", sys.Runtime)
 
-	if err := sys.put("noop", code, 128); err != nil {
+	if err := sys.Put("noop", code, 128); err != nil {
 		return err
 	}
 	if _, err := sys.restInvoke("noop"); err != nil {
 		return err
 	}
-	conn, err := grpc.NewClient(sys.grpcAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	conn, err := grpc.NewClient(sys.GRPC, grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {
 		return err
 	}
 	defer conn.Close()
 	inv := flurryv1.NewInvocationServiceClient(conn)
-	gctx := metadata.AppendToOutgoingContext(ctx, "authorization", "Basic "+base64.StdEncoding.EncodeToString([]byte(auth)))
+	gctx := metadata.AppendToOutgoingContext(ctx, "authorization", "Basic "+base64.StdEncoding.EncodeToString([]byte(benchsys.Auth)))
 	params, _ := structpb.NewStruct(map[string]any{"x": 1})
 	grpcInvoke := func() error {
 		r, err := inv.Invoke(gctx, &flurryv1.InvokeRequest{Namespace: "_", Name: "noop", Params: params, Blocking: true})
@@ -146,9 +143,9 @@ func run(bin string, n, rounds, starts, clients int, duration time.Duration) err
 	}
 	fmt.Println("| path (warm, blocking, sequential) | n | p50 | p99 | overhead p50 vs direct |")
 	fmt.Println("|---|---|---|---|---|")
-	bp50 := pct(base, 50)
+	bp50 := benchsys.Percentile(base, 50)
 	row := func(name string, d []time.Duration) {
-		fmt.Printf("| %s | %d | %s | %s | %s |\n", name, len(d), ms(pct(d, 50)), ms(pct(d, 99)), ms(pct(d, 50)-bp50))
+		fmt.Printf("| %s | %d | %s | %s | %s |\n", name, len(d), ms(benchsys.Percentile(d, 50)), ms(benchsys.Percentile(d, 99)), ms(benchsys.Percentile(d, 50)-bp50))
 	}
 	row("direct HTTP /run to the warm container (baseline)", base)
 	row("REST POST /api/v1/.../actions/noop?blocking=true&result=true", rest)
@@ -189,21 +186,21 @@ func run(bin string, n, rounds, starts, clients int, duration time.Duration) err
 	failed.Store(0)
 	phase(duration, true)
 	fmt.Printf("| throughput, %d REST clients, warm noop | activations/s | p50 | p99 | failed |\n|---|---|---|---|---|\n", clients)
-	fmt.Printf("| %s | %.0f | %s | %s | %d |\n\n", duration, float64(done.Load())/duration.Seconds(), ms(pct(lat, 50)), ms(pct(lat, 99)), failed.Load())
+	fmt.Printf("| %s | %.0f | %s | %s | %d |\n\n", duration, float64(done.Load())/duration.Seconds(), ms(benchsys.Percentile(lat, 50)), ms(benchsys.Percentile(lat, 99)), failed.Load())
 
 	// Prewarm starts: each new action takes the stem cell, which is refilled in between.
 	pre, err := startSeries(sys, code, "pw", starts, "prewarm")
 	if err != nil {
 		return err
 	}
-	sys.stop()
+	sys.Stop()
 
 	// Cold starts: a system without stem cells.
 	cold, err := start(bin, filepath.Join(tmp, "b"), "--prewarm", "0")
 	if err != nil {
 		return err
 	}
-	defer cold.stop()
+	defer cold.Stop()
 	coldRes, err := startSeries(cold, code, "cold", starts, "cold")
 	if err != nil {
 		return err
@@ -211,7 +208,7 @@ func run(bin string, n, rounds, starts, clients int, duration time.Duration) err
 	fmt.Println("| start | n | client latency p50 | p99 | initTime p50 | waitTime p50 |")
 	fmt.Println("|---|---|---|---|---|---|")
 	for _, s := range []series{pre, coldRes} {
-		fmt.Printf("| %s | %d | %s | %s | %s | %s |\n", s.name, len(s.client), ms(pct(s.client, 50)), ms(pct(s.client, 99)), ms(pct(s.init, 50)), ms(pct(s.wait, 50)))
+		fmt.Printf("| %s | %d | %s | %s | %s | %s |\n", s.name, len(s.client), ms(benchsys.Percentile(s.client, 50)), ms(benchsys.Percentile(s.client, 99)), ms(benchsys.Percentile(s.init, 50)), ms(benchsys.Percentile(s.wait, 50)))
 	}
 	return nil
 }
@@ -227,7 +224,7 @@ func startSeries(sys *system, code, prefix string, count int, want string) (seri
 	s := series{name: want}
 	for i := 0; i < count; i++ {
 		name := fmt.Sprintf("%s-%d", prefix, i)
-		if err := sys.put(name, code, 256); err != nil {
+		if err := sys.Put(name, code, 256); err != nil {
 			return s, err
 		}
 		time.Sleep(1500 * time.Millisecond) // a bench, not a test: let the stem cell be refilled
@@ -248,128 +245,20 @@ func startSeries(sys *system, code, prefix string, count int, want string) (seri
 	return s, nil
 }
 
-// system is a standalone flurry started by the bench.
-type system struct {
-	cmd      *exec.Cmd
-	api      string
-	grpcAddr string
-	runtime  string
-	out      *lockedBuffer
-	client   *http.Client
-	stopped  bool
-}
-
-// lockedBuffer collects a child's output while the bench reads it.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
-// freeAddrs returns n distinct free loopback addresses; the listeners are
-// held until all are chosen so the kernel cannot hand out one port twice.
-func freeAddrs(n int) []string {
-	var addrs []string
-	for i := 0; i < n; i++ {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			panic(err)
-		}
-		defer ln.Close()
-		addrs = append(addrs, ln.Addr().String())
-	}
-	return addrs
-}
+// system is a standalone started by the bench, with the invoke helpers
+// the bench's modes share.
+type system struct{ *benchsys.System }
 
 func start(bin, dir string, extra ...string) (*system, error) {
-	a := freeAddrs(3)
-	api, grpcAddr, natsAddr := a[0], a[1], a[2]
-	args := append([]string{"standalone", "--data-dir", dir, "--api-listen", api, "--grpc-listen", grpcAddr,
-		"--nats-listen", natsAddr, "--guest-key", auth, "--log-level", "warn",
-		"--limit-concurrent", "0", "--limit-per-minute", "0"}, extra...)
-	s := &system{api: "http://" + api, grpcAddr: grpcAddr, out: &lockedBuffer{},
-		client: &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 256}}}
-	s.cmd = exec.Command(bin, args...)
-	s.cmd.Stdout, s.cmd.Stderr = s.out, s.out
-	if err := s.cmd.Start(); err != nil {
+	s, err := benchsys.Start(bin, dir, extra...)
+	if err != nil {
 		return nil, err
 	}
-	deadline := time.Now().Add(3 * time.Minute)
-	for time.Now().Before(deadline) {
-		if r, err := http.Get(s.api + "/api/v1"); err == nil {
-			r.Body.Close()
-			if r.StatusCode == 200 {
-				for _, l := range strings.Split(s.out.String(), "\n") {
-					if strings.Contains(l, "container runtime:") {
-						s.runtime = strings.TrimSpace(strings.SplitN(l, ":", 2)[1])
-					}
-				}
-				return s, nil
-			}
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	s.stop()
-	return nil, fmt.Errorf("standalone not up:\n%s", s.out.String())
-}
-
-func (s *system) stop() {
-	if s.stopped {
-		return
-	}
-	s.stopped = true
-	s.cmd.Process.Signal(os.Interrupt)
-	done := make(chan struct{})
-	go func() { s.cmd.Wait(); close(done) }()
-	select {
-	case <-done:
-	case <-time.After(30 * time.Second):
-		s.cmd.Process.Kill()
-	}
-}
-
-func (s *system) request(method, path string, body any) (int, []byte, error) {
-	b, _ := json.Marshal(body)
-	req, err := http.NewRequest(method, s.api+path, bytes.NewReader(b))
-	if err != nil {
-		return 0, nil, err
-	}
-	u, k, _ := strings.Cut(auth, ":")
-	req.SetBasicAuth(u, k)
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := s.client.Do(req)
-	if err != nil {
-		return 0, nil, err
-	}
-	defer resp.Body.Close()
-	out, err := io.ReadAll(resp.Body)
-	return resp.StatusCode, out, err
-}
-
-func (s *system) put(name, code string, memory int) error {
-	st, b, err := s.request(http.MethodPut, "/api/v1/namespaces/_/actions/"+name+"?overwrite=true", map[string]any{
-		"exec":   map[string]any{"kind": "go", "binary": true, "code": code},
-		"limits": map[string]any{"memory": memory},
-	})
-	if err == nil && st != 200 {
-		err = fmt.Errorf("put %s: %d %s", name, st, b)
-	}
-	return err
+	return &system{s}, nil
 }
 
 func (s *system) restInvoke(name string) ([]byte, error) {
-	st, b, err := s.request(http.MethodPost, "/api/v1/namespaces/_/actions/"+name+"?blocking=true&result=true", map[string]any{"x": 1})
+	st, b, err := s.Request(http.MethodPost, "/api/v1/namespaces/_/actions/"+name+"?blocking=true&result=true", map[string]any{"x": 1})
 	if err == nil && st != 200 {
 		err = fmt.Errorf("invoke %s: %d %s", name, st, b)
 	}
@@ -377,7 +266,7 @@ func (s *system) restInvoke(name string) ([]byte, error) {
 }
 
 func (s *system) restInvokeRecord(name string) (map[string]any, error) {
-	st, b, err := s.request(http.MethodPost, "/api/v1/namespaces/_/actions/"+name+"?blocking=true", map[string]any{})
+	st, b, err := s.Request(http.MethodPost, "/api/v1/namespaces/_/actions/"+name+"?blocking=true", map[string]any{})
 	if err != nil {
 		return nil, err
 	}
@@ -392,7 +281,7 @@ func (s *system) restInvokeRecord(name string) (map[string]any, error) {
 // container that already serves the noop action.
 func findWarmContainer(s *system) (func() error, error) {
 	var addrs []string
-	if s.runtime == "docker" {
+	if s.Runtime == "docker" {
 		out, err := exec.Command("docker", "ps", "-q", "--filter", "label=io.flurry.managed=true").Output()
 		if err != nil {
 			return nil, err
@@ -449,19 +338,6 @@ func annotationString(rec map[string]any, key string) string {
 func annotationNumber(rec map[string]any, key string) float64 {
 	f, _ := annotation(rec, key).(float64)
 	return f
-}
-
-func pct(d []time.Duration, p int) time.Duration {
-	if len(d) == 0 {
-		return 0
-	}
-	s := slices.Clone(d)
-	slices.Sort(s)
-	i := (len(s)*p + 99) / 100
-	if i > 0 {
-		i--
-	}
-	return s[i]
 }
 
 func ms(d time.Duration) string { return fmt.Sprintf("%.3f ms", float64(d.Microseconds())/1000) }

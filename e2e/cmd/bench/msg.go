@@ -17,6 +17,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/flurryfn/flurry/actions/gowrap"
+	"github.com/flurryfn/flurry/e2e/internal/benchsys"
 )
 
 // The -msg mode measures message triggers (ADR 008): for a core NATS
@@ -76,14 +77,14 @@ func runMsg(bin string, burst int) error {
 	if err != nil {
 		return err
 	}
-	natsAddr := freeAddrs(1)[0]
+	natsAddr := benchsys.FreeAddrs(1)[0]
 	sys, err := start(bin, filepath.Join(tmp, "a"), "--memory", "4096", "--nats-listen", natsAddr)
 	if err != nil {
 		return err
 	}
-	defer sys.stop()
-	fmt.Printf("runtime: %s\n\n", sys.runtime)
-	if err := sys.put("echo", base64.StdEncoding.EncodeToString(exe), 128); err != nil {
+	defer sys.Stop()
+	fmt.Printf("runtime: %s\n\n", sys.Runtime)
+	if err := sys.Put("echo", base64.StdEncoding.EncodeToString(exe), 128); err != nil {
 		return err
 	}
 	if _, err := sys.restInvoke("echo"); err != nil {
@@ -111,7 +112,7 @@ func runMsg(bin string, burst int) error {
 	fmt.Printf("|---|---|---|---|---|---|---|---|---|\n")
 	for i, c := range cases {
 		name := fmt.Sprintf("bench%d", i)
-		st, b, err := sys.request(http.MethodPut, "/api/v1/namespaces/_/triggers/"+name, map[string]any{"source": map[string]any{
+		st, b, err := sys.Request(http.MethodPut, "/api/v1/namespaces/_/triggers/"+name, map[string]any{"source": map[string]any{
 			"nats": map[string]any{"subject": c.subject, "stream": c.stream, "batchSize": c.batch, "batchWindow": c.window,
 				"responseSubject": "bench.out." + name,
 				// Retries cover containers that crash under the burst (a
@@ -124,7 +125,7 @@ func runMsg(bin string, burst int) error {
 		if err != nil {
 			return err
 		}
-		st, b, err = sys.request(http.MethodPut, "/api/v1/namespaces/_/rules/"+name, map[string]any{
+		st, b, err = sys.Request(http.MethodPut, "/api/v1/namespaces/_/rules/"+name, map[string]any{
 			"trigger": "/_/" + name, "action": "/_/echo"})
 		if err == nil && st != http.StatusOK {
 			err = fmt.Errorf("put rule %s: %d %s", name, st, b)
@@ -134,10 +135,10 @@ func runMsg(bin string, burst int) error {
 		}
 		r, err := measureMsg(ctx, nc, js, c, "bench.out."+name, burst)
 		if err != nil {
-			return fmt.Errorf("%s: %w\nstandalone output:\n%s", c.name, err, sys.out.String())
+			return fmt.Errorf("%s: %w\nstandalone output:\n%s", c.name, err, sys.Out.String())
 		}
-		fmt.Printf("| %s | %s | %s | %d | %.0f | %.0f | %.0f | %s | %s |\n", c.name, ms(pct(r.lag1, 50)), ms(pct(r.lag1, 99)),
-			burst, r.published, r.results, r.activations, ms(pct(r.lagN, 50)), ms(pct(r.lagN, 99)))
+		fmt.Printf("| %s | %s | %s | %d | %.0f | %.0f | %.0f | %s | %s |\n", c.name, ms(benchsys.Percentile(r.lag1, 50)), ms(benchsys.Percentile(r.lag1, 99)),
+			burst, r.published, r.results, r.activations, ms(benchsys.Percentile(r.lagN, 50)), ms(benchsys.Percentile(r.lagN, 99)))
 	}
 	return nil
 }

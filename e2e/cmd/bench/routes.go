@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/flurryfn/flurry/actions/gowrap"
+	"github.com/flurryfn/flurry/e2e/internal/benchsys"
 )
 
 // The -routes mode measures a request through an HTTP route (ADR 009) and
@@ -63,10 +64,10 @@ func runRoutes(bin string, n, rounds int) error {
 	if err != nil {
 		return err
 	}
-	defer sys.stop()
-	fmt.Printf("runtime: %s\n\n", sys.runtime)
+	defer sys.Stop()
+	fmt.Printf("runtime: %s\n\n", sys.Runtime)
 
-	st, b, err := sys.request(http.MethodPut, "/api/v1/namespaces/_/actions/httpok?overwrite=true", map[string]any{
+	st, b, err := sys.Request(http.MethodPut, "/api/v1/namespaces/_/actions/httpok?overwrite=true", map[string]any{
 		"exec":        map[string]any{"kind": "go", "binary": true, "code": base64.StdEncoding.EncodeToString(exe)},
 		"limits":      map[string]any{"memory": 128},
 		"annotations": []map[string]any{{"key": "web-export", "value": true}},
@@ -78,7 +79,7 @@ func runRoutes(bin string, n, rounds int) error {
 		return err
 	}
 	putRoute := func(name, path string, public bool) error {
-		st, b, err := sys.request(http.MethodPut, "/api/v1/namespaces/_/routes/"+name, map[string]any{
+		st, b, err := sys.Request(http.MethodPut, "/api/v1/namespaces/_/routes/"+name, map[string]any{
 			"methods": []string{"GET"}, "path": path, "action": "httpok", "public": public})
 		if err == nil && st != 200 {
 			err = fmt.Errorf("put route %s: %d %s", name, st, b)
@@ -96,17 +97,17 @@ func runRoutes(bin string, n, rounds int) error {
 	if err := putRoute("priv", "/private/{id}", false); err != nil {
 		return err
 	}
-	u, k, _ := strings.Cut(auth, ":")
+	u, k, _ := strings.Cut(benchsys.Auth, ":")
 	get := func(path string, withKey bool) func() error {
 		return func() error {
-			req, err := http.NewRequest(http.MethodGet, sys.api+path, nil)
+			req, err := http.NewRequest(http.MethodGet, sys.API+path, nil)
 			if err != nil {
 				return err
 			}
 			if withKey {
 				req.SetBasicAuth(u, k)
 			}
-			resp, err := sys.client.Do(req)
+			resp, err := sys.Client.Do(req)
 			if err != nil {
 				return err
 			}
@@ -149,9 +150,9 @@ func runRoutes(bin string, n, rounds int) error {
 	}
 	fmt.Println("| path (warm, blocking, sequential) | n | p50 | p99 | p50 vs direct invoke |")
 	fmt.Println("|---|---|---|---|---|")
-	base := pct(paths[0].d, 50)
+	base := benchsys.Percentile(paths[0].d, 50)
 	for _, p := range paths {
-		fmt.Printf("| %s | %d | %s | %s | %s |\n", p.name, len(p.d), ms(pct(p.d, 50)), ms(pct(p.d, 99)), ms(pct(p.d, 50)-base))
+		fmt.Printf("| %s | %d | %s | %s | %s |\n", p.name, len(p.d), ms(benchsys.Percentile(p.d, 50)), ms(benchsys.Percentile(p.d, 99)), ms(benchsys.Percentile(p.d, 50)-base))
 	}
 	return nil
 }

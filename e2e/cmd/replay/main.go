@@ -264,8 +264,12 @@ func run(c config) error {
 	row("policy prewarms", func(r result) string { return fmt.Sprint(r.stats.PolicyPrewarms) })
 	row("evictions / expired", func(r result) string { return fmt.Sprintf("%d / %d", r.stats.Evictions, r.stats.Expired) })
 	row("container memory (MB·s, replay time)", func(r result) string { return fmt.Sprintf("%.0f", r.stats.MemoryMBSeconds) })
-	row("client latency p50 / p99", func(r result) string { return ms(pct(r.lat, 50)) + " / " + ms(pct(r.lat, 99)) })
-	row("latency − sleep p50 / p99", func(r result) string { return ms(pct(r.overhead, 50)) + " / " + ms(pct(r.overhead, 99)) })
+	row("client latency p50 / p99", func(r result) string {
+		return ms(benchsys.Percentile(r.lat, 50)) + " / " + ms(benchsys.Percentile(r.lat, 99))
+	})
+	row("latency − sleep p50 / p99", func(r result) string {
+		return ms(benchsys.Percentile(r.overhead, 50)) + " / " + ms(benchsys.Percentile(r.overhead, 99))
+	})
 	row("failed / dispatched late (>100 ms)", func(r result) string { return fmt.Sprintf("%d / %d", r.failed, r.late) })
 	return nil
 }
@@ -342,19 +346,6 @@ func tail(s string, n int) string {
 		return s[len(s)-n:]
 	}
 	return s
-}
-
-func pct(d []time.Duration, p int) time.Duration {
-	if len(d) == 0 {
-		return 0
-	}
-	s := slices.Clone(d)
-	slices.Sort(s)
-	i := (len(s)*p + 99) / 100
-	if i > 0 {
-		i--
-	}
-	return s[i]
 }
 
 func ms(d time.Duration) string { return fmt.Sprintf("%.1f ms", float64(d.Microseconds())/1000) }

@@ -161,7 +161,7 @@ func run(c config) error {
 			ratio = 100 * float64(s.WarmHits) / float64(total)
 		}
 		fmt.Printf("| %d | %d | %.0f | %s | %s | %d | %.1f %% | %d (%d + %d) | %d | %s |\n",
-			r.actions, r.invokers, float64(r.done)/c.duration.Seconds(), ms(pct(r.lat, 50)), ms(pct(r.lat, 99)), r.failed,
+			r.actions, r.invokers, float64(r.done)/c.duration.Seconds(), ms(benchsys.Percentile(r.lat, 50)), ms(benchsys.Percentile(r.lat, 99)), r.failed,
 			ratio, s.ColdStarts+s.PrewarmStarts, s.ColdStarts, s.PrewarmStarts, s.Evictions, r.perInvoker)
 	}
 	return nil
@@ -287,19 +287,6 @@ func tail(s string, n int) string {
 		return s[len(s)-n:]
 	}
 	return s
-}
-
-func pct(d []time.Duration, p int) time.Duration {
-	if len(d) == 0 {
-		return 0
-	}
-	s := slices.Clone(d)
-	slices.Sort(s)
-	i := (len(s)*p + 99) / 100
-	if i > 0 {
-		i--
-	}
-	return s[i]
 }
 
 func ms(d time.Duration) string { return fmt.Sprintf("%.1f ms", float64(d.Microseconds())/1000) }

@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -152,10 +153,13 @@ func (h *Heartbeats) Close() { h.nc.Close() }
 
 // System is a standalone flurry (and any extra invokers) started by the bench.
 type System struct {
-	procs   []*exec.Cmd
-	exited  []chan struct{} // closed when procs[i] has exited
-	API     string
-	NATS    string
+	procs  []*exec.Cmd
+	exited []chan struct{} // closed when procs[i] has exited
+	API    string
+	GRPC   string // gRPC host:port
+	NATS   string
+	// Runtime is the container runtime standalone reported ("docker", ...).
+	Runtime string
 	Out     *lockedBuffer
 	Client  *http.Client
 	stopped bool
@@ -202,7 +206,7 @@ func Start(bin, dir string, extra ...string) (*System, error) {
 	args := append([]string{"standalone", "--data-dir", dir, "--api-listen", api, "--grpc-listen", grpcAddr,
 		"--nats-listen", natsAddr, "--guest-key", Auth, "--log-level", "warn",
 		"--limit-concurrent", "0", "--limit-per-minute", "0"}, extra...)
-	s := &System{API: "http://" + api, NATS: "nats://" + natsAddr, Out: &lockedBuffer{},
+	s := &System{API: "http://" + api, GRPC: grpcAddr, NATS: "nats://" + natsAddr, Out: &lockedBuffer{},
 		Client: &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 1024}, Timeout: 120 * time.Second}}
 	cmd := exec.Command(bin, args...)
 	cmd.Stdout, cmd.Stderr = s.Out, s.Out
@@ -220,6 +224,11 @@ func Start(bin, dir string, extra ...string) (*System, error) {
 		if r, err := http.Get(s.API + "/api/v1"); err == nil {
 			r.Body.Close()
 			if r.StatusCode == 200 {
+				for _, l := range strings.Split(s.Out.String(), "\n") {
+					if _, rt, ok := strings.Cut(l, "container runtime:"); ok {
+						s.Runtime = strings.TrimSpace(rt)
+					}
+				}
 				return s, nil
 			}
 		}
@@ -304,4 +313,18 @@ func (s *System) Invoke(name string, params any) ([]byte, error) {
 		err = fmt.Errorf("invoke %s: %d %s", name, st, b)
 	}
 	return b, err
+}
+
+// Percentile returns the p-th percentile (nearest rank) of d; 0 for none.
+func Percentile(d []time.Duration, p int) time.Duration {
+	if len(d) == 0 {
+		return 0
+	}
+	s := slices.Clone(d)
+	slices.Sort(s)
+	i := (len(s)*p + 99) / 100
+	if i > 0 {
+		i--
+	}
+	return s[i]
 }
