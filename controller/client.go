@@ -105,23 +105,9 @@ func (c *Client) PutAction(ctx context.Context, id Identity, req PutActionReques
 		return nil, fmt.Errorf("action %q: code is %d bytes, over %d: %w", req.Name, len(req.Code), entity.MaxCodeBytes, ErrTooLarge)
 	}
 	if len(req.Code) > InlineCodeMax {
-		store, err := c.codeStore(ctx)
+		digest, err := c.uploadCode(ctx, req.Code, req.Exec.CodeDigest)
 		if err != nil {
-			return nil, err
-		}
-		sum := sha256.Sum256(req.Code)
-		digest := hex.EncodeToString(sum[:])
-		if req.Exec.CodeDigest != "" && req.Exec.CodeDigest != digest {
-			return nil, fmt.Errorf("action %q: %w: code digest %s does not match the code (%s)", req.Name, ErrInvalid, req.Exec.CodeDigest, digest)
-		}
-		// Content addressed: code already there is the same code.
-		if _, err := store.GetInfo(ctx, names.CodeName(digest)); err != nil {
-			if !errors.Is(err, jetstream.ErrObjectNotFound) {
-				return nil, unavailable("code store", err)
-			}
-			if _, err := store.PutBytes(ctx, names.CodeName(digest), req.Code); err != nil {
-				return nil, unavailable("code store", err)
-			}
+			return nil, fmt.Errorf("action %q: %w", req.Name, err)
 		}
 		req.Exec.CodeDigest, req.Code = digest, nil
 	}
@@ -130,6 +116,30 @@ func (c *Client) PutAction(ctx context.Context, id Identity, req PutActionReques
 		return nil, err
 	}
 	return &a, nil
+}
+
+// uploadCode puts code into the code store unless it is there already and
+// returns its digest, which must equal want when want is set.
+func (c *Client) uploadCode(ctx context.Context, code []byte, want string) (string, error) {
+	store, err := c.codeStore(ctx)
+	if err != nil {
+		return "", err
+	}
+	sum := sha256.Sum256(code)
+	digest := hex.EncodeToString(sum[:])
+	if want != "" && want != digest {
+		return "", fmt.Errorf("%w: code digest %s does not match the code (%s)", ErrInvalid, want, digest)
+	}
+	// Content addressed: code already there is the same code.
+	if _, err := store.GetInfo(ctx, names.CodeName(digest)); err != nil {
+		if !errors.Is(err, jetstream.ErrObjectNotFound) {
+			return "", unavailable("code store", err)
+		}
+		if _, err := store.PutBytes(ctx, names.CodeName(digest), code); err != nil {
+			return "", unavailable("code store", err)
+		}
+	}
+	return digest, nil
 }
 
 // GetAction returns the action and, when withCode, its code; large code
@@ -393,4 +403,78 @@ func (c *Client) SetRuleStatus(ctx context.Context, id Identity, ns, name, statu
 		return nil, err
 	}
 	return &r, nil
+}
+
+// DeployApp deploys an app; see Controller.DeployApp. Code over
+// InlineCodeMax goes to the code store first. The request waits for the
+// register activation.
+func (c *Client) DeployApp(ctx context.Context, id Identity, req DeployAppRequest) (*entity.App, error) {
+	if len(req.Code) > entity.MaxCodeBytes {
+		return nil, fmt.Errorf("app %q: code is %d bytes, over %d: %w", req.Name, len(req.Code), entity.MaxCodeBytes, ErrTooLarge)
+	}
+	if len(req.Code) > InlineCodeMax {
+		digest, err := c.uploadCode(ctx, req.Code, req.CodeDigest)
+		if err != nil {
+			return nil, fmt.Errorf("app %q: %w", req.Name, err)
+		}
+		req.CodeDigest, req.Code = digest, nil
+	}
+	timeout := c.timeout + time.Duration(req.Limits.WithDefaults().Timeout)*time.Millisecond + registerWait
+	var a entity.App
+	if err := c.call(ctx, MethodDeployApp, timeout, deployAppRequest{Identity: id, Request: req}, &a); err != nil {
+		return nil, err
+	}
+	return &a, nil
+}
+
+// GetApp returns an app; see Controller.GetApp.
+func (c *Client) GetApp(ctx context.Context, id Identity, ns, name string) (*entity.App, error) {
+	var a entity.App
+	if err := c.call(ctx, MethodGetApp, c.timeout, actionRequest{Identity: id, Namespace: ns, Name: name}, &a); err != nil {
+		return nil, err
+	}
+	return &a, nil
+}
+
+// ListApps lists a namespace's apps; see Controller.ListApps.
+func (c *Client) ListApps(ctx context.Context, id Identity, ns string) ([]*entity.App, error) {
+	var out []*entity.App
+	err := c.call(ctx, MethodListApps, c.timeout, listRoutesRequest{Identity: id, Namespace: ns}, &out)
+	return out, err
+}
+
+// DeleteApp deletes an app; see Controller.DeleteApp.
+func (c *Client) DeleteApp(ctx context.Context, id Identity, ns, name string) (*entity.App, error) {
+	var a entity.App
+	if err := c.call(ctx, MethodDeleteApp, c.timeout, actionRequest{Identity: id, Namespace: ns, Name: name}, &a); err != nil {
+		return nil, err
+	}
+	return &a, nil
+}
+
+// App returns an app for serving its routes; see Controller.App. It costs
+// one request per call: the gateway keeps what it compiles from an app by
+// the app's revision.
+func (c *Client) App(ctx context.Context, name string) (*entity.App, error) {
+	var a entity.App
+	if err := c.call(ctx, MethodApp, c.timeout, routeTableRequest{Name: name}, &a); err != nil {
+		return nil, err
+	}
+	return &a, nil
+}
+
+// InvokeApp serves one request of an app; see Controller.InvokeApp.
+func (c *Client) InvokeApp(ctx context.Context, req AppRequest) (*InvokeResult, error) {
+	if len(req.Params) > entity.MaxPayloadBytes {
+		return nil, fmt.Errorf("app %q: the request is %d bytes, over %d: %w", req.App, len(req.Params), entity.MaxPayloadBytes, ErrTooLarge)
+	}
+	wait := req.Wait
+	if wait <= 0 {
+		wait = DefaultWait
+	}
+	var res InvokeResult
+	if err := c.call(ctx, MethodInvokeApp, c.timeout+wait, req, &res); err != nil {
+		return nil, err
+	}
+	return &res, nil
 }

@@ -38,6 +38,8 @@ type Controller struct {
 	trig *triggerStore
 	// routes is the HTTP route store (routes.go).
 	routes *routeStore
+	// apps holds the web apps (apps.go).
+	apps *appStore
 	// sources consumes the NATS subjects and streams of message triggers (sources.go).
 	sources *sourceManager
 
@@ -158,6 +160,10 @@ func New(ctx context.Context, nc *nats.Conn, cfg Config, log *slog.Logger) (*Con
 		return nil, err
 	}
 	if c.routes, err = newRouteStore(ctx, wctx, c); err != nil {
+		c.Close()
+		return nil, err
+	}
+	if c.apps, err = newAppStore(ctx, wctx, c); err != nil {
 		c.Close()
 		return nil, err
 	}

@@ -89,6 +89,15 @@ func forEachBackend(t *testing.T, cfg controller.Config, fn func(t *testing.T, e
 // the reply subject and written to the records stream.
 func (e *env) startInvoker(t *testing.T) {
 	t.Helper()
+	e.startInvokerWith(t, func(msg *activation.Message) activation.Response {
+		return activation.NewResponse(activation.StatusSuccess, msg.Params)
+	})
+}
+
+// startInvokerWith runs a fake invoker that answers each activation with
+// respond's response.
+func (e *env) startInvokerWith(t *testing.T, respond func(*activation.Message) activation.Response) {
+	t.Helper()
 	// Handlers may still run while the test tears down the connection.
 	var ended atomic.Bool
 	handle := func(m jetstream.Msg) {
@@ -106,7 +115,7 @@ func (e *env) startInvoker(t *testing.T) {
 			Subject:      msg.Subject,
 			Start:        start,
 			End:          start,
-			Response:     activation.NewResponse(activation.StatusSuccess, msg.Params),
+			Response:     respond(&msg),
 			Logs:         []string{},
 		}
 		b, _ := json.Marshal(&r)

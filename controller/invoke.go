@@ -49,7 +49,14 @@ func (c *Controller) Invoke(ctx context.Context, id Identity, req InvokeRequest)
 	if len(params) > entity.MaxPayloadBytes {
 		return nil, fmt.Errorf("invoke %q: parameters with defaults are %d bytes, over %d: %w", req.Name, len(params), entity.MaxPayloadBytes, ErrTooLarge)
 	}
+	return c.enqueue(ctx, id, a, params, req, nil)
+}
 
+// enqueue admits and publishes an activation of action revision a with
+// params (already merged and checked) and, for req.Blocking, waits for its
+// record; app is set for a web app's activations (apps.go).
+func (c *Controller) enqueue(ctx context.Context, id Identity, a *entity.Action, params json.RawMessage, req InvokeRequest, app *activation.AppCall) (*InvokeResult, error) {
+	ns := a.Namespace
 	aid := cmp.Or(req.activationID, activation.NewID())
 	msg := activation.Message{
 		ActivationID: aid,
@@ -60,12 +67,13 @@ func (c *Controller) Invoke(ctx context.Context, id Identity, req InvokeRequest)
 		Blocking:     req.Blocking,
 		Admitted:     now(),
 		Cause:        req.Cause,
+		App:          app,
 	}
 	data, err := json.Marshal(&msg)
 	if err != nil {
-		return nil, fmt.Errorf("invoke %q: %w", req.Name, err)
+		return nil, fmt.Errorf("invoke %q: %w", a.Name, err)
 	}
-	m := &nats.Msg{Subject: names.ActivationSubject(ns, req.Name), Header: nats.Header{}, Data: data}
+	m := &nats.Msg{Subject: names.ActivationSubject(ns, a.Name), Header: nats.Header{}, Data: data}
 	m.Header.Set(names.HeaderMsgID, aid)
 	// Limits come last, so a request refused for anything else takes no
 	// slot or token (ADR 005).
@@ -84,9 +92,9 @@ func (c *Controller) Invoke(ctx context.Context, id Identity, req InvokeRequest)
 	}
 	if _, err := c.js.PublishMsg(ctx, m); err != nil {
 		adm.cancel()
-		return nil, publishError(req.Name, err)
+		return nil, publishError(a.Name, err)
 	}
-	log := c.log.With("activation", aid, "namespace", ns, "action", req.Name)
+	log := c.log.With("activation", aid, "namespace", ns, "action", a.Name)
 	log.Debug("activation enqueued", "blocking", req.Blocking)
 
 	res := &InvokeResult{ActivationID: aid}

@@ -303,5 +303,48 @@ func (c *Controller) handlers() map[string]handler {
 			}
 			return c.WebAction(ctx, r.Namespace, r.Name)
 		},
+		// Web apps (apps.go).
+		MethodDeployApp: func(ctx context.Context, data []byte) (any, error) {
+			var r deployAppRequest
+			if err := decode(data, &r); err != nil {
+				return nil, err
+			}
+			return c.DeployApp(ctx, r.Identity, r.Request)
+		},
+		MethodGetApp: func(ctx context.Context, data []byte) (any, error) {
+			var r actionRequest
+			if err := decode(data, &r); err != nil {
+				return nil, err
+			}
+			return c.GetApp(ctx, r.Identity, r.Namespace, r.Name)
+		},
+		MethodListApps: func(ctx context.Context, data []byte) (any, error) {
+			var r listRoutesRequest
+			if err := decode(data, &r); err != nil {
+				return nil, err
+			}
+			return c.ListApps(ctx, r.Identity, r.Namespace)
+		},
+		MethodDeleteApp: func(ctx context.Context, data []byte) (any, error) {
+			var r actionRequest
+			if err := decode(data, &r); err != nil {
+				return nil, err
+			}
+			return c.DeleteApp(ctx, r.Identity, r.Namespace, r.Name)
+		},
+		MethodApp: func(ctx context.Context, data []byte) (any, error) {
+			var r routeTableRequest
+			if err := decode(data, &r); err != nil {
+				return nil, err
+			}
+			return c.App(ctx, r.Name)
+		},
+		MethodInvokeApp: func(ctx context.Context, data []byte) (any, error) {
+			var r AppRequest
+			if err := decode(data, &r); err != nil {
+				return nil, err
+			}
+			return c.InvokeApp(ctx, r)
+		},
 	}
 }

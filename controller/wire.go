@@ -30,6 +30,13 @@ const (
 	MethodDeleteRoute = "deleteRoute"
 	MethodRouteTable  = "routeTable"
 	MethodWebAction   = "webAction"
+	// Web apps (apps.go).
+	MethodDeployApp = "deployApp"
+	MethodGetApp    = "getApp"
+	MethodListApps  = "listApps"
+	MethodDeleteApp = "deleteApp"
+	MethodApp       = "app"
+	MethodInvokeApp = "invokeApp"
 )
 
 // InlineCodeMax is the largest code carried inside an API message; larger
@@ -104,6 +111,14 @@ type (
 		Name string `json:"name,omitempty"`
 	}
 )
+
+// Requests of the app methods; getApp and deleteApp use actionRequest,
+// listApps listRoutesRequest, app routeTableRequest (Name) and invokeApp
+// AppRequest itself.
+type deployAppRequest struct {
+	Identity Identity         `json:"identity"`
+	Request  DeployAppRequest `json:"request"`
+}
 
 // response is every API reply: a result or an error.
 type response struct {

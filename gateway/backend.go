@@ -51,4 +51,13 @@ type Backend interface {
 	// for web-action dispatch by its annotations; ErrNotFound when absent.
 	// The gateway must not show it to the client.
 	WebAction(ctx context.Context, ns, name string) (*entity.Action, error)
+	// Web apps (ADR 010): DeployApp, GetApp, ListApps and DeleteApp manage
+	// a namespace's apps for its key holders; App returns an app without
+	// an identity (apps are public) and InvokeApp serves one request.
+	DeployApp(ctx context.Context, id controller.Identity, req controller.DeployAppRequest) (*entity.App, error)
+	GetApp(ctx context.Context, id controller.Identity, ns, name string) (*entity.App, error)
+	ListApps(ctx context.Context, id controller.Identity, ns string) ([]*entity.App, error)
+	DeleteApp(ctx context.Context, id controller.Identity, ns, name string) (*entity.App, error)
+	App(ctx context.Context, name string) (*entity.App, error)
+	InvokeApp(ctx context.Context, req controller.AppRequest) (*controller.InvokeResult, error)
 }

@@ -151,6 +151,7 @@ func New(b Backend, cfg Config) (*Gateway, error) {
 	mux.Handle("/v1/", g.limitBody(gw))
 	g.routeOpenWhisk(mux)
 	g.routeRoutes(mux)
+	g.routeApps(mux)
 	g.handler = g.withRequestID(mux)
 	return g, nil
 }

@@ -105,6 +105,12 @@ func (i *Invoker) activate(ctx context.Context, log *slog.Logger, m *activation.
 		rec.Annotate(activation.AnnotationStart, string(o.how))
 	}
 	rec.Annotate(activation.AnnotationInvoker, i.cfg.ID)
+	if m.App != nil {
+		rec.Annotate(activation.AnnotationApp, a.Name)
+		if m.App.Endpoint != "" {
+			rec.Annotate(activation.AnnotationEndpoint, m.App.Endpoint)
+		}
+	}
 	if m.Cause != "" {
 		rec.Annotate(activation.AnnotationCausedBy, m.Cause) // the sequence or trigger activation
 	}
@@ -133,8 +139,14 @@ func (i *Invoker) execute(ctx context.Context, log *slog.Logger, m *activation.M
 	if image == "" {
 		return internal("no runtime image for kind %q on invoker %s", a.Exec.Kind, i.cfg.ID)
 	}
+	key := a.Key()
+	if m.App != nil {
+		// An app's containers are specialized per endpoint (ADR 010); the
+		// prefix keeps them apart from an action of the same name.
+		key = "app:" + key + "#" + m.App.Endpoint
+	}
 	c, how, err := i.pool.Acquire(ctx, pool.Request{
-		Key:         a.Key(),
+		Key:         key,
 		Kind:        kind,
 		Image:       image,
 		MemoryMB:    lim.Memory,
@@ -180,7 +192,10 @@ func (i *Invoker) execute(ctx context.Context, log *slog.Logger, m *activation.M
 			main = defaultMainName
 		}
 		ictx, cancel := context.WithTimeout(ctx, timeout)
-		err = cn.client.Init(ictx, container.InitRequest{Name: a.Name, Main: main, Code: code, Binary: a.Exec.Binary})
+		err = cn.client.Init(ictx, container.InitRequest{Name: a.Name, Main: main, Code: code, Binary: a.Exec.Binary, App: m.App != nil})
+		if err == nil && m.App != nil && m.App.Op == activation.AppServe {
+			err = cn.client.Specialize(ictx, m.App.Endpoint)
+		}
 		cancel()
 		o.initDur = max(time.Since(o.start), time.Millisecond)
 		if err != nil {
@@ -197,6 +212,9 @@ func (i *Invoker) execute(ctx context.Context, log *slog.Logger, m *activation.M
 			}
 		}
 		i.pool.Initialized(c)
+	}
+	if m.App != nil && m.App.Op == activation.AppRegister {
+		return i.register(ctx, log, c, o, timeout, lim)
 	}
 
 	runStart := time.Now()
@@ -251,6 +269,39 @@ func (i *Invoker) execute(ctx context.Context, log *slog.Logger, m *activation.M
 	o.logs = cn.logs.Collect(lctx, logLimit(lim))
 	lcancel()
 	i.pool.Release(c)
+	return o, nil
+}
+
+// register asks a freshly initialized app container for its route table
+// (ADR 010): the table is the activation's result. The container is not
+// specialized for any endpoint, so it is removed afterwards.
+func (i *Invoker) register(ctx context.Context, log *slog.Logger, c *pool.Container[*conn], o outcome, timeout time.Duration, lim entity.Limits) (outcome, error) {
+	cn := c.Conn
+	rctx, cancel := context.WithTimeout(ctx, timeout)
+	table, err := cn.client.Register(rctx)
+	cancel()
+	o.end = time.Now()
+	var ae *container.ActionError
+	switch _, isObj := asObject(table); {
+	case errors.As(err, &ae):
+		log.Info("app register failed", "err", ae.Message)
+		o.status, o.result = activation.StatusDeveloperError, activation.ErrorResult("the app's /register failed: "+ae.Message)
+	case err != nil && ctx.Err() == nil && errors.Is(err, context.DeadlineExceeded):
+		o.status, o.result = activation.StatusDeveloperError, activation.ErrorResult(fmt.Sprintf(msgTimeoutT, lim.Timeout))
+	case err != nil:
+		o.status, o.result = activation.StatusDeveloperError, activation.ErrorResult(msgCrashed)
+	case !isObj:
+		o.status, o.result = activation.StatusDeveloperError, activation.ErrorResult("the app's /register did not answer a JSON object")
+	default:
+		o.status, o.result = activation.StatusSuccess, table
+	}
+	lctx, lcancel := context.WithTimeout(context.WithoutCancel(ctx), logWaitFailed)
+	o.logs = cn.logs.Collect(lctx, logLimit(lim))
+	lcancel()
+	i.pool.Discard(c)
+	if ctx.Err() != nil {
+		return outcome{}, errShutdown
+	}
 	return o, nil
 }
 

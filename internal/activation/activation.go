@@ -57,6 +57,26 @@ type Message struct {
 	Admitted int64 `json:"admitted"`
 	// Cause is the activation id that caused this one (sequences, triggers).
 	Cause string `json:"cause,omitempty"`
+	// App is set for the activations of a web app (ADR 010): Action is
+	// the app's code revision.
+	App *AppCall `json:"app,omitempty"`
+}
+
+// App operations.
+const (
+	// AppRegister loads the app and asks it for its route table.
+	AppRegister = "register"
+	// AppServe serves one HTTP request in a container specialized for
+	// the endpoint.
+	AppServe = "serve"
+)
+
+// AppCall says what an app activation does.
+type AppCall struct {
+	// Op is AppRegister or AppServe.
+	Op string `json:"op"`
+	// Endpoint is the endpoint that serves the request (AppServe).
+	Endpoint string `json:"endpoint,omitempty"`
 }
 
 // Response is the response part of a Record.
@@ -109,6 +129,10 @@ const (
 	AnnotationInvoker  = "invoker"
 	// AnnotationStart says how the container was had: "warm", "prewarm" or "cold".
 	AnnotationStart = "start"
+	// AnnotationApp and AnnotationEndpoint name the web app and the
+	// endpoint of an app activation (ADR 010).
+	AnnotationApp      = "app"
+	AnnotationEndpoint = "endpoint"
 )
 
 // Annotate appends annotation key = value (value marshalled to JSON).

@@ -268,6 +268,13 @@ const RoutesBucket = "flurry_routes"
 // RouteTableKey is the key of namespace ns's route table in RoutesBucket.
 func RouteTableKey(ns string) string { return Token(ns) }
 
+// AppsBucket is the KV bucket of web apps (ADR 010); key AppKey(name).
+// App names are cluster-wide, so the key has no namespace.
+const AppsBucket = "flurry_apps"
+
+// AppKey is the key of app name in AppsBucket.
+func AppKey(name string) string { return Token(name) }
+
 // Message triggers (ADR 008).
 const (
 	// TriggerDeadLettersStream holds trigger messages that failed after

@@ -165,5 +165,8 @@ func Ensure(ctx context.Context, js jetstream.JetStream, opts Options) error {
 	if err := ensureRoutes(ctx, js, opts); err != nil {
 		return err
 	}
+	if err := ensureApps(ctx, js, opts); err != nil {
+		return err
+	}
 	return ensurePlacement(ctx, js, opts)
 }

@@ -9,6 +9,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -117,6 +118,8 @@ type InitRequest struct {
 	Code   string // text, or base64 when Binary
 	Binary bool
 	Env    map[string]string
+	// App asks for app mode (ADR 010): Main names the WSGI object.
+	App bool
 }
 
 // Init sends /init. A non-200 answer is an *ActionError carrying the
@@ -153,14 +156,15 @@ func initBody(req InitRequest) ([]byte, error) {
 		Main   string            `json:"main"`
 		Binary bool              `json:"binary"`
 		Env    map[string]string `json:"env,omitempty"`
+		App    bool              `json:"app,omitempty"`
 		Code   string            `json:"code"`
 	}
 	if !req.Binary || !plainBase64(req.Code) {
 		return json.Marshal(struct {
 			Value value `json:"value"`
-		}{value{req.Name, req.Main, req.Binary, req.Env, req.Code}})
+		}{value{req.Name, req.Main, req.Binary, req.Env, req.App, req.Code}})
 	}
-	head, err := json.Marshal(value{Name: req.Name, Main: req.Main, Binary: req.Binary, Env: req.Env})
+	head, err := json.Marshal(value{Name: req.Name, Main: req.Main, Binary: req.Binary, Env: req.Env, App: req.App})
 	if err != nil {
 		return nil, err
 	}
@@ -267,6 +271,39 @@ func (c *Client) Run(ctx context.Context, req RunRequest) (RunResponse, error) {
 		out.Body, out.Truncated, out.Size = nil, true, int64(len(data))+n
 	}
 	return out, nil
+}
+
+// Register asks an app container for its route table (ADR 010) and
+// returns the proxy's JSON answer. A non-200 answer is an *ActionError.
+func (c *Client) Register(ctx context.Context) (json.RawMessage, error) {
+	return c.appCall(ctx, "/register", nil)
+}
+
+// Specialize dedicates an app container to endpoint (ADR 010). A non-200
+// answer (unknown endpoint, already specialized) is an *ActionError.
+func (c *Client) Specialize(ctx context.Context, endpoint string) error {
+	body, err := json.Marshal(map[string]string{"endpoint": endpoint})
+	if err != nil {
+		return fmt.Errorf("encode specialize: %w", err)
+	}
+	_, err = c.appCall(ctx, "/specialize?endpoint="+url.QueryEscape(endpoint), body)
+	return err
+}
+
+func (c *Client) appCall(ctx context.Context, path string, body []byte) (json.RawMessage, error) {
+	resp, err := c.post(ctx, path, body)
+	if err != nil {
+		return nil, fmt.Errorf("%s %s: %w", path, c.addr, err)
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(io.LimitReader(resp.Body, entity.MaxPayloadBytes))
+	if err != nil {
+		return nil, fmt.Errorf("%s %s: read response: %w", path, c.addr, err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		return nil, &ActionError{StatusCode: resp.StatusCode, Message: errorMessage(resp.StatusCode, data)}
+	}
+	return data, nil
 }
 
 func (c *Client) post(ctx context.Context, path string, body []byte) (*http.Response, error) {
