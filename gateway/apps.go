@@ -23,7 +23,9 @@ import (
 const AppPrefix = "/apps/"
 
 // AppEvent is what an app's runtime receives as params: the route event
-// plus the path the app is mounted at (WSGI's SCRIPT_NAME).
+// plus the path the app is mounted at (WSGI's SCRIPT_NAME). Unlike a
+// route's, Path is the request path below the mount point as sent,
+// percent-encoded.
 type AppEvent struct {
 	RouteEvent
 	ScriptName string `json:"scriptName"`
@@ -241,12 +243,11 @@ func (as *appServer) serve(w http.ResponseWriter, r *http.Request) {
 		g.writeError(w, r, err)
 		return
 	}
-	// The app sees its own path (below the mount point) as it was sent,
-	// trailing slash included: its router may tell /items from /items/.
+	// The app gets its own path (below the mount point) as it was sent:
+	// still percent-encoded (the runtime decodes it once, as WSGI wants,
+	// so an encoded "/" stays apart from a separator) and with its
+	// trailing slash (a router may tell /items from /items/).
 	appPath := "/" + pathEsc
-	if p, err := url.PathUnescape(appPath); err == nil {
-		appPath = p
-	}
 	ev := AppEvent{
 		RouteEvent: RouteEvent{
 			Method: r.Method, Path: appPath, Route: m.route.Path, PathParams: m.params,
@@ -257,6 +258,9 @@ func (as *appServer) serve(w http.ResponseWriter, r *http.Request) {
 	}
 	if h := r.Host; h != "" {
 		ev.Headers["host"] = h
+	}
+	if cs := r.Header.Values("Cookie"); len(cs) > 1 {
+		ev.Headers["cookie"] = strings.Join(cs, "; ") // RFC 6265: one line, "; " apart
 	}
 	ev.Body, ev.IsBase64Encoded = encodeBody(r.Header.Get("Content-Type"), body)
 	params, err := json.Marshal(&ev)

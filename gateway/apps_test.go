@@ -178,7 +178,8 @@ func TestAppServing(t *testing.T) {
 		{"HEAD", "/apps/shop/items/3", "item", "/items/3"},
 		{"POST", "/apps/shop/cart", "cart", "/cart"},
 		{"GET", "/apps/shop/static/css/site.css", "static", "/static/css/site.css"},
-		{"GET", "/apps/shop/items/a%20b", "item", "/items/a b"},
+		{"GET", "/apps/shop/items/a%20b", "item", "/items/a%20b"},
+		{"GET", "/apps/shop/items/a%2Fb", "item", "/items/a%2Fb"},
 	}
 	for _, c := range cases {
 		w := do(t, h, c.method, c.path, map[string]string{"Cookie": "sid=1; theme=dark", "X-Trace": "t1"}, "")

@@ -21,6 +21,32 @@
 // failed /init the proxy writes the end marker too, so the load error's
 // traceback reaches the record.
 //
+// Apps (ADR 010, Python only) are whole WSGI applications. /init with
+// "app": true in its value writes text code to <module>.py or unpacks a
+// zip of the app's directory, and starts launchers/app.py, which imports
+// main ("module:attr", default app:app) before it acknowledges, so an
+// import failure is /init's 502 like an action's load error. Then:
+//
+//   - POST /register answers {"routes": [{"methods", "rule", "endpoint"}]}
+//     from the app's Werkzeug url_map, in its order; 409 before a
+//     successful app /init, 502 when the app has no url_map. Like /run it
+//     ends an activation: the end marker follows.
+//   - POST /specialize?endpoint=E (or body {"endpoint": E}) answers
+//     {"ok": true, "endpoint": E} when the app has E; 404 for an unknown
+//     endpoint, 409 before an app /init or once specialized for another
+//     endpoint, 400 without an endpoint. It is a step of the activation its
+//     /run ends, so it writes the marker only when it fails.
+//     ?endpoint=echo&echo=X is the self-test: {"ok": true, "endpoint":
+//     "echo", "echo": X} in any state, specializing nothing.
+//   - POST /run takes the usual run request whose value is the gateway's
+//     HTTP event (method, path, rawQuery, headers, body, isBase64Encoded,
+//     scriptName), calls the app with the WSGI environ made from it and
+//     answers {"statusCode", "headers": {name: [values]}, "body",
+//     "isBase64Encoded"}; a body that is not UTF-8 is base64. A WSGI call
+//     that raises is an application error {"error": "Type: message"}.
+//
+// Other runtimes answer /register, /specialize and an app /init with 501.
+//
 // Runs are serialized, whatever __OW_ALLOW_CONCURRENT says: one process
 // answers its lines in order, so concurrent /run requests queue on a mutex.
 //

@@ -130,12 +130,16 @@ type server struct {
 	initialized bool // set by the first /init, successful or not
 	child       *child
 	stopped     bool
+	app         bool   // the child is an app (ADR 010), loaded by a successful /init
+	endpoint    string // the app endpoint /specialize pinned, "" before
 }
 
 func (p *server) routes() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /init", p.handleInit)
 	mux.HandleFunc("POST /run", p.handleRun)
+	mux.HandleFunc("POST /register", p.handleRegister)
+	mux.HandleFunc("POST /specialize", p.handleSpecialize)
 	return mux
 }
 
@@ -158,6 +162,8 @@ type initRequest struct {
 		Code   codeText                   `json:"code"`
 		Binary bool                       `json:"binary"`
 		Env    map[string]json.RawMessage `json:"env"`
+		// App asks for app mode: code is a WSGI app, main its module:attr.
+		App bool `json:"app"`
 	} `json:"value"`
 }
 
@@ -187,10 +193,15 @@ func (p *server) handleInit(w http.ResponseWriter, r *http.Request) {
 		} else {
 			p.markLocked()
 		}
-		writeError(w, http.StatusBadGateway, err.Error())
+		status := http.StatusBadGateway
+		if errors.Is(err, errNoApps) {
+			status = http.StatusNotImplemented
+		}
+		writeError(w, status, err.Error())
 		return
 	}
 	p.child = c
+	p.app = req.Value.App
 	writeJSON(w, http.StatusOK, map[string]bool{"ok": true})
 }
 
@@ -203,6 +214,9 @@ func (p *server) init(ctx context.Context, req *initRequest) (*child, error) {
 	}
 	if len(v.Code) == 0 {
 		return nil, errors.New("init request has no code")
+	}
+	if v.App && p.cfg.Language != Python {
+		return nil, p.noAppsError()
 	}
 	if !v.Binary && p.cfg.Language == Native {
 		return nil, errors.New("this runtime runs native executables only: send code as a base64 zip holding an executable named exec, or the executable itself, with binary=true")
@@ -219,9 +233,12 @@ func (p *server) init(ctx context.Context, req *initRequest) (*child, error) {
 	}
 	var argv []string
 	var err error
-	if p.cfg.Language == Native {
+	switch {
+	case v.App:
+		argv, err = p.prepareApp(code, v.Binary, v.Main)
+	case p.cfg.Language == Native:
 		argv, err = p.prepareExecutable(code)
-	} else {
+	default:
 		argv, err = p.prepareSource(code, v.Binary, v.Main)
 	}
 	if err != nil {
@@ -295,16 +312,19 @@ func (p *server) handleRun(w http.ResponseWriter, r *http.Request) {
 	p.mu.Unlock()
 
 	status, body := p.run(r, c)
-	// The marker goes out before the response, so once the invoker has the
-	// response the activation's logs are complete up to the marker.
+	p.finish(w, c, status, body)
+}
+
+// finish ends an activation: it writes the end marker, then the answer.
+// The marker goes out before the response, so once the invoker has the
+// response the activation's logs are complete up to the marker.
+func (p *server) finish(w http.ResponseWriter, c *child, status int, body []byte) {
 	if c != nil {
 		c.mark(container.EndMarker)
 	} else {
 		p.markNoChild()
 	}
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	_, _ = w.Write(body)
+	writeRaw(w, status, body)
 }
 
 func (p *server) run(r *http.Request, c *child) (int, []byte) {
@@ -425,6 +445,13 @@ func jsonObject(b []byte) bool {
 func errorBody(status int, msg string) (int, []byte) {
 	b, _ := json.Marshal(map[string]string{"error": msg})
 	return status, b
+}
+
+// writeRaw answers with body, a JSON document.
+func writeRaw(w http.ResponseWriter, status int, body []byte) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_, _ = w.Write(body)
 }
 
 func writeError(w http.ResponseWriter, status int, msg string) {

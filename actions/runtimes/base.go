@@ -46,7 +46,7 @@ type base struct {
 }
 
 var bases = map[string]base{
-	entity.KindPython: {repo: "flurry/base-python", language: "python", packages: []string{"python3", "ca-certificates"},
+	entity.KindPython: {repo: "flurry/base-python", language: "python", packages: []string{"python3", "python3-flask", "ca-certificates"},
 		env: "HOME=/tmp PYTHONDONTWRITEBYTECODE=1"},
 	entity.KindNodejs: {repo: "flurry/base-nodejs", language: "nodejs", packages: []string{"nodejs", "ca-certificates"},
 		env: "HOME=/tmp"},
