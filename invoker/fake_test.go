@@ -39,6 +39,8 @@ type protoContainer struct {
 	mu     sync.Mutex
 	code   string
 	inited bool
+	// endpoint is what /specialize dedicated an app container to.
+	endpoint string
 }
 
 func newProtoRuntime() *protoRuntime { return &protoRuntime{live: map[string]*protoContainer{}} }
@@ -134,6 +136,32 @@ func (pc *protoContainer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		pc.inited, pc.code = true, body.Value.Code
 		io.WriteString(w, `{"ok":true}`)
+	case "/register":
+		pc.mu.Lock()
+		code := pc.code
+		pc.mu.Unlock()
+		pc.marker()
+		if code == "badregister" {
+			w.WriteHeader(http.StatusBadGateway)
+			io.WriteString(w, `{"error":"the app has no url_map"}`)
+			return
+		}
+		io.WriteString(w, `{"routes":[{"methods":["GET"],"rule":"/","endpoint":"index"}]}`)
+	case "/specialize":
+		ep := r.URL.Query().Get("endpoint")
+		pc.mu.Lock()
+		defer pc.mu.Unlock()
+		switch {
+		case ep == "nosuch":
+			w.WriteHeader(http.StatusNotFound)
+			io.WriteString(w, `{"error":"the app has no endpoint \"nosuch\""}`)
+		case pc.endpoint != "" && pc.endpoint != ep:
+			w.WriteHeader(http.StatusConflict)
+			io.WriteString(w, `{"error":"specialized already"}`)
+		default:
+			pc.endpoint = ep
+			io.WriteString(w, `{"ok":true}`)
+		}
 	case "/run":
 		var body struct {
 			Value        json.RawMessage `json:"value"`
@@ -148,6 +176,11 @@ func (pc *protoContainer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		switch code {
 		case "echo":
 			w.Write(body.Value)
+		case "app":
+			pc.mu.Lock()
+			ep := pc.endpoint
+			pc.mu.Unlock()
+			fmt.Fprintf(w, `{"statusCode":200,"body":%q}`, ep)
 		case "apperror":
 			io.WriteString(w, `{"error":"no such thing"}`)
 		case "sleep":

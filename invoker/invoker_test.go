@@ -114,6 +114,12 @@ func (e *env) action(t *testing.T, name, kind, code string, lim entity.Limits) e
 // reply subject.
 func (e *env) invoke(t *testing.T, a entity.Action, params string) *activation.Record {
 	t.Helper()
+	return e.invokeApp(t, a, nil, params)
+}
+
+// invokeApp is invoke for an app's activation when app is set.
+func (e *env) invokeApp(t *testing.T, a entity.Action, app *activation.AppCall, params string) *activation.Record {
+	t.Helper()
 	id := activation.NewID()
 	inbox := nats.NewInbox()
 	sub, err := e.nc.SubscribeSync(inbox)
@@ -121,7 +127,7 @@ func (e *env) invoke(t *testing.T, a entity.Action, params string) *activation.R
 		t.Fatal(err)
 	}
 	defer sub.Unsubscribe()
-	e.publish(t, a, id, params, inbox)
+	e.publishApp(t, a, app, id, params, inbox)
 	msg, err := sub.NextMsg(20 * time.Second)
 	if err != nil {
 		t.Fatalf("activation %s: no record: %v", id, err)
@@ -138,8 +144,14 @@ func (e *env) invoke(t *testing.T, a entity.Action, params string) *activation.R
 
 func (e *env) publish(t *testing.T, a entity.Action, id, params, reply string) {
 	t.Helper()
+	e.publishApp(t, a, nil, id, params, reply)
+}
+
+// publishApp publishes an activation of a, an app's when app is set.
+func (e *env) publishApp(t *testing.T, a entity.Action, app *activation.AppCall, id, params, reply string) {
+	t.Helper()
 	m := activation.Message{ActivationID: id, Namespace: a.Namespace, Action: a, Params: json.RawMessage(params),
-		Subject: "key-uuid", Blocking: reply != "", Admitted: time.Now().UnixMilli()}
+		Subject: "key-uuid", Blocking: reply != "", Admitted: time.Now().UnixMilli(), App: app}
 	data, _ := json.Marshal(m)
 	msg := &nats.Msg{Subject: names.ActivationSubject(a.Namespace, a.Name), Data: data,
 		Header: nats.Header{names.HeaderMsgID: []string{id}}}

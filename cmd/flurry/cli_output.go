@@ -79,11 +79,14 @@ func cliPrintJSON(w io.Writer, v any) error {
 	case []byte:
 		raw = r
 	default:
-		b, err := json.Marshal(v)
-		if err != nil {
+		// Without HTML escaping: "<int:id>" must print as it is.
+		var b bytes.Buffer
+		enc := json.NewEncoder(&b)
+		enc.SetEscapeHTML(false)
+		if err := enc.Encode(v); err != nil {
 			return err
 		}
-		raw = b
+		raw = b.Bytes()
 	}
 	var buf bytes.Buffer
 	if err := json.Indent(&buf, bytes.TrimSpace(raw), "", "  "); err != nil {
