@@ -146,6 +146,8 @@ func TestApps(t *testing.T) {
 			_, err := b.DeployApp(e.ctx, e.id, bad)
 			wantErr(t, err, controller.ErrInvalid)
 		}
+		_, err = b.DeployApp(e.ctx, e.id, controller.DeployAppRequest{Namespace: "_", Name: "x", Kind: "python:3", Code: make([]byte, entity.MaxCodeBytes+1)})
+		wantErr(t, err, controller.ErrTooLarge)
 		_, err = b.DeployApp(e.ctx, e.id, controller.DeployAppRequest{Namespace: "other", Name: "x", Kind: "python:3", Code: []byte("x")})
 		wantErr(t, err, controller.ErrForbidden)
 		_, err = b.InvokeApp(e.ctx, controller.AppRequest{App: "nosuch", Endpoint: "index"})
