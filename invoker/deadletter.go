@@ -39,12 +39,15 @@ type retryPlan struct {
 // with full jitter (AWS's "full jitter": uniform in [0, backoff]), and never
 // runs past MaxEventAge: the last retry then starts at the age limit.
 func planRetry(p *entity.RetryPolicy, attempt int, age time.Duration, jitter func(int64) int64) retryPlan {
-	if p == nil || attempt >= p.MaxAttempts {
+	if p == nil {
 		return retryPlan{reason: activation.ReasonRetriesExhausted}
 	}
 	maxAge := time.Duration(p.MaxEventAge) * time.Millisecond
 	if maxAge > 0 && age >= maxAge {
 		return retryPlan{reason: activation.ReasonMaxEventAge}
+	}
+	if attempt >= p.MaxAttempts {
+		return retryPlan{reason: activation.ReasonRetriesExhausted}
 	}
 	initial := time.Duration(p.InitialBackoff) * time.Millisecond
 	if initial <= 0 {

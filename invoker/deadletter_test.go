@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"strings"
 	"testing"
 	"time"
 
@@ -343,5 +344,45 @@ func TestAsyncRetriesThroughRun(t *testing.T) {
 	}
 	if n := s.recordCount(t, "guest", id); n != 1 {
 		t.Fatalf("%d records, want 1", n)
+	}
+}
+
+// TestExpiredEventIsNotRun: an asynchronous activation that waited in the
+// queue past its action's MaxEventAge is dead-lettered without a run.
+func TestExpiredEventIsNotRun(t *testing.T) {
+	rt := newProtoRuntime()
+	e := setup(t, rt, Config{Images: map[string]string{"go": "img-go"}, Prewarm: map[string]int{}})
+	a := e.action(t, "stale", entity.KindGo, "echo", entity.Limits{Memory: 128})
+	a.Retry = &entity.RetryPolicy{MaxAttempts: 3, MaxEventAge: 50}
+	old, fresh := activation.NewID(), activation.NewID()
+	e.publish(t, a, old, `{}`, "")
+	time.Sleep(100 * time.Millisecond) // the queue wait: no invoker runs yet
+	a.Retry.MaxEventAge = 60_000
+	e.publish(t, a, fresh, `{}`, "")
+	e.run(t)
+	s := &settleEnv{env: e}
+	testutil.CheckFor(t, 10*time.Second, 10*time.Millisecond, func() error {
+		dl, err := s.deadLetter("guest", old)
+		if err != nil {
+			return err
+		}
+		if dl.Reason != activation.ReasonMaxEventAge {
+			return fmt.Errorf("dead letter %s", mustJSON(dl))
+		}
+		return nil
+	})
+	e.settled(t)
+	rec, err := e.storedRecord("guest", old)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rec.Response.StatusCode != activation.StatusInternalError || !strings.Contains(resultError(t, rec), "over the action's maxEventAge of 50 ms") {
+		t.Errorf("expired record %s", mustJSON(rec))
+	}
+	if rec, err := e.storedRecord("guest", fresh); err != nil || !rec.Response.Success {
+		t.Errorf("fresh activation: %v %+v", err, rec)
+	}
+	if _, starts, _ := rt.counts(); starts != 1 {
+		t.Errorf("%d containers started, want 1 (the fresh activation's only)", starts)
 	}
 }

@@ -201,6 +201,12 @@ func (i *Invoker) handle(ctx context.Context, msg jetstream.Msg) {
 		}
 	}
 
+	if rec, old := i.expired(&m); old {
+		log.Info("asynchronous activation is older than its action's maxEventAge; not running it")
+		i.settle(ctx, log, msg, &m, rec)
+		return
+	}
+
 	i.running.Add(1)
 	stop := i.keepInProgress(log, msg)
 	rec, err := i.activate(ctx, log, &m)

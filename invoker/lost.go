@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"time"
 
@@ -17,6 +18,10 @@ import (
 // msgLost is the result of an activation whose invoker was lost after it
 // began the activation, when the action does not allow it to run twice.
 const msgLost = "The invoker running this activation was lost; the action does not allow retries."
+
+// msgExpiredT is the error of an asynchronous activation that waited in
+// the queue longer than its action's maxEventAge (age, limit in ms).
+const msgExpiredT = "The event waited %d ms, over the action's maxEventAge of %d ms; it was not run."
 
 // startedMarker is what an invoker stores before it runs an activation.
 type startedMarker struct {
@@ -71,12 +76,28 @@ func (i *Invoker) lostRun(ctx context.Context, log *slog.Logger, m *activation.M
 	_ = json.Unmarshal(raw.Data, &sm)
 	log.Warn("activation began on a lost invoker and its action allows no retries; recording an internal error",
 		"lostInvoker", sm.Invoker)
-	return i.lostRecord(m), true
+	return i.notRunRecord(m, msgLost), true
 }
 
-// lostRecord is the internal-error record of an activation lost with its
-// invoker.
-func (i *Invoker) lostRecord(m *activation.Message) *activation.Record {
+// expired returns the record of an asynchronous activation that waited
+// in the queue past its action's MaxEventAge: it is not run, and settle
+// dead-letters it (Lambda drops such events to the on-failure
+// destination rather than running them late).
+func (i *Invoker) expired(m *activation.Message) (*activation.Record, bool) {
+	p := m.Action.Retry
+	if m.Blocking || p == nil || p.MaxEventAge <= 0 || m.Admitted <= 0 {
+		return nil, false
+	}
+	age := time.Now().UnixMilli() - m.Admitted
+	if age < p.MaxEventAge {
+		return nil, false
+	}
+	return i.notRunRecord(m, fmt.Sprintf(msgExpiredT, age, p.MaxEventAge)), true
+}
+
+// notRunRecord is the internal-error record, with error msg, of an
+// activation that is settled without a run of its own.
+func (i *Invoker) notRunRecord(m *activation.Message, msg string) *activation.Record {
 	a := &m.Action
 	now := time.Now().UnixMilli()
 	rec := &activation.Record{
@@ -87,7 +108,7 @@ func (i *Invoker) lostRecord(m *activation.Message) *activation.Record {
 		Subject:      m.Subject,
 		Start:        now,
 		End:          now,
-		Response:     activation.NewResponse(activation.StatusInternalError, activation.ErrorResult(msgLost)),
+		Response:     activation.NewResponse(activation.StatusInternalError, activation.ErrorResult(msg)),
 		Logs:         []string{},
 		Publish:      a.Publish,
 		Cause:        m.Cause,
