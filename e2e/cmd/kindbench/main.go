@@ -17,7 +17,11 @@
 //
 //   - memory of a warm container (docker stats, median over the kind's).
 //
-//     go run ./e2e/cmd/kindbench -flurry bin/flurry
+// It then measures apps (ADR 010) on the same standalone and prints the
+// "Apps" section (see app.go); -apps measures only those:
+//
+//	go run ./e2e/cmd/kindbench -flurry bin/flurry
+//	go run ./e2e/cmd/kindbench -flurry bin/flurry -apps
 package main
 
 import (
@@ -25,12 +29,12 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -60,14 +64,17 @@ func main() {
 	starts := flag.Int("starts", 8, "cold and prewarm starts per kind")
 	n := flag.Int("n", 400, "sequential warm invocations per kind")
 	scratch := flag.Bool("scratch", false, "also time building the language kinds' images from nothing (empty rootfs cache; needs mmdebstrap and network, minutes)")
+	apps := flag.Bool("apps", false, "measure only apps: deploys, cold and warm requests of the example shop against a plain python:3 action")
 	flag.Parse()
-	if err := run(*flurry, *starts, *n, *scratch); err != nil {
+	if err := run(*flurry, *starts, *n, *scratch, *apps); err != nil {
 		fmt.Fprintln(os.Stderr, "kindbench:", err)
 		os.Exit(1)
 	}
 }
 
-func run(bin string, starts, n int, scratch bool) error {
+// run measures the kinds (unless appsOnly) and then apps, all on one
+// standalone without stem cells, and prints the markdown tables.
+func run(bin string, starts, n int, scratch, appsOnly bool) error {
 	ctx := context.Background()
 	bin, err := filepath.Abs(bin)
 	if err != nil {
@@ -83,52 +90,12 @@ func run(bin string, starts, n int, scratch bool) error {
 	if out, err := exec.Command(bin, "images").CombinedOutput(); err != nil {
 		return fmt.Errorf("flurry images: %v\n%s", err, out)
 	}
-	// A new binary's cost: a copy of bin with one byte appended (still the
-	// same program, a different content hash) gets its own images, built
-	// on the present base images.
-	other := filepath.Join(tmp, "flurry-other")
-	exeBytes, err := os.ReadFile(bin)
-	if err != nil {
-		return err
-	}
-	if err := os.WriteFile(other, append(exeBytes, 0), 0o755); err != nil {
-		return err
-	}
-	build := map[string]string{}
-	for _, k := range []string{"go", "python:3", "nodejs"} {
-		t0 := time.Now()
-		if out, err := exec.Command(other, "images", "--kinds", k).CombinedOutput(); err != nil {
-			return fmt.Errorf("flurry images --kinds %s: %v\n%s", k, err, out)
-		}
-		build[k] = fmt.Sprintf("%.1f s", time.Since(t0).Seconds())
-		if tag, err := imageTag(other, k); err == nil {
-			_ = exec.Command("docker", "rmi", tag).Run()
-		}
-		if scratch && k != "go" {
-			cmd := exec.Command(bin, "images", "--kinds", k, "--rebuild")
-			cmd.Env = append(os.Environ(), "XDG_CACHE_HOME="+filepath.Join(tmp, "cache"))
-			t0 := time.Now()
-			if out, err := cmd.CombinedOutput(); err != nil {
-				return fmt.Errorf("flurry images --rebuild --kinds %s: %v\n%s", k, err, out)
-			}
-			build[k] += fmt.Sprintf(" (from nothing: %.0f s)", time.Since(t0).Seconds())
+	var prep *kindsPrep
+	if !appsOnly {
+		if prep, err = prepareKinds(ctx, bin, tmp, scratch); err != nil {
+			return err
 		}
 	}
-	build["blackbox"] = "user's image"
-	bbImage, err := blackboxImage(tmp)
-	if err != nil {
-		return err
-	}
-
-	src := filepath.Join(tmp, "echo.go")
-	if err := os.WriteFile(src, []byte("package main\n\nfunc Main(args map[string]interface{}) map[string]interface{} { return args }\n"), 0o644); err != nil {
-		return err
-	}
-	exe, err := gowrap.Build(ctx, src, "Main")
-	if err != nil {
-		return err
-	}
-	kinds[0].code, kinds[0].binary = base64.StdEncoding.EncodeToString(exe), true
 
 	sys, err := start(bin, filepath.Join(tmp, "data"), "--prewarm", "0", "--memory", "8192", "--limit-per-minute", "0")
 	if err != nil {
@@ -139,11 +106,83 @@ func run(bin string, starts, n int, scratch bool) error {
 	}
 	defer sys.stop()
 
+	if !appsOnly {
+		if err := benchKinds(sys, bin, prep, starts, n); err != nil {
+			return err
+		}
+		fmt.Println()
+	}
+	return benchApps(ctx, sys, bin, starts, n)
+}
+
+// kindsPrep is what the kinds' table needs from before the standalone
+// starts: the image build timings and the blackbox image.
+type kindsPrep struct {
+	build   map[string]string // kind → the table's "image build" cell
+	bbImage string
+}
+
+// prepareKinds times the image builds, builds the blackbox image and the
+// go kind's echo executable (into kinds[0]).
+func prepareKinds(ctx context.Context, bin, tmp string, scratch bool) (*kindsPrep, error) {
+	// A new binary's cost: a copy of bin with one byte appended (still the
+	// same program, a different content hash) gets its own images, built
+	// on the present base images.
+	other := filepath.Join(tmp, "flurry-other")
+	exeBytes, err := os.ReadFile(bin)
+	if err != nil {
+		return nil, err
+	}
+	if err := os.WriteFile(other, append(exeBytes, 0), 0o755); err != nil {
+		return nil, err
+	}
+	build := map[string]string{}
+	for _, k := range []string{"go", "python:3", "nodejs"} {
+		t0 := time.Now()
+		if out, err := exec.Command(other, "images", "--kinds", k).CombinedOutput(); err != nil {
+			return nil, fmt.Errorf("flurry images --kinds %s: %v\n%s", k, err, out)
+		}
+		build[k] = fmt.Sprintf("%.1f s", time.Since(t0).Seconds())
+		if tag, err := imageTag(other, k); err == nil {
+			_ = exec.Command("docker", "rmi", tag).Run()
+		}
+		if scratch && k != "go" {
+			cmd := exec.Command(bin, "images", "--kinds", k, "--rebuild")
+			cmd.Env = append(os.Environ(), "XDG_CACHE_HOME="+filepath.Join(tmp, "cache"))
+			t0 := time.Now()
+			if out, err := cmd.CombinedOutput(); err != nil {
+				return nil, fmt.Errorf("flurry images --rebuild --kinds %s: %v\n%s", k, err, out)
+			}
+			build[k] += fmt.Sprintf(" (from nothing: %.0f s)", time.Since(t0).Seconds())
+		}
+	}
+	build["blackbox"] = "user's image"
+	bbImage, err := blackboxImage(tmp)
+	if err != nil {
+		return nil, err
+	}
+
+	src := filepath.Join(tmp, "echo.go")
+	if err := os.WriteFile(src, []byte("package main\n\nfunc Main(args map[string]interface{}) map[string]interface{} { return args }\n"), 0o644); err != nil {
+		return nil, err
+	}
+	exe, err := gowrap.Build(ctx, src, "Main")
+	if err != nil {
+		return nil, err
+	}
+	kinds[0].code, kinds[0].binary = base64.StdEncoding.EncodeToString(exe), true
+	return &kindsPrep{build: build, bbImage: bbImage}, nil
+}
+
+// benchKinds prints the "Runtime kinds" table: one row per kind.
+func benchKinds(sys *system, bin string, prep *kindsPrep, starts, n int) error {
+	build, bbImage := prep.build, prep.bbImage
 	fmt.Println("| kind | image build (new binary) | cold start p50 (initTime) | prewarm start p50 | warm p50 | warm p99 | memory per warm container |")
 	fmt.Println("|---|---|---|---|---|---|---|")
 	for _, k := range kinds {
 		x := map[string]any{"kind": k.kind, "code": k.code, "binary": k.binary}
 		image := ""
+		var err error
 		if k.kind == "blackbox" {
 			x = map[string]any{"kind": "blackbox", "image": bbImage}
 			image = bbImage
@@ -241,51 +280,42 @@ func blackboxImage(tmp string) (string, error) {
 	return tag, nil
 }
 
-// prewarm starts containers of image as the Docker runtime does and times
-// /init plus the first /run once each is ready: the work left for an
+// prewarm times /init plus the first /run of the action execBody on n
+// containers of image that are already running: the work left for an
 // activation that finds a stem cell.
 func prewarm(image string, execBody map[string]any, n int) ([]time.Duration, error) {
+	init := map[string]any{"value": map[string]any{"name": "bench", "main": "main", "code": execBody["code"], "binary": execBody["binary"]}}
+	return directStarts(image, directSetup{init: init, run: map[string]any{"x": 1}}, n)
+}
+
+// directSetup is what a container of a runtime image is sent, straight
+// to its proxy and without the platform: the /init body, the endpoint to
+// /specialize for (apps only) and the value of each /run. check, when
+// set, judges each /run's answer.
+type directSetup struct {
+	init     map[string]any
+	endpoint string
+	run      any
+	check    func(res []byte) error
+}
+
+// directStarts starts n containers of image, one at a time, and times, on
+// each once it answers, the setup (/init, and /specialize for an app)
+// plus the first /run.
+func directStarts(image string, s directSetup, n int) ([]time.Duration, error) {
 	var out []time.Duration
 	for range n {
-		id, err := exec.Command("docker", "run", "-d", "--rm", "--read-only", "--tmpfs", "/tmp:rw,exec,uid=65534,gid=65534,size=64m",
-			"--cap-drop", "ALL", "--security-opt", "no-new-privileges", "-m", "256m", "-p", "127.0.0.1::8080", image).Output()
+		addr, remove, err := runContainer(image)
 		if err != nil {
-			return nil, fmt.Errorf("docker run %s: %w", image, err)
+			return nil, err
 		}
-		cid := strings.TrimSpace(string(id))
-		d, err := func() (time.Duration, error) {
-			defer exec.Command("docker", "rm", "-f", cid).Run()
-			port, err := exec.Command("docker", "port", cid, "8080/tcp").Output()
-			if err != nil {
-				return 0, err
-			}
-			addr := strings.TrimSpace(strings.Split(string(port), "\n")[0])
-			for deadline := time.Now().Add(30 * time.Second); ; {
-				c, err := net.Dial("tcp", addr)
-				if err == nil {
-					c.Close()
-					// docker-proxy accepts before the container listens; a
-					// 403 /run (not initialized) proves the proxy answers.
-					if r, err := http.Post("http://"+addr+"/run", "application/json", strings.NewReader(`{}`)); err == nil {
-						r.Body.Close()
-						break
-					}
-				}
-				if time.Now().After(deadline) {
-					return 0, errors.New("container never answered")
-				}
-				time.Sleep(20 * time.Millisecond)
-			}
-			init := map[string]any{"value": map[string]any{"name": "bench", "main": "main", "code": execBody["code"], "binary": execBody["binary"]}}
-			t0 := time.Now()
-			if err := post("http://"+addr+"/init", init); err != nil {
-				return 0, err
-			}
-			if err := post("http://"+addr+"/run", map[string]any{"value": map[string]any{"x": 1}, "activation_id": "bench"}); err != nil {
-				return 0, err
-			}
-			return time.Since(t0), nil
-		}()
+		t0 := time.Now()
+		err = s.prepare(addr)
+		if err == nil {
+			_, err = s.runOnce(addr)
+		}
+		d := time.Since(t0)
+		remove()
 		if err != nil {
 			return nil, err
 		}
@@ -294,34 +324,134 @@ func prewarm(image string, execBody map[string]any, n int) ([]time.Duration, err
 	return out, nil
 }
 
-func post(url string, body any) error {
-	b, _ := json.Marshal(body)
-	r, err := http.Post(url, "application/json", bytes.NewReader(b))
+// directWarm starts one container of image, sets it up and runs it once;
+// run times one more /run, remove removes the container.
+func directWarm(image string, s directSetup) (run func() (time.Duration, error), remove func(), err error) {
+	addr, remove, err := runContainer(image)
 	if err != nil {
+		return nil, nil, err
+	}
+	if err := s.prepare(addr); err != nil {
+		remove()
+		return nil, nil, err
+	}
+	if _, err := s.runOnce(addr); err != nil {
+		remove()
+		return nil, nil, err
+	}
+	return func() (time.Duration, error) { return s.runOnce(addr) }, remove, nil
+}
+
+// prepare sends /init and, for an app, /specialize.
+func (s directSetup) prepare(addr string) error {
+	if _, err := post("http://"+addr+"/init", s.init); err != nil {
 		return err
 	}
-	defer r.Body.Close()
-	rb, _ := io.ReadAll(r.Body)
-	if r.StatusCode != 200 {
-		return fmt.Errorf("%s: %d %s", url, r.StatusCode, rb)
+	if s.endpoint == "" {
+		return nil
 	}
-	return nil
+	_, err := post("http://"+addr+"/specialize?endpoint="+url.QueryEscape(s.endpoint), nil)
+	return err
+}
+
+// runOnce times one /run and then checks its answer.
+func (s directSetup) runOnce(addr string) (time.Duration, error) {
+	t0 := time.Now()
+	res, err := post("http://"+addr+"/run", map[string]any{"value": s.run, "activation_id": "bench"})
+	d := time.Since(t0)
+	if err == nil && s.check != nil {
+		err = s.check(res)
+	}
+	return d, err
+}
+
+// runContainer starts a container of image as the Docker runtime does and
+// returns its proxy's address once the proxy answers; remove removes it.
+func runContainer(image string) (addr string, remove func(), err error) {
+	id, err := exec.Command("docker", "run", "-d", "--rm", "--read-only", "--tmpfs", "/tmp:rw,exec,uid=65534,gid=65534,size=64m",
+		"--cap-drop", "ALL", "--security-opt", "no-new-privileges", "-m", "256m", "-p", "127.0.0.1::8080", image).Output()
+	if err != nil {
+		return "", nil, fmt.Errorf("docker run %s: %w", image, err)
+	}
+	cid := strings.TrimSpace(string(id))
+	remove = func() { _ = exec.Command("docker", "rm", "-f", cid).Run() }
+	port, err := exec.Command("docker", "port", cid, "8080/tcp").Output()
+	if err != nil {
+		remove()
+		return "", nil, fmt.Errorf("docker port %s: %w", cid, err)
+	}
+	addr = strings.TrimSpace(strings.Split(string(port), "\n")[0])
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		if c, err := net.Dial("tcp", addr); err == nil {
+			c.Close()
+			// docker-proxy accepts before the container listens; a
+			// 403 /run (not initialized) proves the proxy answers.
+			if r, err := http.Post("http://"+addr+"/run", "application/json", strings.NewReader(`{}`)); err == nil {
+				r.Body.Close()
+				return addr, remove, nil
+			}
+		}
+		if time.Now().After(deadline) {
+			remove()
+			return "", nil, fmt.Errorf("container %s of %s never answered", cid, image)
+		}
+	}
+}
+
+// post sends body as JSON (none when nil) and returns the answer, which
+// must be a 200.
+func post(url string, body any) ([]byte, error) {
+	var rd io.Reader
+	if body != nil {
+		b, err := json.Marshal(body)
+		if err != nil {
+			return nil, err
+		}
+		rd = bytes.NewReader(b)
+	}
+	r, err := http.Post(url, "application/json", rd)
+	if err != nil {
+		return nil, err
+	}
+	defer r.Body.Close()
+	rb, err := io.ReadAll(r.Body)
+	if err != nil {
+		return nil, err
+	}
+	if r.StatusCode != 200 {
+		return nil, fmt.Errorf("%s: %d %s", url, r.StatusCode, rb)
+	}
+	return rb, nil
 }
 
 // warmMemory is the median memory use of the kind's containers, all warm
 // after their activations.
 func warmMemory(kind string) (string, error) {
-	ids, err := exec.Command("docker", "ps", "-q", "--filter", "label=io.flurry.kind="+kind).Output()
+	ids, err := flurryContainers(kind)
 	if err != nil {
 		return "", err
 	}
-	list := strings.Fields(string(ids))
-	if len(list) == 0 {
+	if len(ids) == 0 {
 		return "", fmt.Errorf("no %s containers", kind)
 	}
-	out, err := exec.Command("docker", append([]string{"stats", "--no-stream", "--format", "{{.MemUsage}}"}, list...)...).Output()
+	return medianMemory(ids)
+}
+
+// flurryContainers lists the running containers Flurry started for kind.
+func flurryContainers(kind string) ([]string, error) {
+	out, err := exec.Command("docker", "ps", "-q", "--no-trunc", "--filter", "label=io.flurry.managed=true", "--filter", "label=io.flurry.kind="+kind).Output()
 	if err != nil {
-		return "", err
+		return nil, fmt.Errorf("docker ps: %w", err)
+	}
+	return strings.Fields(string(out)), nil
+}
+
+// medianMemory is the median docker stats MemUsage (page cache excluded)
+// of the containers ids, as "9.7 MiB (n=7)".
+func medianMemory(ids []string) (string, error) {
+	out, err := exec.Command("docker", append([]string{"stats", "--no-stream", "--format", "{{.MemUsage}}"}, ids...)...).Output()
+	if err != nil {
+		return "", fmt.Errorf("docker stats: %w", err)
 	}
 	var mib []float64
 	for _, l := range strings.Split(strings.TrimSpace(string(out)), "\n") {
@@ -339,6 +469,9 @@ func warmMemory(kind string) (string, error) {
 		if err == nil {
 			mib = append(mib, f*unit)
 		}
+	}
+	if len(mib) == 0 {
+		return "", fmt.Errorf("docker stats printed %q", out)
 	}
 	slices.Sort(mib)
 	return fmt.Sprintf("%.1f MiB (n=%d)", mib[len(mib)/2], len(mib)), nil
@@ -394,9 +527,17 @@ func (s *system) stop() {
 	}
 }
 
+// request calls the API with the key; body is sent as JSON unless nil.
 func (s *system) request(method, path string, body any) ([]byte, int, error) {
-	b, _ := json.Marshal(body)
-	req, err := http.NewRequest(method, s.api+path, bytes.NewReader(b))
+	var rd io.Reader
+	if body != nil {
+		b, err := json.Marshal(body)
+		if err != nil {
+			return nil, 0, err
+		}
+		rd = bytes.NewReader(b)
+	}
+	req, err := http.NewRequest(method, s.api+path, rd)
 	if err != nil {
 		return nil, 0, err
 	}
@@ -437,11 +578,16 @@ func (s *system) invoke(name string, result bool) (map[string]any, error) {
 	return m, json.Unmarshal(b, &m)
 }
 
-func initTime(rec map[string]any) float64 {
+// initTime is the record's initTime annotation in milliseconds (0 when
+// the activation found a warm container).
+func initTime(rec map[string]any) float64 { return annotationNumber(rec, "initTime") }
+
+// annotationNumber is the record's numeric annotation key, or 0.
+func annotationNumber(rec map[string]any, key string) float64 {
 	anns, _ := rec["annotations"].([]any)
 	for _, a := range anns {
 		m, _ := a.(map[string]any)
-		if m["key"] == "initTime" {
+		if m["key"] == key {
 			f, _ := m["value"].(float64)
 			return f
 		}
