@@ -274,4 +274,3 @@ func copyDir(t *testing.T, dir string) string {
 	}
 	return out
 }
-
