@@ -160,8 +160,19 @@ func TestApps(t *testing.T) {
 		if r := s.web(t, "GET", "/apps/shop/whoami", nil, ""); r.status != http.StatusNotFound {
 			t.Errorf("removed route: %d %s", r.status, r.body)
 		}
-		if r := s.web(t, "GET", "/apps/shop/", nil, ""); !strings.Contains(string(r.body), "v2") {
+		r := s.web(t, "GET", "/apps/shop/", nil, "")
+		if !strings.Contains(string(r.body), "v2") {
 			t.Errorf("index after redeploy: %d %s", r.status, r.body)
+		}
+		// The register activation's container, loaded with the app, serves
+		// the first request after /specialize: no cold start.
+		var rec map[string]any
+		testutil.CheckFor(t, 10*time.Second, 50*time.Millisecond, func() (err error) {
+			rec, err = s.record(t, r.header.Get("X-Openwhisk-Activation-Id"))
+			return err
+		})
+		if start, _ := annotation(rec, "start"); start != "loaded" {
+			t.Errorf("first request after a deploy started %v, want loaded", start)
 		}
 	})
 

@@ -27,12 +27,18 @@ func TestAppActivations(t *testing.T) {
 	if got := annotation(t, reg, activation.AnnotationApp); got != "shop" {
 		t.Errorf("register record app annotation %v", got)
 	}
-	testutil.CheckFor(t, 5*time.Second, 5*time.Millisecond, func() error {
-		if live, _, _ := rt.counts(); live != 0 {
-			return fmt.Errorf("%d containers live after register, want the register container removed", live)
-		}
-		return nil
-	})
+	if live, _, _ := rt.counts(); live != 1 {
+		t.Errorf("%d containers live after register, want the register container kept, loaded", live)
+	}
+	prewarmed := func(n uint64) {
+		t.Helper()
+		testutil.CheckFor(t, 5*time.Second, 5*time.Millisecond, func() error {
+			if got := e.inv.PoolStats().PolicyPrewarms; got != n {
+				return fmt.Errorf("%d loaded containers prewarmed, want %d", got, n)
+			}
+			return nil
+		})
+	}
 
 	serve := func(endpoint string) *activation.Record {
 		t.Helper()
@@ -50,12 +56,21 @@ func TestAppActivations(t *testing.T) {
 		}
 		return rec
 	}
-	for i, want := range []struct{ endpoint, start string }{
-		{"index", "cold"}, {"index", "warm"}, {"cart", "cold"}, {"cart", "warm"}, {"index", "warm"},
+	// The first request to an endpoint takes a loaded container and
+	// specializes it; another loaded one is started in the background.
+	for i, want := range []struct {
+		endpoint, start string
+		prewarms        uint64
+	}{
+		{"index", "loaded", 1}, {"index", "warm", 1}, {"cart", "loaded", 2}, {"cart", "warm", 2}, {"index", "warm", 2},
 	} {
 		if got := annotation(t, serve(want.endpoint), activation.AnnotationStart); got != want.start {
 			t.Errorf("request %d to %s: start %v, want %s", i, want.endpoint, got, want.start)
 		}
+		prewarmed(want.prewarms)
+	}
+	if _, starts, _ := rt.counts(); starts != 3 {
+		t.Errorf("%d containers started, want 3 (register, two loaded prewarms)", starts)
 	}
 
 	// An unknown endpoint fails at /specialize: a developer error.

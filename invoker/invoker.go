@@ -28,6 +28,8 @@ type Invoker struct {
 	log  *slog.Logger
 	pool *pool.Pool[*conn]
 	code *codeCache
+	// apps are the web app revisions run here, for prewarms (apps.go).
+	apps appRevisions
 
 	slots    chan struct{} // a token per activation pulled for or running
 	mu       sync.Mutex

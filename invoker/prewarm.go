@@ -8,9 +8,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/flurryfn/flurry/internal/activation"
 	"github.com/flurryfn/flurry/internal/entity"
 	"github.com/flurryfn/flurry/internal/names"
-	"github.com/flurryfn/flurry/invoker/container"
 	"github.com/flurryfn/flurry/invoker/pool"
 )
 
@@ -20,13 +20,27 @@ import (
 func (i *Invoker) PoolStats() pool.Stats { return i.pool.Stats() }
 
 // warmContainer is the pool's WarmFunc: it initializes c for the action
-// revision key ("namespace/name@revision", entity.Action.Key) as a cold
-// start would, without an activation. The action is read at that
+// revision key ("namespace/name@revision", entity.Action.Key), or an app
+// revision's endpoint (appKey), as a cold start would, without an
+// activation. The action is read at that
 // revision from the entity store (the KV keeps the last few revisions of
 // each action; a revision gone is an action updated or deleted, which
 // is not worth warming), and its code through the code cache.
 func (i *Invoker) warmContainer(ctx context.Context, key string, c *conn) error {
-	a, err := i.actionAt(ctx, key)
+	var a *entity.Action
+	var app *activation.AppCall
+	var err error
+	if rev, endpoint, ok := parseAppKey(key); ok {
+		// An app's container: loaded with the app, and specialized
+		// when the key names an endpoint.
+		a, err = i.apps.get(rev)
+		app = &activation.AppCall{Op: activation.AppServe, Endpoint: endpoint}
+		if endpoint == "" {
+			app.Op = activation.AppRegister // /init in app mode only
+		}
+	} else {
+		a, err = i.actionAt(ctx, key)
+	}
 	if err != nil {
 		return err
 	}
@@ -36,13 +50,9 @@ func (i *Invoker) warmContainer(ctx context.Context, key string, c *conn) error 
 			return err
 		}
 	}
-	main := a.Exec.Main
-	if main == "" {
-		main = defaultMainName
-	}
 	ictx, cancel := context.WithTimeout(ctx, time.Duration(a.Limits.WithDefaults().Timeout)*time.Millisecond)
 	defer cancel()
-	if err := c.client.Init(ictx, container.InitRequest{Name: a.Name, Main: main, Code: code, Binary: a.Exec.Binary}); err != nil {
+	if err := initConn(ictx, c, a, app, code, true); err != nil {
 		return fmt.Errorf("init %s: %w", key, err)
 	}
 	return nil

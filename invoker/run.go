@@ -139,19 +139,21 @@ func (i *Invoker) execute(ctx context.Context, log *slog.Logger, m *activation.M
 	if image == "" {
 		return internal("no runtime image for kind %q on invoker %s", a.Exec.Kind, i.cfg.ID)
 	}
-	key := a.Key()
-	if m.App != nil {
-		// An app's containers are specialized per endpoint (ADR 010); the
-		// prefix keeps them apart from an action of the same name.
-		key = "app:" + key + "#" + m.App.Endpoint
-	}
-	c, how, err := i.pool.Acquire(ctx, pool.Request{
-		Key:         key,
+	req := pool.Request{
+		Key:         a.Key(),
 		Kind:        kind,
 		Image:       image,
 		MemoryMB:    lim.Memory,
 		Concurrency: int(lim.Concurrency),
-	})
+	}
+	if m.App != nil {
+		i.apps.remember(a)
+		req.Key = appKey(a, m.App.Endpoint)
+		if m.App.Op == activation.AppServe {
+			req.Loaded = appKey(a, "")
+		}
+	}
+	c, how, err := i.pool.Acquire(ctx, req)
 	if err != nil {
 		if ctx.Err() != nil {
 			return outcome{}, errShutdown
@@ -176,9 +178,16 @@ func (i *Invoker) execute(ctx context.Context, log *slog.Logger, m *activation.M
 		return o, nil
 	}
 
+	if how == pool.StartLoaded {
+		// The container holds the app already; it is specialized for
+		// this endpoint, and another loaded one is started for the next.
+		loaded := req
+		loaded.Key, loaded.Loaded = req.Loaded, ""
+		i.pool.Prewarm(ctx, loaded)
+	}
 	if how != pool.StartWarm {
 		code := ""
-		if a.Exec.CodeDigest != "" {
+		if a.Exec.CodeDigest != "" && how != pool.StartLoaded {
 			if code, err = i.code.get(ctx, a.Exec.CodeDigest); err != nil {
 				i.pool.Release(c) // never initialized: the pool removes it
 				if ctx.Err() != nil {
@@ -187,15 +196,8 @@ func (i *Invoker) execute(ctx context.Context, log *slog.Logger, m *activation.M
 				return internal("%v", err)
 			}
 		}
-		main := a.Exec.Main
-		if main == "" {
-			main = defaultMainName
-		}
 		ictx, cancel := context.WithTimeout(ctx, timeout)
-		err = cn.client.Init(ictx, container.InitRequest{Name: a.Name, Main: main, Code: code, Binary: a.Exec.Binary, App: m.App != nil})
-		if err == nil && m.App != nil && m.App.Op == activation.AppServe {
-			err = cn.client.Specialize(ictx, m.App.Endpoint)
-		}
+		err = initConn(ictx, cn, a, m.App, code, how != pool.StartLoaded)
 		cancel()
 		o.initDur = max(time.Since(o.start), time.Millisecond)
 		if err != nil {
@@ -272,9 +274,29 @@ func (i *Invoker) execute(ctx context.Context, log *slog.Logger, m *activation.M
 	return o, nil
 }
 
+// initConn sends /init with action revision a's code (unless the
+// container has it already, !needInit) and, for a request to an app
+// endpoint, /specialize.
+func initConn(ctx context.Context, cn *conn, a *entity.Action, app *activation.AppCall, code string, needInit bool) error {
+	if needInit {
+		main := a.Exec.Main
+		if main == "" {
+			main = defaultMainName
+		}
+		if err := cn.client.Init(ctx, container.InitRequest{Name: a.Name, Main: main, Code: code, Binary: a.Exec.Binary, App: app != nil}); err != nil {
+			return err
+		}
+	}
+	if app != nil && app.Op == activation.AppServe {
+		return cn.client.Specialize(ctx, app.Endpoint)
+	}
+	return nil
+}
+
 // register asks a freshly initialized app container for its route table
-// (ADR 010): the table is the activation's result. The container is not
-// specialized for any endpoint, so it is removed afterwards.
+// (ADR 010): the table is the activation's result. After a good answer
+// the container stays in the pool, loaded with the app and not
+// specialized, for the first request to any endpoint (pool.StartLoaded).
 func (i *Invoker) register(ctx context.Context, log *slog.Logger, c *pool.Container[*conn], o outcome, timeout time.Duration, lim entity.Limits) (outcome, error) {
 	cn := c.Conn
 	rctx, cancel := context.WithTimeout(ctx, timeout)
@@ -298,7 +320,11 @@ func (i *Invoker) register(ctx context.Context, log *slog.Logger, c *pool.Contai
 	lctx, lcancel := context.WithTimeout(context.WithoutCancel(ctx), logWaitFailed)
 	o.logs = cn.logs.Collect(lctx, logLimit(lim))
 	lcancel()
-	i.pool.Discard(c)
+	if o.status == activation.StatusSuccess {
+		i.pool.Release(c)
+	} else {
+		i.pool.Discard(c)
+	}
 	if ctx.Err() != nil {
 		return outcome{}, errShutdown
 	}

@@ -22,6 +22,10 @@ const (
 	StartWarm    Start = "warm"    // already initialized for this action revision
 	StartPrewarm Start = "prewarm" // a stem cell: needs /init
 	StartCold    Start = "cold"    // started for this request: needs /init
+	// StartLoaded is a container initialized for Request.Loaded and now
+	// bound to Request.Key: it needs no /init, only what binds it to the
+	// key (an app's /specialize, ADR 010).
+	StartLoaded Start = "loaded"
 )
 
 // Errors of Acquire.
@@ -56,6 +60,12 @@ type Request struct {
 	// Concurrency is how many activations the container may run at once
 	// (values below 1 mean 1).
 	Concurrency int
+	// Loaded, when set, is the key of initialized containers that can
+	// serve Key after a cheap step of the caller's (StartLoaded): an idle
+	// one of the same memory is rebound to Key before anything is
+	// started. A web app's containers are loaded with the app under one
+	// key and specialized per endpoint (ADR 010).
+	Loaded string
 }
 
 // Container is one container of the pool. Its exported fields never
@@ -281,6 +291,16 @@ func (p *Pool[T]) acquire(ctx context.Context, req Request) (*Container[T], Star
 			p.mu.Unlock()
 			return c, StartWarm, nil
 		}
+		if c := p.loadedLocked(req); c != nil {
+			c.key = req.Key
+			c.maxActive = req.Concurrency
+			c.active = 1
+			c.lastUsed = now
+			c.policyWarmed = false
+			p.count.prewarm++
+			p.mu.Unlock()
+			return c, StartLoaded, nil
+		}
 		if c := p.stemLocked(req); c != nil {
 			c.key = req.Key
 			c.maxActive = req.Concurrency
@@ -339,6 +359,19 @@ func (p *Pool[T]) warmLocked(req Request) *Container[T] {
 		}
 	}
 	return best
+}
+
+// loadedLocked picks an idle container initialized for req.Loaded.
+func (p *Pool[T]) loadedLocked(req Request) *Container[T] {
+	if req.Loaded == "" {
+		return nil
+	}
+	for _, c := range p.all {
+		if c.key == req.Loaded && c.initialized && !c.removing && c.active == 0 && c.MemoryMB == req.MemoryMB {
+			return c
+		}
+	}
+	return nil
 }
 
 func (p *Pool[T]) stemLocked(req Request) *Container[T] {

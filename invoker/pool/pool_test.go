@@ -396,3 +396,65 @@ func TestValidate(t *testing.T) {
 		})
 	}
 }
+
+// TestLoaded: a request with Loaded takes an idle container initialized
+// for the loaded key before starting one (an app's endpoints, ADR 010),
+// and Prewarm refills such containers from free memory.
+func TestLoaded(t *testing.T) {
+	rt := newFake()
+	p, _ := newPool(t, rt, Config{MemoryMB: 1024})
+	var warmed []string
+	var mu sync.Mutex
+	p.SetWarm(func(_ context.Context, key string, _ struct{}) error {
+		mu.Lock()
+		warmed = append(warmed, key)
+		mu.Unlock()
+		return nil
+	})
+	ctx := context.Background()
+
+	loaded := mustAcquire(t, p, req("app#", 128, 1), StartCold)
+	p.Initialized(loaded)
+	p.Release(loaded)
+
+	other := req("app#cart", 256, 1)
+	other.Loaded = "app#"
+	c := mustAcquire(t, p, other, StartCold) // the loaded one has another size
+	p.Initialized(c)
+	p.Release(c)
+
+	r := req("app#index", 128, 1)
+	r.Loaded = "app#"
+	c = mustAcquire(t, p, r, StartLoaded)
+	if c.ID != loaded.ID {
+		t.Fatalf("took %s, want the loaded container %s", c.ID, loaded.ID)
+	}
+	p.Release(c)
+	if got := mustAcquire(t, p, r, StartWarm); got.ID != loaded.ID {
+		t.Errorf("second request took %s, want the now-specialized %s", got.ID, loaded.ID)
+	} else {
+		p.Release(got)
+	}
+	items := req("app#item", 128, 1)
+	items.Loaded = "app#"
+	c = mustAcquire(t, p, items, StartCold) // no loaded container left
+	p.Initialized(c)
+	p.Release(c)
+
+	p.Prewarm(ctx, req("app#", 128, 1))
+	p.Prewarm(ctx, req("app#", 128, 1)) // one is under way: no second
+	testutil.CheckFor(t, 5*time.Second, time.Millisecond, func() error {
+		if s := p.Stats(); s.PolicyPrewarms != 1 {
+			return fmt.Errorf("%d prewarms", s.PolicyPrewarms)
+		}
+		return nil
+	})
+	mu.Lock()
+	if !slices.Equal(warmed, []string{"app#"}) {
+		t.Errorf("warmed %q, want one app#", warmed)
+	}
+	mu.Unlock()
+	more := req("app#more", 128, 1)
+	more.Loaded = "app#"
+	mustAcquire(t, p, more, StartLoaded)
+}

@@ -62,3 +62,31 @@ func (p *Pool[T]) rewarm(ctx context.Context, req Request) {
 		p.remove(context.WithoutCancel(ctx), c)
 	}
 }
+
+// Prewarm starts a container like req and initializes it for req.Key
+// through the WarmFunc in the background, off the critical path and from
+// free memory only (it never evicts). It does nothing while a prewarm of
+// req.Key is already under way. Close waits for it.
+func (p *Pool[T]) Prewarm(ctx context.Context, req Request) {
+	if req.Concurrency < 1 {
+		req.Concurrency = 1
+	}
+	p.mu.Lock()
+	ks := p.keys[req.Key]
+	if ks == nil {
+		// Not an idle period the keep-alive policy should plan for.
+		ks = &keyState{req: req, rewarmed: true}
+		p.keys[req.Key] = ks
+	}
+	if p.closed || ks.warming {
+		p.mu.Unlock()
+		return
+	}
+	ks.warming = true
+	p.wg.Add(1)
+	p.mu.Unlock()
+	go func() {
+		defer p.wg.Done()
+		p.rewarm(ctx, req)
+	}()
+}
