@@ -126,7 +126,7 @@ func benchApps(ctx context.Context, sys *system, bin string, starts, n int) erro
 	fmt.Println("| deploy and starts (python:3, Flask shop) | n | p50 | p99 | initTime p50 / p99 | waitTime p50 |")
 	fmt.Println("|---|---|---|---|---|---|")
 	deploys.print(fmt.Sprintf("deploy: `DeployApp` client latency (%d revisions; register activation in a cold container)", starts))
-	colds.print("cold start: first GET " + shopItem + " after each deploy, client latency")
+	colds.print("first GET " + shopItem + " after each deploy (the register container, loaded), client latency")
 	fmt.Printf("| app start on a running container, direct: `/init` + `/specialize` + first `/run` | %d | %s | %s | | |\n",
 		len(direct.app), ms(pct(direct.app, 50)), ms(pct(direct.app, 99)))
 	fmt.Printf("| python:3 action start on a running container, direct: `/init` + first `/run` | %d | %s | %s | | |\n",
