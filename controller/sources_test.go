@@ -131,7 +131,11 @@ func newMsgController(t *testing.T, url string) (*controller.Controller, *nats.C
 }
 
 func msgConfig() controller.Config {
-	return controller.Config{GuestAuth: guestAuth, LimitConcurrent: controller.Unlimited, LimitPerMinute: controller.Unlimited}
+	// A blocking wait whose core-NATS result is lost falls back to the
+	// stored record when the wait ends (by design); a short wait keeps
+	// that fallback inside the tests' deadlines on a loaded machine.
+	return controller.Config{GuestAuth: guestAuth, LimitConcurrent: controller.Unlimited, LimitPerMinute: controller.Unlimited,
+		DefaultWait: 5 * time.Second}
 }
 
 // msgTrigger creates action, trigger (with src) and an active rule, all
@@ -221,7 +225,7 @@ func TestMessageTriggerOncePerMessage(t *testing.T) {
 			for i := range n {
 				e.publish(t, "in.once", fmt.Appendf(nil, `{"i":%d}`, i), nats.Header{"X-Corr": {strconv.Itoa(i)}})
 			}
-			testutil.CheckFor(t, 20*time.Second, 20*time.Millisecond, func() error {
+			testutil.CheckFor(t, 40*time.Second, 20*time.Millisecond, func() error {
 				if got := len(responses()); got < n {
 					return fmt.Errorf("%d of %d responses", got, n)
 				}

@@ -25,17 +25,40 @@ const (
 	runtimeProcess runtimeChoice = "process"
 )
 
+// containerAddr is the --container-addr flag: how the invoker reaches a
+// Docker container's action proxy.
+type containerAddr string
+
+const (
+	// containerAddrLoopback publishes port 8080 on 127.0.0.1 (through
+	// docker-proxy): works wherever Docker does.
+	containerAddrLoopback containerAddr = "loopback"
+	// containerAddrBridge dials the container's IP on its bridge network
+	// directly, saving the docker-proxy hop; the host must route to the
+	// bridge (Linux with a local engine does, Docker Desktop does not).
+	containerAddrBridge containerAddr = "bridge"
+)
+
+// parseContainerAddr checks the --container-addr flag.
+func parseContainerAddr(s string) (containerAddr, error) {
+	switch a := containerAddr(s); a {
+	case containerAddrLoopback, containerAddrBridge:
+		return a, nil
+	}
+	return "", fmt.Errorf("--container-addr %q: want loopback or bridge", s)
+}
+
 // containerRuntime picks the container runtime for an invoker and makes sure
 // the images of Flurry's own runtime kinds exist, building missing ones
 // from this very executable (it is also the in-container action proxy).
 // It returns the runtime and the image (or proxy) of each kind.
-func containerRuntime(ctx context.Context, choice runtimeChoice, invokerID, workDir string, progress io.Writer, log *slog.Logger) (container.Runtime, map[string]string, error) {
+func containerRuntime(ctx context.Context, choice runtimeChoice, addr containerAddr, invokerID, workDir string, progress io.Writer, log *slog.Logger) (container.Runtime, map[string]string, error) {
 	exePath, err := os.Executable()
 	if err != nil {
 		return nil, nil, fmt.Errorf("locate own executable: %w", err)
 	}
 	if choice != runtimeProcess {
-		rt, derr := docker.New(ctx, docker.Config{InvokerID: invokerID})
+		rt, derr := docker.New(ctx, docker.Config{InvokerID: invokerID, ContainerIP: addr == containerAddrBridge})
 		if derr == nil {
 			images, err := ensureImages(ctx, rt, exePath, progress)
 			if err != nil {

@@ -153,6 +153,7 @@ func runInvoker(ctx context.Context, args []string) error {
 	keepAlive := fs.String("keepalive", invoker.KeepAliveFixed, "keep-alive and prewarm policy: fixed (--idle-timeout) or histogram[:BIN] (learned per action, docs/adr/006; BIN is the histogram bin, default 1m: histogram:1s for a 60x compressed replay)")
 	idleTimeout := fs.Duration("idle-timeout", invoker.DefaultIdleTimeout, "how long an idle warm container is kept (fixed policy; the histogram policy's fallback)")
 	rtFlag := fs.String("runtime", string(runtimeAuto), "container runtime: auto, docker or process")
+	addrFlag := fs.String("container-addr", string(containerAddrLoopback), "how the invoker reaches Docker containers: loopback (a port published on 127.0.0.1) or bridge (the container's IP, without docker-proxy; needs a host that routes to the bridge)")
 	workDir := fs.String("work-dir", os.TempDir()+"/flurry-invoker", "directory for the invoker id and the process runtime's containers")
 	if err := parseFlags(fs, args); err != nil {
 		return err
@@ -179,7 +180,11 @@ func runInvoker(ctx context.Context, args []string) error {
 	if err := setKeepAlive(&cfg, *keepAlive, *idleTimeout); err != nil {
 		return err
 	}
-	rt, images, err := containerRuntime(ctx, runtimeChoice(*rtFlag), cfg.ID, *workDir, os.Stderr, log)
+	addr, err := parseContainerAddr(*addrFlag)
+	if err != nil {
+		return err
+	}
+	rt, images, err := containerRuntime(ctx, runtimeChoice(*rtFlag), addr, cfg.ID, *workDir, os.Stderr, log)
 	if err != nil {
 		return err
 	}

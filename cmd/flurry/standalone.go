@@ -35,6 +35,7 @@ func runStandalone(ctx context.Context, args []string) error {
 	natsListen := fs.String("nats-listen", "127.0.0.1:4222", "embedded NATS client address (other invokers and publishers join here)")
 	guestKey := fs.String("guest-key", "", "UUID:KEY of namespace guest (default: kept in the data dir, generated on first start)")
 	rtFlag := fs.String("runtime", string(runtimeAuto), "container runtime: auto (Docker when reachable), docker or process")
+	addrFlag := fs.String("container-addr", string(containerAddrLoopback), "how the invoker reaches Docker containers: loopback (a port published on 127.0.0.1) or bridge (the container's IP, without docker-proxy; needs a host that routes to the bridge)")
 	memory := fs.Int64("memory", 2048, "invoker memory budget for containers, MiB")
 	prewarm := fs.Int("prewarm", -1, "prewarmed stem cells of the go kind (default 1; 0 turns prewarming off)")
 	keepAlive := fs.String("keepalive", invoker.KeepAliveFixed, "keep-alive and prewarm policy: fixed (--idle-timeout) or histogram[:BIN] (learned per action, docs/adr/006; BIN is the histogram bin, default 1m: histogram:1s for a 60x compressed replay)")
@@ -99,7 +100,11 @@ func runStandalone(ctx context.Context, args []string) error {
 	if err := setKeepAlive(&icfg, *keepAlive, *idleTimeout); err != nil {
 		return err
 	}
-	rt, images, err := containerRuntime(ctx, runtimeChoice(*rtFlag), icfg.ID, filepath.Join(*dataDir, "invoker"), os.Stderr, log)
+	addr, err := parseContainerAddr(*addrFlag)
+	if err != nil {
+		return err
+	}
+	rt, images, err := containerRuntime(ctx, runtimeChoice(*rtFlag), addr, icfg.ID, filepath.Join(*dataDir, "invoker"), os.Stderr, log)
 	if err != nil {
 		return err
 	}

@@ -48,6 +48,7 @@ type config struct {
 	invokers       []int
 	memoryMB       int
 	actionMemoryMB int
+	containerAddr  string
 }
 
 func (c config) validate() error {
@@ -95,6 +96,7 @@ func main() {
 	flag.StringVar(&invokers, "invokers", "1,2", "invoker counts (1 or 2)")
 	flag.IntVar(&c.memoryMB, "memory", 8192, "memory budget of each invoker, MiB (slots = memory/256)")
 	flag.IntVar(&c.actionMemoryMB, "action-memory", 64, "memory limit of each action, MiB")
+	flag.StringVar(&c.containerAddr, "container-addr", "loopback", "how invokers reach containers: loopback or bridge (flurry's --container-addr)")
 	flag.Parse()
 	var err error
 	if c.actions, err = ints(actions); err == nil {
@@ -170,7 +172,7 @@ func run(c config) error {
 func runOne(c config, code, dir string, nActions, nInvokers int) (result, error) {
 	r := result{actions: nActions, invokers: nInvokers}
 	mem := strconv.Itoa(c.memoryMB)
-	sys, err := benchsys.Start(c.flurry, dir, "--memory", mem, "--runtime", c.runtime)
+	sys, err := benchsys.Start(c.flurry, dir, "--memory", mem, "--runtime", c.runtime, "--container-addr", c.containerAddr)
 	if err != nil {
 		return r, err
 	}
@@ -181,7 +183,7 @@ func runOne(c config, code, dir string, nActions, nInvokers int) (result, error)
 	}
 	defer hb.Close()
 	if nInvokers == 2 {
-		if err := sys.AddInvoker(c.flurry, "--id", "second", "--memory", mem, "--runtime", c.runtime,
+		if err := sys.AddInvoker(c.flurry, "--id", "second", "--memory", mem, "--runtime", c.runtime, "--container-addr", c.containerAddr,
 			"--work-dir", filepath.Join(dir, "second")); err != nil {
 			return r, err
 		}
