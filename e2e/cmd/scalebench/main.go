@@ -49,6 +49,7 @@ type config struct {
 	memoryMB       int
 	actionMemoryMB int
 	containerAddr  string
+	standaloneArgs string
 }
 
 func (c config) validate() error {
@@ -97,6 +98,7 @@ func main() {
 	flag.IntVar(&c.memoryMB, "memory", 8192, "memory budget of each invoker, MiB (slots = memory/256)")
 	flag.IntVar(&c.actionMemoryMB, "action-memory", 64, "memory limit of each action, MiB")
 	flag.StringVar(&c.containerAddr, "container-addr", "loopback", "how invokers reach containers: loopback or bridge (flurry's --container-addr)")
+	flag.StringVar(&c.standaloneArgs, "standalone-args", "", "more flags for flurry standalone, space separated (e.g. --debug-listen 127.0.0.1:6060)")
 	flag.Parse()
 	var err error
 	if c.actions, err = ints(actions); err == nil {
@@ -172,7 +174,8 @@ func run(c config) error {
 func runOne(c config, code, dir string, nActions, nInvokers int) (result, error) {
 	r := result{actions: nActions, invokers: nInvokers}
 	mem := strconv.Itoa(c.memoryMB)
-	sys, err := benchsys.Start(c.flurry, dir, "--memory", mem, "--runtime", c.runtime, "--container-addr", c.containerAddr)
+	args := append([]string{"--memory", mem, "--runtime", c.runtime, "--container-addr", c.containerAddr}, strings.Fields(c.standaloneArgs)...)
+	sys, err := benchsys.Start(c.flurry, dir, args...)
 	if err != nil {
 		return r, err
 	}
