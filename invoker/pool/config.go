@@ -39,7 +39,18 @@ type Config struct {
 	StartTimeout time.Duration
 	// RemoveTimeout bounds removing one container (default 30 s).
 	RemoveTimeout time.Duration
+	// QueueWait is how long an activation may wait for a busy warm
+	// container of its action to free up instead of starting one, when
+	// the action's runs are short enough that the expected wait fits
+	// (ADR 011). Meanwhile one more container is started in the
+	// background from free memory. Default DefaultQueueWait; negative
+	// turns queueing off.
+	QueueWait time.Duration
 }
+
+// DefaultQueueWait is Config.QueueWait's default: well under a Docker
+// cold start (≈ 300 ms on an idle machine, seconds on a busy one).
+const DefaultQueueWait = 50 * time.Millisecond
 
 // DefaultIdleTimeout is the idle expiry of the default KeepAlive.
 const DefaultIdleTimeout = 10 * time.Minute
@@ -56,6 +67,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.RemoveTimeout == 0 {
 		c.RemoveTimeout = 30 * time.Second
+	}
+	if c.QueueWait == 0 {
+		c.QueueWait = DefaultQueueWait
 	}
 	return c
 }

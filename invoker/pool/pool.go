@@ -89,6 +89,9 @@ type Container[T any] struct {
 	lastUsed    time.Time
 	// policyWarmed: initialized by a policy prewarm and not used since.
 	policyWarmed bool
+	// runSince is when the last warm Acquire took c (zero otherwise):
+	// Release measures the key's run time from it.
+	runSince time.Time
 }
 
 // Stats is a snapshot of the pool: current sizes, then counters that
@@ -115,6 +118,10 @@ type Stats struct {
 	PolicyPrewarms uint64 `json:"policyPrewarms"`
 	// PolicyPrewarmHits counts warm hits on such a container (first use).
 	PolicyPrewarmHits uint64 `json:"policyPrewarmHits"`
+	// ScaleOuts counts containers started and initialized in the
+	// background for an action whose activations were queued for its
+	// busy warm containers (ADR 011).
+	ScaleOuts uint64 `json:"scaleOuts"`
 	// Evictions counts idle containers removed to make room (LRU).
 	Evictions uint64 `json:"evictions"`
 	// Expired counts idle containers removed by the keep-alive policy
@@ -127,7 +134,7 @@ type Stats struct {
 
 // counters are the cumulative part of Stats.
 type counters struct {
-	cold, prewarm, warm, policyPrewarms, policyHits, evictions, expired uint64
+	cold, prewarm, warm, policyPrewarms, policyHits, evictions, expired, scaleOuts uint64
 }
 
 // Pool owns the containers of one invoker. It is safe for concurrent use.
@@ -151,6 +158,7 @@ type Pool[T any] struct {
 	now     func() time.Time
 
 	warm      WarmFunc[T]          // nil: no policy prewarms
+	avgStart  time.Duration        // moving average of container starts (ADR 011)
 	keys      map[string]*keyState // action revisions seen and not yet forgotten
 	stems     stemState
 	count     counters
@@ -165,6 +173,11 @@ type keyState struct {
 	idleSince time.Time // when running last dropped to 0
 	rewarmed  bool      // the current idle period's policy prewarm is done or given up
 	warming   bool      // a policy prewarm is in progress
+	// avgRun is a moving average of how long an activation holds a
+	// container (0: not known yet); waiting counts Acquires queued for a
+	// busy warm container (ADR 011).
+	avgRun  time.Duration
+	waiting int
 }
 
 type prewarmBackoff struct {
@@ -273,6 +286,7 @@ func (p *Pool[T]) leaveLocked(key string) {
 }
 
 func (p *Pool[T]) acquire(ctx context.Context, req Request) (*Container[T], Start, error) {
+	var queueUntil time.Time // set when the first wait for a busy container begins
 	for {
 		p.mu.Lock()
 		if p.closed {
@@ -283,6 +297,7 @@ func (p *Pool[T]) acquire(ctx context.Context, req Request) (*Container[T], Star
 		if c := p.warmLocked(req); c != nil {
 			c.active++
 			c.lastUsed = now
+			c.runSince = now
 			p.count.warm++
 			if c.policyWarmed {
 				c.policyWarmed = false
@@ -290,6 +305,18 @@ func (p *Pool[T]) acquire(ctx context.Context, req Request) (*Container[T], Star
 			}
 			p.mu.Unlock()
 			return c, StartWarm, nil
+		}
+		if queueUntil.IsZero() {
+			// Waiting beats starting while it is expected to be shorter
+			// than a start: at least QueueWait, and as long as starts
+			// have been taking lately (seconds on a loaded engine).
+			queueUntil = now.Add(max(p.cfg.QueueWait, p.avgStart))
+		}
+		if p.queueLocked(req, now, queueUntil) {
+			if err := p.awaitWarm(ctx, req, queueUntil.Sub(now)); err != nil {
+				return nil, "", err
+			}
+			continue
 		}
 		if c := p.loadedLocked(req); c != nil {
 			c.key = req.Key
@@ -359,6 +386,53 @@ func (p *Pool[T]) warmLocked(req Request) *Container[T] {
 		}
 	}
 	return best
+}
+
+// queueLocked decides whether an Acquire of req.Key that found no free
+// warm container waits for a busy one (ADR 011): the action's runs are
+// known and short enough that, with the Acquires already waiting, one of
+// its busy containers is expected to be free before until.
+func (p *Pool[T]) queueLocked(req Request, now, until time.Time) bool {
+	ks := p.keys[req.Key]
+	if p.cfg.QueueWait <= 0 || ks == nil || ks.avgRun <= 0 || !now.Before(until) {
+		return false
+	}
+	busy := 0
+	for _, c := range p.all {
+		if c.key == req.Key && c.initialized && !c.removing {
+			busy += c.maxActive
+		}
+	}
+	if busy == 0 {
+		return false
+	}
+	expected := ks.avgRun * time.Duration(ks.waiting+1) / time.Duration(busy)
+	return now.Add(expected).Before(until)
+}
+
+// awaitWarm waits, as one of req.Key's queued Acquires, until a container
+// is released or d passes, having asked for one more container of the
+// key in the background (scale-out from free memory). It is called with
+// p.mu held and returns with it released.
+func (p *Pool[T]) awaitWarm(ctx context.Context, req Request, d time.Duration) error {
+	ks := p.keys[req.Key]
+	ks.waiting++
+	wait := p.changed
+	p.mu.Unlock()
+	p.prewarm(ctx, req, true)
+	t := time.NewTimer(d)
+	defer t.Stop()
+	var err error
+	select {
+	case <-wait:
+	case <-t.C:
+	case <-ctx.Done():
+		err = fmt.Errorf("wait for a warm container: %w", ctx.Err())
+	}
+	p.mu.Lock()
+	ks.waiting--
+	p.mu.Unlock()
+	return err
 }
 
 // loadedLocked picks an idle container initialized for req.Loaded.
@@ -443,6 +517,7 @@ func (p *Pool[T]) start(ctx context.Context, kind, image string, mb int64, bind 
 			container.LabelKind:    kind,
 		},
 	}
+	t0 := p.now()
 	raw, err := p.rt.Start(sctx, spec)
 	if err == nil {
 		var conn T
@@ -451,6 +526,7 @@ func (p *Pool[T]) start(ctx context.Context, kind, image string, mb int64, bind 
 			c := &Container[T]{ID: raw.ID, Kind: kind, Image: image, MemoryMB: mb, Raw: raw, Conn: conn}
 			p.mu.Lock()
 			c.lastUsed = p.now()
+			p.avgStart = ewma(p.avgStart, c.lastUsed.Sub(t0))
 			bind(c)
 			if p.closed {
 				// Close has already swept the pool; this one is ours to remove.
@@ -491,7 +567,12 @@ func (p *Pool[T]) Initialized(c *Container[T]) {
 func (p *Pool[T]) Release(c *Container[T]) {
 	p.mu.Lock()
 	c.active--
-	c.lastUsed = p.now()
+	now := p.now()
+	if ks := p.keys[c.key]; ks != nil && !c.runSince.IsZero() {
+		ks.avgRun = ewma(ks.avgRun, now.Sub(c.runSince))
+		c.runSince = time.Time{}
+	}
+	c.lastUsed = now
 	p.leaveLocked(c.key)
 	drop := !c.initialized && !c.removing && c.active == 0
 	if drop {
@@ -554,6 +635,18 @@ func (p *Pool[T]) removeRaw(ctx context.Context, raw *container.Container) {
 	}
 }
 
+// ewma adds sample d to the moving average avg (0: none yet), weighing
+// the new sample 1/5. Negative and implausible samples are ignored.
+func ewma(avg, d time.Duration) time.Duration {
+	switch {
+	case d < 0 || d > 10*time.Minute:
+		return avg
+	case avg == 0:
+		return d
+	}
+	return (4*avg + d) / 5
+}
+
 func (p *Pool[T]) broadcastLocked() {
 	close(p.changed)
 	p.changed = make(chan struct{})
@@ -595,6 +688,7 @@ func (p *Pool[T]) Stats() Stats {
 		WarmHits:          p.count.warm,
 		PolicyPrewarms:    p.count.policyPrewarms,
 		PolicyPrewarmHits: p.count.policyHits,
+		ScaleOuts:         p.count.scaleOuts,
 		Evictions:         p.count.evictions,
 		Expired:           p.count.expired,
 		MemoryMBSeconds:   p.memMBs,
@@ -740,7 +834,7 @@ func (p *Pool[T]) sweep(ctx context.Context) {
 		p.wg.Add(1)
 		go func() {
 			defer p.wg.Done()
-			p.rewarm(ctx, req)
+			p.rewarm(ctx, req, false)
 		}()
 	}
 }

@@ -458,3 +458,65 @@ func TestLoaded(t *testing.T) {
 	more.Loaded = "app#"
 	mustAcquire(t, p, more, StartLoaded)
 }
+
+// TestQueueForBusyWarm: an activation of a short action whose warm
+// container is busy waits for it rather than starting one, and one more
+// container is started in the background (ADR 011).
+func TestQueueForBusyWarm(t *testing.T) {
+	rt := newFake()
+	p, clk := newPool(t, rt, Config{MemoryMB: 1024, QueueWait: 5 * time.Second})
+	p.SetWarm(func(context.Context, string, struct{}) error { return nil })
+	c := mustAcquire(t, p, req("a", 128, 1), StartCold)
+	p.Initialized(c)
+	clk.add(time.Second) // a cold run does not count
+	p.Release(c)
+	c = mustAcquire(t, p, req("a", 128, 1), StartWarm)
+	clk.add(2 * time.Millisecond) // a warm run: avgRun = 2 ms
+	p.Release(c)
+
+	busy := mustAcquire(t, p, req("a", 128, 1), StartWarm)
+	type got struct {
+		c     *Container[struct{}]
+		start Start
+	}
+	done := make(chan got, 1)
+	go func() {
+		c, start, err := p.Acquire(context.Background(), req("a", 128, 1))
+		if err != nil {
+			t.Error(err)
+		}
+		done <- got{c, start}
+	}()
+	select {
+	case g := <-done:
+		// The background scale-out may have won the race: still no cold start.
+		if g.start != StartWarm {
+			t.Fatalf("queued acquire: %s, want warm", g.start)
+		}
+		p.Release(g.c)
+	case <-time.After(100 * time.Millisecond):
+		p.Release(busy)
+		g := <-done
+		if g.start != StartWarm {
+			t.Fatalf("queued acquire: %s, want warm", g.start)
+		}
+		p.Release(g.c)
+	}
+	testutil.CheckFor(t, 5*time.Second, time.Millisecond, func() error {
+		if s := p.Stats(); s.ScaleOuts != 1 || s.ColdStarts != 1 {
+			return fmt.Errorf("scale-outs %d, cold starts %d; want 1 and 1", s.ScaleOuts, s.ColdStarts)
+		}
+		return nil
+	})
+
+	// An action with long runs starts a container instead of waiting.
+	long := mustAcquire(t, p, req("slow", 128, 1), StartCold)
+	p.Initialized(long)
+	p.Release(long)
+	long = mustAcquire(t, p, req("slow", 128, 1), StartWarm)
+	clk.add(30 * time.Second)
+	p.Release(long)
+	held := mustAcquire(t, p, req("slow", 128, 1), StartWarm)
+	mustAcquire(t, p, req("slow", 128, 1), StartCold)
+	p.Release(held)
+}

@@ -10,7 +10,7 @@ import (
 // so that the next activation of req.Key finds it warm. It only uses free
 // memory (it never evicts: a guess must not displace a container in use
 // or a likelier one), and gives up quietly when there is none.
-func (p *Pool[T]) rewarm(ctx context.Context, req Request) {
+func (p *Pool[T]) rewarm(ctx context.Context, req Request, scaleOut bool) {
 	defer func() {
 		p.mu.Lock()
 		if ks := p.keys[req.Key]; ks != nil {
@@ -49,9 +49,13 @@ func (p *Pool[T]) rewarm(ctx context.Context, req Request) {
 		drop = true
 	default:
 		c.initialized = true
-		c.policyWarmed = true
 		c.lastUsed = p.now()
-		p.count.policyPrewarms++
+		if scaleOut {
+			p.count.scaleOuts++
+		} else {
+			c.policyWarmed = true
+			p.count.policyPrewarms++
+		}
 		p.broadcastLocked()
 	}
 	p.mu.Unlock()
@@ -67,7 +71,11 @@ func (p *Pool[T]) rewarm(ctx context.Context, req Request) {
 // through the WarmFunc in the background, off the critical path and from
 // free memory only (it never evicts). It does nothing while a prewarm of
 // req.Key is already under way. Close waits for it.
-func (p *Pool[T]) Prewarm(ctx context.Context, req Request) {
+func (p *Pool[T]) Prewarm(ctx context.Context, req Request) { p.prewarm(ctx, req, false) }
+
+// prewarm is Prewarm; scaleOut counts the container as a scale-out for a
+// queue of Acquires (ADR 011) rather than as a policy prewarm.
+func (p *Pool[T]) prewarm(ctx context.Context, req Request, scaleOut bool) {
 	if req.Concurrency < 1 {
 		req.Concurrency = 1
 	}
@@ -87,6 +95,6 @@ func (p *Pool[T]) Prewarm(ctx context.Context, req Request) {
 	p.mu.Unlock()
 	go func() {
 		defer p.wg.Done()
-		p.rewarm(ctx, req)
+		p.rewarm(ctx, req, scaleOut)
 	}()
 }

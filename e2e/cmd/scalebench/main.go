@@ -155,7 +155,7 @@ func run(c config) error {
 	fmt.Printf("runtime %s, %d closed-loop REST clients (blocking, result=true), %s measured after warm-up, "+
 		"no-op Go action of %d MB, memory budget %d MB per invoker (%d slots, room for %d containers)\n\n",
 		c.runtime, c.clients, c.duration, c.actionMemoryMB, c.memoryMB, max(c.memoryMB/256, 4), c.memoryMB/c.actionMemoryMB)
-	fmt.Println("| actions | invokers | activations/s | p50 | p99 | failed | warm hits | containers started (cold + stem) | evictions | per invoker (activations) |")
+	fmt.Println("| actions | invokers | activations/s | p50 | p99 | failed | warm hits | containers started (cold + stem + scale-out) | evictions | per invoker (activations) |")
 	fmt.Println("|---|---|---|---|---|---|---|---|---|---|")
 	for _, r := range results {
 		s := r.stats
@@ -164,9 +164,9 @@ func run(c config) error {
 		if total > 0 {
 			ratio = 100 * float64(s.WarmHits) / float64(total)
 		}
-		fmt.Printf("| %d | %d | %.0f | %s | %s | %d | %.1f %% | %d (%d + %d) | %d | %s |\n",
+		fmt.Printf("| %d | %d | %.0f | %s | %s | %d | %.1f %% | %d (%d + %d + %d) | %d | %s |\n",
 			r.actions, r.invokers, float64(r.done)/c.duration.Seconds(), ms(benchsys.Percentile(r.lat, 50)), ms(benchsys.Percentile(r.lat, 99)), r.failed,
-			ratio, s.ColdStarts+s.PrewarmStarts, s.ColdStarts, s.PrewarmStarts, s.Evictions, r.perInvoker)
+			ratio, s.ColdStarts+s.PrewarmStarts+s.ScaleOuts, s.ColdStarts, s.PrewarmStarts, s.ScaleOuts, s.Evictions, r.perInvoker)
 	}
 	return nil
 }

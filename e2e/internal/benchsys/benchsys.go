@@ -33,6 +33,7 @@ type PoolStats struct {
 	WarmHits          uint64  `json:"warmHits"`
 	PolicyPrewarms    uint64  `json:"policyPrewarms"`
 	PolicyPrewarmHits uint64  `json:"policyPrewarmHits"`
+	ScaleOuts         uint64  `json:"scaleOuts"`
 	Evictions         uint64  `json:"evictions"`
 	Expired           uint64  `json:"expired"`
 	MemoryMBSeconds   float64 `json:"memoryMBSeconds"`
@@ -46,7 +47,7 @@ func (a PoolStats) Sub(b PoolStats) PoolStats {
 		ColdStarts: a.ColdStarts - b.ColdStarts, PrewarmStarts: a.PrewarmStarts - b.PrewarmStarts,
 		WarmHits: a.WarmHits - b.WarmHits, PolicyPrewarms: a.PolicyPrewarms - b.PolicyPrewarms,
 		PolicyPrewarmHits: a.PolicyPrewarmHits - b.PolicyPrewarmHits, Evictions: a.Evictions - b.Evictions,
-		Expired: a.Expired - b.Expired, MemoryMBSeconds: a.MemoryMBSeconds - b.MemoryMBSeconds,
+		Expired: a.Expired - b.Expired, MemoryMBSeconds: a.MemoryMBSeconds - b.MemoryMBSeconds, ScaleOuts: a.ScaleOuts - b.ScaleOuts,
 		UsedMB: a.UsedMB, Warm: a.Warm,
 	}
 }
@@ -57,7 +58,7 @@ func (a PoolStats) Add(b PoolStats) PoolStats {
 		ColdStarts: a.ColdStarts + b.ColdStarts, PrewarmStarts: a.PrewarmStarts + b.PrewarmStarts,
 		WarmHits: a.WarmHits + b.WarmHits, PolicyPrewarms: a.PolicyPrewarms + b.PolicyPrewarms,
 		PolicyPrewarmHits: a.PolicyPrewarmHits + b.PolicyPrewarmHits, Evictions: a.Evictions + b.Evictions,
-		Expired: a.Expired + b.Expired, MemoryMBSeconds: a.MemoryMBSeconds + b.MemoryMBSeconds,
+		Expired: a.Expired + b.Expired, MemoryMBSeconds: a.MemoryMBSeconds + b.MemoryMBSeconds, ScaleOuts: a.ScaleOuts + b.ScaleOuts,
 		UsedMB: a.UsedMB + b.UsedMB, Warm: a.Warm + b.Warm,
 	}
 }
