@@ -312,8 +312,8 @@ func (p *Pool[T]) acquire(ctx context.Context, req Request) (*Container[T], Star
 			// have been taking lately (seconds on a loaded engine).
 			queueUntil = now.Add(max(p.cfg.QueueWait, p.avgStart))
 		}
-		if p.queueLocked(req, now, queueUntil) {
-			if err := p.awaitWarm(ctx, req, queueUntil.Sub(now)); err != nil {
+		if ok, slots := p.queueLocked(req, now, queueUntil); ok {
+			if err := p.awaitWarm(ctx, req, slots, queueUntil.Sub(now)); err != nil {
 				return nil, "", err
 			}
 			continue
@@ -391,35 +391,39 @@ func (p *Pool[T]) warmLocked(req Request) *Container[T] {
 // queueLocked decides whether an Acquire of req.Key that found no free
 // warm container waits for a busy one (ADR 011): the action's runs are
 // known and short enough that, with the Acquires already waiting, one of
-// its busy containers is expected to be free before until.
-func (p *Pool[T]) queueLocked(req Request, now, until time.Time) bool {
+// its busy containers is expected to be free before until. slots is the
+// number of activations the key's containers run at once.
+func (p *Pool[T]) queueLocked(req Request, now, until time.Time) (ok bool, slots int) {
 	ks := p.keys[req.Key]
 	if p.cfg.QueueWait <= 0 || ks == nil || ks.avgRun <= 0 || !now.Before(until) {
-		return false
+		return false, 0
 	}
-	busy := 0
 	for _, c := range p.all {
 		if c.key == req.Key && c.initialized && !c.removing {
-			busy += c.maxActive
+			slots += c.maxActive
 		}
 	}
-	if busy == 0 {
-		return false
+	if slots == 0 {
+		return false, 0
 	}
-	expected := ks.avgRun * time.Duration(ks.waiting+1) / time.Duration(busy)
-	return now.Add(expected).Before(until)
+	expected := ks.avgRun * time.Duration(ks.waiting+1) / time.Duration(slots)
+	return now.Add(expected).Before(until), slots
 }
 
 // awaitWarm waits, as one of req.Key's queued Acquires, until a container
-// is released or d passes, having asked for one more container of the
-// key in the background (scale-out from free memory). It is called with
-// p.mu held and returns with it released.
-func (p *Pool[T]) awaitWarm(ctx context.Context, req Request, d time.Duration) error {
+// is released or d passes. When more Acquires wait than the key's
+// containers have slots, a backlog rather than a collision, it asks for
+// one more container in the background (scale-out from free memory). It
+// is called with p.mu held and returns with it released.
+func (p *Pool[T]) awaitWarm(ctx context.Context, req Request, slots int, d time.Duration) error {
 	ks := p.keys[req.Key]
 	ks.waiting++
+	backlog := ks.waiting > slots
 	wait := p.changed
 	p.mu.Unlock()
-	p.prewarm(ctx, req, true)
+	if backlog {
+		p.prewarm(ctx, req, true)
+	}
 	t := time.NewTimer(d)
 	defer t.Stop()
 	var err error

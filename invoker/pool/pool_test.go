@@ -479,35 +479,39 @@ func TestQueueForBusyWarm(t *testing.T) {
 		c     *Container[struct{}]
 		start Start
 	}
-	done := make(chan got, 1)
-	go func() {
+	done := make(chan got, 2)
+	acquire := func() {
 		c, start, err := p.Acquire(context.Background(), req("a", 128, 1))
 		if err != nil {
 			t.Error(err)
 		}
 		done <- got{c, start}
-	}()
-	select {
-	case g := <-done:
-		// The background scale-out may have won the race: still no cold start.
-		if g.start != StartWarm {
-			t.Fatalf("queued acquire: %s, want warm", g.start)
+	}
+	// One waiter is a collision: it waits, nothing is started.
+	go acquire()
+	time.Sleep(50 * time.Millisecond)
+	if s := p.Stats(); s.ScaleOuts != 0 || s.ColdStarts != 1 {
+		t.Fatalf("one waiter: scale-outs %d, cold starts %d; want 0 and 1", s.ScaleOuts, s.ColdStarts)
+	}
+	// Two waiters for one slot are a backlog: one more container starts.
+	go acquire()
+	testutil.CheckFor(t, 5*time.Second, time.Millisecond, func() error {
+		if s := p.Stats(); s.ScaleOuts != 1 {
+			return fmt.Errorf("scale-outs %d, want 1", s.ScaleOuts)
 		}
-		p.Release(g.c)
-	case <-time.After(100 * time.Millisecond):
-		p.Release(busy)
+		return nil
+	})
+	p.Release(busy)
+	for range 2 {
 		g := <-done
 		if g.start != StartWarm {
 			t.Fatalf("queued acquire: %s, want warm", g.start)
 		}
 		p.Release(g.c)
 	}
-	testutil.CheckFor(t, 5*time.Second, time.Millisecond, func() error {
-		if s := p.Stats(); s.ScaleOuts != 1 || s.ColdStarts != 1 {
-			return fmt.Errorf("scale-outs %d, cold starts %d; want 1 and 1", s.ScaleOuts, s.ColdStarts)
-		}
-		return nil
-	})
+	if s := p.Stats(); s.ColdStarts != 1 {
+		t.Errorf("%d cold starts, want 1", s.ColdStarts)
+	}
 
 	// An action with long runs starts a container instead of waiting.
 	long := mustAcquire(t, p, req("slow", 128, 1), StartCold)
