@@ -149,6 +149,7 @@ func runInvoker(ctx context.Context, args []string) error {
 	sf.register(fs)
 	id := fs.String("id", "", "invoker id (default: kept in --work-dir, made from the host name and a random suffix on first start; one invoker per work dir)")
 	memory := fs.Int64("memory", 2048, "memory budget for containers, MiB")
+	slots := fs.Int("slots", 0, "activations the invoker runs at once (default memory/256, at least 4); raise it for actions smaller than 256 MB")
 	prewarm := fs.Int("prewarm", -1, "prewarmed stem cells of the go kind (default 1; 0 turns prewarming off)")
 	keepAlive := fs.String("keepalive", invoker.KeepAliveFixed, "keep-alive and prewarm policy: fixed (--idle-timeout) or histogram[:BIN] (learned per action, docs/adr/006; BIN is the histogram bin, default 1m: histogram:1s for a 60x compressed replay)")
 	idleTimeout := fs.Duration("idle-timeout", invoker.DefaultIdleTimeout, "how long an idle warm container is kept (fixed policy; the histogram policy's fallback)")
@@ -173,7 +174,7 @@ func runInvoker(ctx context.Context, args []string) error {
 			return err
 		}
 	}
-	cfg := invoker.Config{ID: *id, MemoryMB: *memory}
+	cfg := invoker.Config{ID: *id, MemoryMB: *memory, MaxConcurrent: *slots}
 	if *prewarm >= 0 {
 		cfg.Prewarm = map[string]int{entity.KindGo: *prewarm}
 	}

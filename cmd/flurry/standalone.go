@@ -37,6 +37,7 @@ func runStandalone(ctx context.Context, args []string) error {
 	rtFlag := fs.String("runtime", string(runtimeAuto), "container runtime: auto (Docker when reachable), docker or process")
 	addrFlag := fs.String("container-addr", string(containerAddrLoopback), "how the invoker reaches Docker containers: loopback (a port published on 127.0.0.1) or bridge (the container's IP, without docker-proxy; needs a host that routes to the bridge)")
 	memory := fs.Int64("memory", 2048, "invoker memory budget for containers, MiB")
+	slots := fs.Int("slots", 0, "activations the invoker runs at once (default memory/256, at least 4); raise it for actions smaller than 256 MB")
 	prewarm := fs.Int("prewarm", -1, "prewarmed stem cells of the go kind (default 1; 0 turns prewarming off)")
 	keepAlive := fs.String("keepalive", invoker.KeepAliveFixed, "keep-alive and prewarm policy: fixed (--idle-timeout) or histogram[:BIN] (learned per action, docs/adr/006; BIN is the histogram bin, default 1m: histogram:1s for a 60x compressed replay)")
 	idleTimeout := fs.Duration("idle-timeout", invoker.DefaultIdleTimeout, "how long an idle warm container is kept (fixed policy; the histogram policy's fallback)")
@@ -93,7 +94,7 @@ func runStandalone(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	icfg := invoker.Config{ID: invokerID, MemoryMB: *memory}
+	icfg := invoker.Config{ID: invokerID, MemoryMB: *memory, MaxConcurrent: *slots}
 	if *prewarm >= 0 {
 		icfg.Prewarm = map[string]int{entity.KindGo: *prewarm}
 	}

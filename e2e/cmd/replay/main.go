@@ -205,7 +205,9 @@ func run(c config) error {
 	var results []result
 	var cmds []string
 	for _, p := range c.policies {
-		args := []string{"--memory", strconv.Itoa(c.memoryMB), "--runtime", c.runtime, "--idle-timeout", idle.String()}
+		// As many slots as containers fit: the synthetic actions are small.
+		args := []string{"--memory", strconv.Itoa(c.memoryMB), "--slots", strconv.Itoa(max(c.memoryMB/c.actionMemoryMB, 4)),
+			"--runtime", c.runtime, "--idle-timeout", idle.String()}
 		if c.prewarm >= 0 {
 			// Note: on this commit an explicit --prewarm fails with the
 			// docker runtime ("prewarm kind go has no image"); see the report.
@@ -320,7 +322,9 @@ func replay(c config, code, dir string, args []string, fns []function, evs []eve
 			defer func() { <-sem; wg.Done() }()
 			s := time.Now()
 			if _, err := sys.Invoke(f.name, map[string]any{"ms": f.sleep.Milliseconds()}); err != nil {
-				failed.Add(1)
+				if failed.Add(1) == 1 {
+					fmt.Fprintf(os.Stderr, "first failed invocation (%s): %v\n", f.name, err)
+				}
 				return
 			}
 			el := time.Since(s)
