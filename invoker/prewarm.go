@@ -8,7 +8,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/flurryfn/flurry/internal/activation"
 	"github.com/flurryfn/flurry/internal/entity"
 	"github.com/flurryfn/flurry/internal/names"
 	"github.com/flurryfn/flurry/invoker/pool"
@@ -28,16 +27,12 @@ func (i *Invoker) PoolStats() pool.Stats { return i.pool.Stats() }
 // is not worth warming), and its code through the code cache.
 func (i *Invoker) warmContainer(ctx context.Context, key string, c *conn) error {
 	var a *entity.Action
-	var app *activation.AppCall
 	var err error
-	if rev, endpoint, ok := parseAppKey(key); ok {
-		// An app's container: loaded with the app, and specialized
-		// when the key names an endpoint.
+	// An app's container is loaded with the app, and specialized when
+	// the key names an endpoint.
+	rev, endpoint, isApp := parseAppKey(key)
+	if isApp {
 		a, err = i.apps.get(rev)
-		app = &activation.AppCall{Op: activation.AppServe, Endpoint: endpoint}
-		if endpoint == "" {
-			app.Op = activation.AppRegister // /init in app mode only
-		}
 	} else {
 		a, err = i.actionAt(ctx, key)
 	}
@@ -52,7 +47,7 @@ func (i *Invoker) warmContainer(ctx context.Context, key string, c *conn) error 
 	}
 	ictx, cancel := context.WithTimeout(ctx, time.Duration(a.Limits.WithDefaults().Timeout)*time.Millisecond)
 	defer cancel()
-	if err := initConn(ictx, c, a, app, code, true); err != nil {
+	if err := initConn(ictx, c, a, code, true, isApp, endpoint); err != nil {
 		return fmt.Errorf("init %s: %w", key, err)
 	}
 	return nil

@@ -197,7 +197,7 @@ func (i *Invoker) execute(ctx context.Context, log *slog.Logger, m *activation.M
 			}
 		}
 		ictx, cancel := context.WithTimeout(ctx, timeout)
-		err = initConn(ictx, cn, a, m.App, code, how != pool.StartLoaded)
+		err = initConn(ictx, cn, a, code, how != pool.StartLoaded, m.App != nil, serveEndpoint(m.App))
 		cancel()
 		o.initDur = max(time.Since(o.start), time.Millisecond)
 		if err != nil {
@@ -275,22 +275,31 @@ func (i *Invoker) execute(ctx context.Context, log *slog.Logger, m *activation.M
 }
 
 // initConn sends /init with action revision a's code (unless the
-// container has it already, !needInit) and, for a request to an app
-// endpoint, /specialize.
-func initConn(ctx context.Context, cn *conn, a *entity.Action, app *activation.AppCall, code string, needInit bool) error {
+// container has it already, !needInit; in app mode for an app) and, for
+// an app endpoint, /specialize.
+func initConn(ctx context.Context, cn *conn, a *entity.Action, code string, needInit, app bool, endpoint string) error {
 	if needInit {
 		main := a.Exec.Main
 		if main == "" {
 			main = defaultMainName
 		}
-		if err := cn.client.Init(ctx, container.InitRequest{Name: a.Name, Main: main, Code: code, Binary: a.Exec.Binary, App: app != nil}); err != nil {
+		if err := cn.client.Init(ctx, container.InitRequest{Name: a.Name, Main: main, Code: code, Binary: a.Exec.Binary, App: app}); err != nil {
 			return err
 		}
 	}
-	if app != nil && app.Op == activation.AppServe {
-		return cn.client.Specialize(ctx, app.Endpoint)
+	if endpoint != "" {
+		return cn.client.Specialize(ctx, endpoint)
 	}
 	return nil
+}
+
+// serveEndpoint is the endpoint an app activation serves ("" for
+// anything else: an action, or an app's register activation).
+func serveEndpoint(app *activation.AppCall) string {
+	if app == nil || app.Op != activation.AppServe {
+		return ""
+	}
+	return app.Endpoint
 }
 
 // register asks a freshly initialized app container for its route table
