@@ -154,6 +154,12 @@ func (e *env) msgTrigger(t *testing.T, name string, src entity.NATSSource, ctls 
 			if !controller.MessageSourceReady(c, tr.Namespace, name, tr.Revision) {
 				return fmt.Errorf("controller %s does not consume trigger %s yet", c.InstanceID(), name)
 			}
+			// The rule reaches each controller through its own KV watch;
+			// a message taken before it arrives fires no rule (core NATS
+			// then has nothing to redeliver).
+			if rules, err := c.ActiveRules(e.ctx, tr.Namespace, name); err != nil || len(rules) == 0 {
+				return fmt.Errorf("controller %s does not know rule %s yet (%v)", c.InstanceID(), name, err)
+			}
 			return nil
 		})
 	}

@@ -160,17 +160,24 @@ func TestStandalone(t *testing.T) {
 			if err != nil || len(lines(string(out))) == 0 {
 				t.Fatalf("no running flurry containers (%v): %s", err, out)
 			}
-			id := lines(string(out))[0]
-			insp, err := exec.Command("docker", "inspect", "--format",
-				"{{.HostConfig.ReadonlyRootfs}} {{.HostConfig.CapDrop}} {{.HostConfig.SecurityOpt}} {{.HostConfig.Memory}} {{.HostConfig.PidsLimit}}", id).Output()
-			if err != nil {
-				t.Fatal(err)
-			}
-			got := string(insp)
-			for _, want := range []string{"true", "ALL", "no-new-privileges"} {
-				if !strings.Contains(got, want) {
-					t.Fatalf("container %s is missing %q: %s", id, want, got)
+			// Other tests' containers come and go: inspect those still there.
+			inspected := 0
+			for _, id := range lines(string(out)) {
+				insp, err := exec.Command("docker", "inspect", "--format",
+					"{{.HostConfig.ReadonlyRootfs}} {{.HostConfig.CapDrop}} {{.HostConfig.SecurityOpt}} {{.HostConfig.Memory}} {{.HostConfig.PidsLimit}}", id).Output()
+				if err != nil {
+					continue // removed since docker ps
 				}
+				inspected++
+				got := string(insp)
+				for _, want := range []string{"true", "ALL", "no-new-privileges"} {
+					if !strings.Contains(got, want) {
+						t.Fatalf("container %s is missing %q: %s", id, want, got)
+					}
+				}
+			}
+			if inspected == 0 {
+				t.Fatalf("every flurry container listed was gone before it could be inspected: %s", out)
 			}
 		})
 	}
