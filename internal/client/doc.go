@@ -1,6 +1,8 @@
 // Package client is a Go client for Flurry's OpenWhisk-compatible REST API
 // (/api/v1 with Basic auth "uuid:key"): actions (put, get, list, delete,
-// invoke) and activation records (list, get, logs, result).
+// invoke), activation records (list, get, logs, result), dead letters,
+// triggers and rules, HTTP routes, and web apps (deploy, get, list,
+// delete).
 //
 // The main type is Client. Non-2xx answers become *APIError carrying the
 // status code and the server's "error" message; an invocation whose
