@@ -10,7 +10,6 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -54,14 +53,11 @@ type DeployAppRequest struct {
 	Limits     entity.Limits `json:"limits"`
 }
 
-// appStore is the controller's side of the apps bucket: every app, fed
-// by a KV watch.
+// appStore is the controller's side of the apps bucket: every app, in a
+// cache fed by a KV watch.
 type appStore struct {
-	kv jetstream.KeyValue
-
-	mu   sync.RWMutex
-	apps map[string]*entity.App // by key; absent or nil: no such app
-	revs map[string]uint64      // last revision applied per key
+	kv    jetstream.KeyValue
+	cache *cache[entity.App]
 }
 
 // newAppStore opens the apps bucket and starts its watch (until wctx
@@ -71,10 +67,10 @@ func newAppStore(ctx, wctx context.Context, c *Controller) (*appStore, error) {
 	if err != nil {
 		return nil, fmt.Errorf("controller: kv %s: %w", names.AppsBucket, err)
 	}
-	s := &appStore{kv: kv, apps: map[string]*entity.App{}, revs: map[string]uint64{}}
+	s := &appStore{kv: kv, cache: newCache[entity.App]()}
 	ready, err := c.watch(wctx, kv, func(e jetstream.KeyValueEntry) {
 		if e.Operation() != jetstream.KeyValuePut {
-			s.put(e.Key(), nil, e.Revision())
+			s.cache.remove(e.Key(), e.Revision())
 			return
 		}
 		a, err := decodeApp(e)
@@ -82,7 +78,7 @@ func newAppStore(ctx, wctx context.Context, c *Controller) (*appStore, error) {
 			c.log.Warn("bad app entry", "key", e.Key(), "err", err)
 			return
 		}
-		s.put(e.Key(), a, e.Revision())
+		s.cache.put(e.Key(), a, e.Revision())
 	})
 	if err != nil {
 		return nil, err
@@ -107,38 +103,14 @@ func decodeApp(e jetstream.KeyValueEntry) (*entity.App, error) {
 	return &a, nil
 }
 
-// put records app a (nil: deleted) at revision rev unless the store has
-// seen a later revision of key.
-func (s *appStore) put(key string, a *entity.App, rev uint64) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if rev < s.revs[key] {
-		return
-	}
-	s.revs[key] = rev
-	if a == nil {
-		delete(s.apps, key)
-		return
-	}
-	s.apps[key] = a
-}
-
-func (s *appStore) get(key string) *entity.App {
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	return s.apps[key]
-}
-
 // inNamespace returns ns's apps sorted by name.
 func (s *appStore) inNamespace(ns string) []*entity.App {
-	s.mu.RLock()
 	var out []*entity.App
-	for _, a := range s.apps {
+	for _, a := range s.cache.values() {
 		if a.Namespace == ns {
 			out = append(out, a)
 		}
 	}
-	s.mu.RUnlock()
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
 	return out
 }
@@ -370,7 +342,7 @@ func (c *Controller) writeApp(ctx context.Context, app, old *entity.App) error {
 		return unavailable("apps", err)
 	}
 	app.Revision = rev
-	c.apps.put(key, app, rev)
+	c.apps.cache.put(key, app, rev)
 	return nil
 }
 
@@ -419,7 +391,7 @@ func (c *Controller) DeleteApp(ctx context.Context, id Identity, ns, name string
 	if err != nil {
 		return nil, unavailable("apps", err)
 	}
-	c.apps.put(key, nil, a.Revision+1)
+	c.apps.cache.remove(key, a.Revision+1)
 	c.log.Info("app deleted", "namespace", a.Namespace, "app", name)
 	return a, nil
 }
@@ -431,7 +403,7 @@ func (c *Controller) App(ctx context.Context, name string) (*entity.App, error) 
 	if !entity.ValidName(name) {
 		return nil, fmt.Errorf("app %q: %w", name, ErrNotFound)
 	}
-	a := c.apps.get(names.AppKey(name))
+	a, _ := c.apps.cache.get(names.AppKey(name))
 	if a == nil {
 		// Not in the store yet (a deploy through another controller whose
 		// watch update is still on its way); misses are not remembered.

@@ -272,6 +272,19 @@ func (c *cache[T]) put(key string, v *T, rev uint64) {
 
 func (c *cache[T]) remove(key string, rev uint64) { c.put(key, nil, rev) }
 
+// values returns the values the cache holds (deleted keys left out).
+func (c *cache[T]) values() []*T {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	out := make([]*T, 0, len(c.m))
+	for _, e := range c.m {
+		if e.v != nil {
+			out = append(out, e.v)
+		}
+	}
+	return out
+}
+
 // isNotFound reports a missing KV key, object or stream message.
 func isNotFound(err error) bool {
 	return errors.Is(err, jetstream.ErrKeyNotFound) || errors.Is(err, jetstream.ErrKeyDeleted) ||
