@@ -275,18 +275,5 @@ func (as *appServer) serve(w http.ResponseWriter, r *http.Request) {
 		g.writeError(w, r, err)
 		return
 	}
-	w.Header().Set(headerActivationID, res.ActivationID)
-	if res.Record == nil {
-		writeJSON(w, http.StatusAccepted, map[string]string{"activationId": res.ActivationID})
-		return
-	}
-	if !actionSucceeded(w, res.Record) {
-		return
-	}
-	var obj map[string]json.RawMessage
-	if err := json.Unmarshal(resultOf(res.Record), &obj); err != nil {
-		writeJSON(w, http.StatusBadGateway, errorBody{Error: "the app's response is not a JSON object", Code: requestID(r.Context())})
-		return
-	}
-	g.writeHTTPResult(w, r, obj, http.StatusOK, "", false)
+	g.writeRouted(w, r, res)
 }

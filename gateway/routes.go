@@ -398,6 +398,13 @@ func (rs *routeServer) serve(w http.ResponseWriter, r *http.Request) {
 		g.writeError(w, r, err)
 		return
 	}
+	g.writeRouted(w, r, res)
+}
+
+// writeRouted answers a routed request (a route or an app) with its
+// activation: 202 + id while it runs, the failure's result, the result's
+// {statusCode, headers, body}, or the result itself as a JSON body.
+func (g *Gateway) writeRouted(w http.ResponseWriter, r *http.Request, res *controller.InvokeResult) {
 	w.Header().Set(headerActivationID, res.ActivationID)
 	if res.Record == nil {
 		writeJSON(w, http.StatusAccepted, map[string]string{"activationId": res.ActivationID})
