@@ -48,6 +48,9 @@ type conn struct {
 func openConn(ctx context.Context, c *container.Container) (*conn, error) {
 	logs := container.NewLogCollector(c.Stdout, c.Stderr)
 	cl := container.NewClient(c.Addr)
+	if c.InlineLogs {
+		cl.InlineLogs(logs.Feed)
+	}
 	if err := cl.WaitReady(ctx); err != nil {
 		cl.Close()
 		return nil, err

@@ -146,7 +146,7 @@ func (p *server) handleRegister(w http.ResponseWriter, r *http.Request) {
 	default:
 		status, body = p.sendOp(r.Context(), c, appOp{Op: "register"})
 	}
-	p.finish(w, c, status, body)
+	p.finish(w, r, c, status, body)
 }
 
 // handleSpecialize answers POST /specialize?endpoint=E (or a body
@@ -175,7 +175,7 @@ func (p *server) handleSpecialize(w http.ResponseWriter, r *http.Request) {
 			p.markLocked()
 		}
 	}
-	writeRaw(w, status, body)
+	p.answer(w, r, status, body)
 }
 
 // specializeLocked checks the request and the state and, the first time,

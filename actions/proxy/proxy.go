@@ -55,6 +55,11 @@ type Config struct {
 	// Logger receives the proxy's own diagnostics. Default: discard, since
 	// the proxy's stdout and stderr are the action's logs.
 	Logger *slog.Logger
+	// InlineLogs keeps the action's output in the proxy and returns each
+	// activation's lines in the answer to a request that asks for them
+	// with container.InlineLogsHeader (see inline.go); Stdout and Stderr get only
+	// the lines no request took.
+	InlineLogs bool
 }
 
 func (c *Config) withDefaults() Config {
@@ -95,6 +100,11 @@ func Serve(ctx context.Context, ln net.Listener, cfg Config) error {
 		return err
 	}
 	p := &server{cfg: cfg.withDefaults()}
+	p.out, p.errs = p.cfg.Stdout, p.cfg.Stderr
+	if cfg.InlineLogs {
+		p.inline = [2]*logBuffer{newLogBuffer(), newLogBuffer()}
+		p.out, p.errs = p.inline[0], p.inline[1]
+	}
 	srv := &http.Server{
 		Handler:           p.routes(),
 		ReadHeaderTimeout: 10 * time.Second,
@@ -125,6 +135,10 @@ func Serve(ctx context.Context, ln net.Listener, cfg Config) error {
 
 type server struct {
 	cfg Config
+	// out and errs receive the action's output and the end markers: the
+	// real Stdout and Stderr, or with InlineLogs the inline buffers.
+	out, errs io.Writer
+	inline    [2]*logBuffer // nil without InlineLogs
 
 	mu          sync.Mutex
 	initialized bool // set by the first /init, successful or not
@@ -197,7 +211,8 @@ func (p *server) handleInit(w http.ResponseWriter, r *http.Request) {
 		if errors.Is(err, errNoApps) {
 			status = http.StatusNotImplemented
 		}
-		writeError(w, status, err.Error())
+		status, body := errorBody(status, err.Error())
+		p.answer(w, r, status, body)
 		return
 	}
 	p.child = c
@@ -253,7 +268,7 @@ func (p *server) init(ctx context.Context, req *initRequest) (*child, error) {
 		// a syntax error or a missing main fails /init, not the first /run.
 		env = append(env, "__OW_WAIT_FOR_ACK=1")
 	}
-	c, err := startChild(argv, p.cfg.Dir, env, p.cfg.Stdout, p.cfg.Stderr)
+	c, err := startChild(argv, p.cfg.Dir, env, p.out, p.errs)
 	if err != nil {
 		return nil, fmt.Errorf("start action executable: %w", err)
 	}
@@ -312,19 +327,19 @@ func (p *server) handleRun(w http.ResponseWriter, r *http.Request) {
 	p.mu.Unlock()
 
 	status, body := p.run(r, c)
-	p.finish(w, c, status, body)
+	p.finish(w, r, c, status, body)
 }
 
 // finish ends an activation: it writes the end marker, then the answer.
 // The marker goes out before the response, so once the invoker has the
 // response the activation's logs are complete up to the marker.
-func (p *server) finish(w http.ResponseWriter, c *child, status int, body []byte) {
+func (p *server) finish(w http.ResponseWriter, r *http.Request, c *child, status int, body []byte) {
 	if c != nil {
 		c.mark(container.EndMarker)
 	} else {
 		p.markNoChild()
 	}
-	writeRaw(w, status, body)
+	p.answer(w, r, status, body)
 }
 
 func (p *server) run(r *http.Request, c *child) (int, []byte) {
@@ -356,8 +371,8 @@ func (p *server) markNoChild() {
 }
 
 func (p *server) markLocked() {
-	_, _ = io.WriteString(p.cfg.Stdout, container.EndMarker+"\n")
-	_, _ = io.WriteString(p.cfg.Stderr, container.EndMarker+"\n")
+	_, _ = io.WriteString(p.out, container.EndMarker+"\n")
+	_, _ = io.WriteString(p.errs, container.EndMarker+"\n")
 }
 
 // codeText is /init's code string. Code is megabytes of base64 on every

@@ -2,10 +2,13 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
+	"io/fs"
 	"net"
 	"os"
+	"strings"
 
 	"github.com/flurryfn/flurry/actions/proxy"
 )
@@ -18,7 +21,8 @@ func init() {
 // process-runtime sandbox) until the process is told to stop.
 func runProxy(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("proxy", flag.ContinueOnError)
-	listen := fs.String("listen", ":8080", "address to serve /init and /run on")
+	listen := fs.String("listen", ":8080", "address to serve /init and /run on: host:port, or unix:PATH for a unix socket")
+	inlineLogs := fs.Bool("inline-logs", false, "return each activation's logs in the answer to a request that asks for them, instead of printing them")
 	dir := fs.String("dir", proxy.DefaultDir, "directory to unpack the action's code into")
 	language := fs.String("language", "native", "code the proxy runs: native (executables), python or nodejs (source, run by an embedded launcher)")
 	if err := fs.Parse(args); err != nil {
@@ -31,13 +35,37 @@ func runProxy(ctx context.Context, args []string) error {
 	if err != nil {
 		return &exitError{code: 2, err: err}
 	}
-	cfg := proxy.Config{Dir: *dir, Language: lang, Stdout: os.Stdout, Stderr: os.Stderr, Env: os.Environ()}
+	cfg := proxy.Config{Dir: *dir, Language: lang, Stdout: os.Stdout, Stderr: os.Stderr, Env: os.Environ(), InlineLogs: *inlineLogs}
 	if err := cfg.Validate(); err != nil {
 		return err
 	}
-	ln, err := net.Listen("tcp", *listen)
+	ln, err := listenProxy(*listen)
 	if err != nil {
 		return err
 	}
 	return proxy.Serve(ctx, ln, cfg)
+}
+
+// listenProxy listens on addr: host:port, or unix:PATH. The socket is made
+// connectable by anyone who can reach its directory, since the invoker is
+// not the container's user; the directory is what guards it.
+func listenProxy(addr string) (net.Listener, error) {
+	path, ok := strings.CutPrefix(addr, "unix:")
+	if !ok {
+		return net.Listen("tcp", addr)
+	}
+	// A socket file left by an earlier proxy in the same directory would
+	// make the listen fail.
+	if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return nil, err
+	}
+	ln, err := net.Listen("unix", path)
+	if err != nil {
+		return nil, err
+	}
+	if err := os.Chmod(path, 0o666); err != nil {
+		ln.Close()
+		return nil, err
+	}
+	return ln, nil
 }

@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"io"
 	"log/slog"
@@ -37,15 +39,37 @@ const (
 	// directly, saving the docker-proxy hop; the host must route to the
 	// bridge (Linux with a local engine does, Docker Desktop does not).
 	containerAddrBridge containerAddr = "bridge"
+	// containerAddrUnix has the proxy of Flurry's own images listen on a
+	// unix socket in a directory bind-mounted from the invoker's work dir,
+	// and answer with each activation's logs (ADR 012): no docker-proxy,
+	// no TCP, no log lines through the engine. Blackbox images use
+	// loopback. The invoker must see the same paths as the engine.
+	containerAddrUnix containerAddr = "unix"
 )
+
+// containerAddrUsage is the --container-addr flag's help.
+const containerAddrUsage = "how the invoker reaches Docker containers: unix (a socket bind-mounted from the work dir; blackbox images use loopback), " +
+	"loopback (a port published on 127.0.0.1, through docker-proxy) or bridge (the container's IP; needs a host that routes to the bridge)"
 
 // parseContainerAddr checks the --container-addr flag.
 func parseContainerAddr(s string) (containerAddr, error) {
 	switch a := containerAddr(s); a {
-	case containerAddrLoopback, containerAddrBridge:
+	case containerAddrLoopback, containerAddrBridge, containerAddrUnix:
 		return a, nil
 	}
-	return "", fmt.Errorf("--container-addr %q: want loopback or bridge", s)
+	return "", fmt.Errorf("--container-addr %q: want unix, loopback or bridge", s)
+}
+
+// socketDir is where a unix-addressed invoker keeps its containers'
+// sockets: under workDir, or under the temp dir when workDir is too long
+// for a unix socket path.
+func socketDir(workDir string) string {
+	dir := filepath.Join(workDir, "sockets")
+	if len(dir) <= 60 {
+		return dir
+	}
+	sum := sha256.Sum256([]byte(workDir))
+	return filepath.Join(os.TempDir(), "flurry-sockets-"+hex.EncodeToString(sum[:6]))
 }
 
 // containerRuntime picks the container runtime for an invoker and makes sure
@@ -58,7 +82,11 @@ func containerRuntime(ctx context.Context, choice runtimeChoice, addr containerA
 		return nil, nil, fmt.Errorf("locate own executable: %w", err)
 	}
 	if choice != runtimeProcess {
-		rt, derr := docker.New(ctx, docker.Config{InvokerID: invokerID, ContainerIP: addr == containerAddrBridge})
+		dcfg := docker.Config{InvokerID: invokerID, ContainerIP: addr == containerAddrBridge}
+		if addr == containerAddrUnix {
+			dcfg.SocketDir = socketDir(workDir)
+		}
+		rt, derr := docker.New(ctx, dcfg)
 		if derr == nil {
 			images, err := ensureImages(ctx, rt, exePath, progress)
 			if err != nil {

@@ -31,17 +31,28 @@ type Client struct {
 	base string
 	addr string
 	http *http.Client
+	// onLogs receives the log parts of answers (InlineLogs); nil when the
+	// client does not ask for them.
+	onLogs func(stdout, stderr []byte)
 }
 
-// NewClient returns a client for the proxy at addr (host:port).
+// NewClient returns a client for the proxy at addr: host:port, or
+// unix:<path> for a proxy on a unix socket.
 func NewClient(addr string) *Client {
+	dialer := &net.Dialer{KeepAlive: 30 * time.Second}
+	dial := dialer.DialContext
+	base := "http://" + addr
+	if path, ok := strings.CutPrefix(addr, "unix:"); ok {
+		dial = func(ctx context.Context, _, _ string) (net.Conn, error) {
+			return dialer.DialContext(ctx, "unix", path)
+		}
+		base = "http://proxy"
+	}
 	// A Transport per container: its idle connections die with the client
 	// instead of lingering in a shared pool keyed by stale addresses.
 	tr := &http.Transport{
-		Proxy: nil,
-		DialContext: (&net.Dialer{
-			KeepAlive: 30 * time.Second,
-		}).DialContext,
+		Proxy:       nil,
+		DialContext: dial,
 		MaxIdleConns:        1024,
 		MaxIdleConnsPerHost: 1024,
 		IdleConnTimeout:     90 * time.Second,
@@ -49,11 +60,18 @@ func NewClient(addr string) *Client {
 		ForceAttemptHTTP2:   false,
 	}
 	return &Client{
-		base: "http://" + addr,
+		base: base,
 		addr: addr,
 		http: &http.Client{Transport: tr},
 	}
 }
+
+// InlineLogs makes every request ask the proxy (started with
+// --inline-logs) for the logs of the activation it ends, and hands them to
+// f before the call returns: stdout's and stderr's lines, each in the
+// InlineLogsHeader format ending with EndMarker (LogCollector.Feed takes
+// them). Call it before the first request.
+func (c *Client) InlineLogs(f func(stdout, stderr []byte)) { c.onLogs = f }
 
 // Close releases the client's idle connections.
 func (c *Client) Close() { c.http.CloseIdleConnections() }
@@ -312,6 +330,9 @@ func (c *Client) post(ctx context.Context, path string, body []byte) (*http.Resp
 		return nil, err
 	}
 	req.Header.Set("Content-Type", "application/json")
+	if c.onLogs != nil {
+		req.Header.Set(InlineLogsHeader, "1")
+	}
 	resp, err := c.http.Do(req)
 	if err != nil {
 		// Keep ctx's error visible to errors.Is even when the transport
@@ -321,5 +342,61 @@ func (c *Client) post(ctx context.Context, path string, body []byte) (*http.Resp
 		}
 		return nil, err
 	}
+	if h := resp.Header.Get(InlineLogsHeader); h != "" && c.onLogs != nil {
+		body, err := splitLogs(resp.Body, h, c.onLogs)
+		if err != nil {
+			resp.Body.Close()
+			return nil, fmt.Errorf("answer with inline logs: %w", err)
+		}
+		resp.Body = body
+	}
 	return resp, nil
+}
+
+// maxInlineLogs bounds the log parts of one answer; past it they are read
+// and dropped (the proxy buffers at most 16 MiB per stream).
+const maxInlineLogs = 32 << 20
+
+// splitLogs makes an answer's body only its first part (the result); when
+// the caller closes it, the log parts are read and passed to onLogs.
+func splitLogs(body io.ReadCloser, header string, onLogs func(stdout, stderr []byte)) (io.ReadCloser, error) {
+	var n [3]int64
+	fields := strings.Fields(header)
+	if len(fields) != 3 {
+		return nil, fmt.Errorf("malformed %s header %q", InlineLogsHeader, header)
+	}
+	for i, f := range fields {
+		v, err := strconv.ParseInt(f, 10, 64)
+		if err != nil || v < 0 {
+			return nil, fmt.Errorf("malformed %s header %q", InlineLogsHeader, header)
+		}
+		n[i] = v
+	}
+	return &resultBody{Reader: io.LimitReader(body, n[0]), body: body, out: n[1], errs: n[2], onLogs: onLogs}, nil
+}
+
+// resultBody reads the result part of an answer with inline logs.
+type resultBody struct {
+	io.Reader
+	body      io.ReadCloser
+	out, errs int64
+	onLogs    func(stdout, stderr []byte)
+}
+
+func (b *resultBody) Close() error {
+	defer b.body.Close()
+	// What the caller left of the result (an oversized one) comes first.
+	if _, err := io.Copy(io.Discard, b.Reader); err != nil {
+		return err
+	}
+	if b.out+b.errs > maxInlineLogs {
+		_, err := io.Copy(io.Discard, b.body)
+		return err
+	}
+	logs := make([]byte, b.out+b.errs)
+	if _, err := io.ReadFull(b.body, logs); err != nil {
+		return err
+	}
+	b.onLogs(logs[:b.out], logs[b.out:])
+	return nil
 }

@@ -38,8 +38,15 @@ type Spec struct {
 // (/init, /run) over HTTP; Stdout and Stderr carry what the action prints,
 // with the end-of-activation marker after each activation.
 type Container struct {
-	ID   string
-	Addr string // host:port
+	ID string
+	// Addr is where the proxy listens: host:port, or unix:<path> for a
+	// unix socket.
+	Addr string
+	// InlineLogs is true when the proxy was started with --inline-logs:
+	// it answers with each activation's logs (Client.OnLogs) instead of
+	// printing them, and Stdout and Stderr carry only what could not be
+	// answered (a request given up on, the proxy's own failures).
+	InlineLogs bool
 	// Stdout and Stderr stream the container's output until it stops.
 	// The caller must keep reading them (or close them) or the
 	// container may block.
@@ -81,3 +88,10 @@ type ImageEnsurer interface {
 // EndMarker is what an OpenWhisk runtime prints on stdout and on stderr
 // after each activation; the logs of one activation are the lines before it.
 const EndMarker = "XXX_THE_END_OF_A_WHISK_ACTIVATION_XXX"
+
+// InlineLogsHeader on a request to a proxy started with --inline-logs asks
+// for the activation's logs in the answer (ADR 012). On the answer it holds
+// "<result> <stdout> <stderr>": the byte lengths of the body's three
+// parts. Each log part is lines of "<unix nanoseconds> <text>\n", the last
+// of them EndMarker.
+const InlineLogsHeader = "Flurry-Logs"

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -103,6 +104,45 @@ func (l *LogCollector) read(st *logStream, r io.Reader) {
 	st.eof = true
 	l.notifyLocked()
 	l.mu.Unlock()
+}
+
+// Feed adds the lines of an answer with inline logs (Client.InlineLogs):
+// stdout's and stderr's, each "<unix nanoseconds> <text>\n" per line, the
+// last of them normally EndMarker. They are handled as if read from the
+// streams, so Collect hands them out the same way.
+func (l *LogCollector) Feed(stdout, stderr []byte) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for i, seg := range [][]byte{stdout, stderr} {
+		st := l.streams[i]
+		for len(seg) > 0 {
+			line := seg
+			if j := bytes.IndexByte(seg, '\n'); j >= 0 {
+				line = seg[:j]
+				seg = seg[j+1:]
+			} else {
+				seg = nil
+			}
+			stamp, text, _ := bytes.Cut(line, []byte(" "))
+			at := time.Now().UTC()
+			if ns, err := strconv.ParseInt(string(stamp), 10, 64); err == nil {
+				at = time.Unix(0, ns).UTC()
+			}
+			t := strings.TrimSuffix(string(text), "\r")
+			if len(t) > maxLineBytes {
+				t = t[:maxLineBytes]
+			}
+			if rest, ok := strings.CutSuffix(t, EndMarker); ok {
+				if rest != "" {
+					st.add(logLine{at, rest})
+				}
+				st.mark()
+				continue
+			}
+			st.add(logLine{at, t})
+		}
+	}
+	l.notifyLocked()
 }
 
 // splitLines is bufio.ScanLines that cuts lines longer than maxLineBytes

@@ -17,6 +17,16 @@ const (
 	DefaultLogDriver   = "none"
 	// ProxyPort is the port of the action proxy inside the container.
 	ProxyPort = 8080
+	// SocketMount is where a container's socket directory is mounted, and
+	// SocketName the proxy's socket in it (Config.SocketDir).
+	SocketMount = "/run/flurry"
+	SocketName  = "proxy.sock"
+	// LabelSocket carries the host path of a container's proxy socket, so
+	// tools (the benchmarks' direct baseline) can find it.
+	LabelSocket = "io.flurry.socket"
+	// maxSocketDir keeps SocketDir/c<n>/proxy.sock inside the 108 bytes
+	// of a unix socket address.
+	maxSocketDir = 80
 )
 
 // Config configures a Runtime. The zero value is usable: Validate fills
@@ -42,6 +52,17 @@ type Config struct {
 	// which our shared machines forbid; opt in only where that is allowed
 	// and the host routes to the bridge.
 	ContainerIP bool
+	// SocketDir, when set, makes containers of Flurry's own runtime images
+	// (whose entrypoint is "/flurry proxy") serve the action protocol on a
+	// unix socket instead of a port: each container gets a directory
+	// SocketDir/<container name>, bind-mounted at /run/flurry, and its
+	// proxy listens on proxy.sock there and returns each activation's logs
+	// in its answers. No port is published, so neither docker-proxy nor
+	// TCP is on the activation path (ADR 012). Other images (blackbox)
+	// keep the TCP addressing above. The directory must be on the engine's
+	// host, so an invoker that runs in a container of its own needs it
+	// bind-mounted at the same path, or leaves this unset.
+	SocketDir string
 	// InvokerID is put in the LabelInvoker label of every container.
 	InvokerID string
 	// BuildContext, when set, lets EnsureImage build a missing image: it
@@ -77,6 +98,8 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("docker config: pids limit %d is negative", c.PidsLimit)
 	case c.CPUShares < 0:
 		return fmt.Errorf("docker config: cpu shares %d is negative", c.CPUShares)
+	case len(c.SocketDir) > maxSocketDir:
+		return fmt.Errorf("docker config: socket directory %q is longer than %d bytes (unix socket paths are short)", c.SocketDir, maxSocketDir)
 	case c.DefaultMemoryBytes < 6<<20:
 		return errors.New("docker config: default memory below Docker's 6 MiB minimum")
 	}

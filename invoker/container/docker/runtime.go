@@ -7,13 +7,17 @@ import (
 	"io"
 	"maps"
 	"net"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/docker/docker/api/types"
 	dcontainer "github.com/docker/docker/api/types/container"
+	"github.com/docker/docker/api/types/mount"
 	"github.com/docker/docker/api/types/filters"
 	"github.com/docker/docker/client"
 	"github.com/docker/docker/pkg/stdcopy"
@@ -36,9 +40,20 @@ type Runtime struct {
 	cfg Config
 	cli *client.Client
 
+	sockSeq atomic.Int64 // names socket directories (Config.SocketDir)
+
 	mu       sync.Mutex
 	attached map[string]*types.HijackedResponse // by container id
-	owners   map[string]string                  // image -> tmpfs owner options
+	images   map[string]imageInfo               // by image reference
+	sockDirs map[string]string                  // container id -> its socket directory
+}
+
+// imageInfo is what Start needs to know of an image, cached per reference.
+type imageInfo struct {
+	owner string // tmpfs options that give /tmp to the image's user
+	// flurryProxy is true when the image runs Flurry's own proxy, which
+	// takes --listen unix:... and --inline-logs.
+	flurryProxy bool
 }
 
 // New connects to the engine named by the standard DOCKER_* environment
@@ -56,7 +71,20 @@ func New(ctx context.Context, cfg Config) (*Runtime, error) {
 		cli.Close()
 		return nil, fmt.Errorf("docker engine not reachable at %s: %w", cli.DaemonHost(), err)
 	}
-	return &Runtime{cfg: cfg, cli: cli, attached: map[string]*types.HijackedResponse{}, owners: map[string]string{}}, nil
+	if cfg.SocketDir != "" {
+		// Directories of an earlier run's containers (removed by the
+		// invoker's sweep of leftovers) would only accumulate.
+		if err := os.RemoveAll(cfg.SocketDir); err != nil {
+			cli.Close()
+			return nil, fmt.Errorf("clear socket directory: %w", err)
+		}
+		if err := os.MkdirAll(cfg.SocketDir, 0o700); err != nil {
+			cli.Close()
+			return nil, fmt.Errorf("socket directory: %w", err)
+		}
+	}
+	return &Runtime{cfg: cfg, cli: cli, attached: map[string]*types.HijackedResponse{},
+		images: map[string]imageInfo{}, sockDirs: map[string]string{}}, nil
 }
 
 // Name is "docker".
@@ -88,7 +116,7 @@ func (r *Runtime) Start(ctx context.Context, spec container.Spec) (_ *container.
 		mem = r.cfg.DefaultMemoryBytes
 	}
 	pids := r.cfg.PidsLimit
-	owner, err := r.tmpOwner(ctx, spec.Image)
+	img, err := r.imageInfo(ctx, spec.Image)
 	if err != nil {
 		return nil, err
 	}
@@ -111,9 +139,24 @@ func (r *Runtime) Start(ctx context.Context, spec container.Spec) (_ *container.
 		CapDrop:        []string{"ALL"},
 		SecurityOpt:    []string{"no-new-privileges"},
 		ReadonlyRootfs: true,
-		Tmpfs:          map[string]string{"/tmp": "rw,exec,nosuid,nodev," + owner + "size=" + r.cfg.TmpSize},
+		Tmpfs:          map[string]string{"/tmp": "rw,exec,nosuid,nodev," + img.owner + "size=" + r.cfg.TmpSize},
 	}
-	if !r.cfg.ContainerIP {
+	var sockDir string
+	switch {
+	case r.cfg.SocketDir != "" && img.flurryProxy:
+		if sockDir, err = r.socketDir(); err != nil {
+			return nil, err
+		}
+		defer func() {
+			if err != nil {
+				_ = os.RemoveAll(sockDir)
+			}
+		}()
+		host.Mounts = []mount.Mount{{Type: mount.TypeBind, Source: sockDir, Target: SocketMount}}
+		// Appended to the image's entrypoint; the last --listen wins.
+		cfg.Cmd = []string{"--listen", "unix:" + SocketMount + "/" + SocketName, "--inline-logs"}
+		labels[LabelSocket] = filepath.Join(sockDir, SocketName)
+	case !r.cfg.ContainerIP:
 		cfg.ExposedPorts = nat.PortSet{port: {}}
 		host.PortBindings = nat.PortMap{port: {{HostIP: "127.0.0.1", HostPort: "0"}}}
 	}
@@ -123,6 +166,11 @@ func (r *Runtime) Start(ctx context.Context, spec container.Spec) (_ *container.
 		return nil, fmt.Errorf("create container %q from %q: %w", spec.Name, spec.Image, err)
 	}
 	id := created.ID
+	if sockDir != "" {
+		r.mu.Lock()
+		r.sockDirs[id] = sockDir
+		r.mu.Unlock()
+	}
 	defer func() {
 		if err != nil {
 			r.cleanup(id)
@@ -152,44 +200,65 @@ func (r *Runtime) Start(ctx context.Context, spec container.Spec) (_ *container.
 	}
 	tStart := time.Now()
 
-	info, err := r.cli.ContainerInspect(ctx, id)
-	if err != nil {
-		return nil, fmt.Errorf("inspect container %s: %w", id, err)
-	}
-	addr, err := r.address(info)
-	if err != nil {
-		return nil, fmt.Errorf("container %s: %w", id, err)
+	c := &container.Container{ID: id, Stdout: stdout, Stderr: stderr}
+	if sockDir != "" {
+		c.Addr, c.InlineLogs = "unix:"+filepath.Join(sockDir, SocketName), true
+	} else {
+		info, err := r.cli.ContainerInspect(ctx, id)
+		if err != nil {
+			return nil, fmt.Errorf("inspect container %s: %w", id, err)
+		}
+		if c.Addr, err = r.address(info); err != nil {
+			return nil, fmt.Errorf("container %s: %w", id, err)
+		}
 	}
 	r.cfg.Logger.Debug("container started", "id", id[:12], "name", spec.Name, "image", spec.Image,
 		"create", tCreate.Sub(t0), "attach", tAttach.Sub(tCreate), "start", tStart.Sub(tAttach),
 		"inspect", time.Since(tStart), "total", time.Since(t0))
-	return &container.Container{ID: id, Addr: addr, Stdout: stdout, Stderr: stderr}, nil
+	return c, nil
 }
 
-// tmpOwner returns the tmpfs options ("uid=U,gid=G,") that make /tmp
-// belong to image's user. The engine copies the ownership and mode of the
-// image's own /tmp onto the tmpfs (ignoring mode=), so without this a
-// non-root user cannot write to /tmp unless the image's /tmp is
-// world-writable. Named users cannot be resolved without the image's
-// /etc/passwd and get no options. Results are cached per image reference.
-func (r *Runtime) tmpOwner(ctx context.Context, image string) (string, error) {
+// socketDir makes a fresh directory for one container's proxy socket. The
+// container's user (not ours) creates the socket in it, hence the mode;
+// SocketDir itself stays private.
+func (r *Runtime) socketDir() (string, error) {
+	dir := filepath.Join(r.cfg.SocketDir, "c"+strconv.FormatInt(r.sockSeq.Add(1), 10))
+	if err := os.Mkdir(dir, 0o777); err != nil {
+		return "", fmt.Errorf("socket directory: %w", err)
+	}
+	// Mkdir's mode is cut by the umask.
+	if err := os.Chmod(dir, 0o777); err != nil {
+		_ = os.Remove(dir)
+		return "", fmt.Errorf("socket directory: %w", err)
+	}
+	return dir, nil
+}
+
+// imageInfo inspects image once per reference. The tmpfs options
+// ("uid=U,gid=G,") make /tmp belong to the image's user: the engine copies
+// the ownership and mode of the image's own /tmp onto the tmpfs (ignoring
+// mode=), so without them a non-root user cannot write to /tmp unless the
+// image's /tmp is world-writable. Named users cannot be resolved without
+// the image's /etc/passwd and get no options.
+func (r *Runtime) imageInfo(ctx context.Context, image string) (imageInfo, error) {
 	r.mu.Lock()
-	owner, ok := r.owners[image]
+	ii, ok := r.images[image]
 	r.mu.Unlock()
 	if ok {
-		return owner, nil
+		return ii, nil
 	}
 	info, err := r.cli.ImageInspect(ctx, image)
 	if err != nil {
-		return "", fmt.Errorf("inspect image %q: %w", image, err)
+		return imageInfo{}, fmt.Errorf("inspect image %q: %w", image, err)
 	}
-	if info.Config != nil {
-		owner = ownerOptions(info.Config.User)
+	if c := info.Config; c != nil {
+		ii.owner = ownerOptions(c.User)
+		ii.flurryProxy = len(c.Entrypoint) >= 2 && c.Entrypoint[0] == "/flurry" && c.Entrypoint[1] == "proxy"
 	}
 	r.mu.Lock()
-	r.owners[image] = owner
+	r.images[image] = ii
 	r.mu.Unlock()
-	return owner, nil
+	return ii, nil
 }
 
 // ownerOptions turns a Dockerfile USER ("uid", "uid:gid") into tmpfs
@@ -258,7 +327,12 @@ func (r *Runtime) Remove(ctx context.Context, id string) error {
 		h.Close()
 		delete(r.attached, id)
 	}
+	dir := r.sockDirs[id]
+	delete(r.sockDirs, id)
 	r.mu.Unlock()
+	if dir != "" {
+		_ = os.RemoveAll(dir)
+	}
 	if client.IsErrNotFound(err) {
 		return fmt.Errorf("remove container %s: %w", id, container.ErrNotFound)
 	}
