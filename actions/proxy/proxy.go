@@ -263,6 +263,12 @@ func (p *server) init(ctx context.Context, req *initRequest) (*child, error) {
 	if err != nil {
 		return nil, err
 	}
+	if !hasVar(env, "GOMAXPROCS") {
+		// An action answers one activation at a time and its container
+		// gets a share of the CPU, not cores: a Go runtime with one P per
+		// host core only adds idle threads that spin and wake (ADR 012).
+		env = append(env, "GOMAXPROCS=1")
+	}
 	if p.cfg.Language != Native {
 		// The launcher loads the code first and says whether it could, so
 		// a syntax error or a missing main fails /init, not the first /run.
@@ -319,6 +325,16 @@ func actionEnv(base []string, name string, extra map[string]json.RawMessage) ([]
 		env = append(env, "__OW_ACTION_NAME="+name)
 	}
 	return env, nil
+}
+
+// hasVar reports whether env ("K=V") sets name.
+func hasVar(env []string, name string) bool {
+	for _, kv := range env {
+		if k, _, _ := strings.Cut(kv, "="); k == name {
+			return true
+		}
+	}
+	return false
 }
 
 func (p *server) handleRun(w http.ResponseWriter, r *http.Request) {

@@ -28,6 +28,7 @@ type stream struct {
 	lastNL bool
 	eof    bool
 	done   chan struct{}
+	buf    []byte // drainLocked's, kept: it runs after every activation
 }
 
 func newStream(r *os.File, w io.Writer) (*stream, error) {
@@ -95,7 +96,10 @@ func (s *stream) drainLocked() {
 	if s.eof {
 		return
 	}
-	buf := make([]byte, 32<<10)
+	if s.buf == nil {
+		s.buf = make([]byte, 32<<10)
+	}
+	buf := s.buf
 	_ = s.rc.Control(func(fd uintptr) {
 		for {
 			n, err := syscall.Read(int(fd), buf)

@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"net"
 	"os"
+	"runtime"
 	"strings"
 
 	"github.com/flurryfn/flurry/actions/proxy"
@@ -39,6 +40,9 @@ func runProxy(ctx context.Context, args []string) error {
 	if err := cfg.Validate(); err != nil {
 		return err
 	}
+	// The proxy relays one activation at a time: one P spares the
+	// container the idle threads a P per host core spins and wakes.
+	runtime.GOMAXPROCS(1)
 	ln, err := listenProxy(*listen)
 	if err != nil {
 		return err
