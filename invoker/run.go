@@ -46,11 +46,7 @@ type conn struct {
 // openConn starts reading a fresh container's output and waits for its
 // proxy; it is the pool's OpenFunc.
 func openConn(ctx context.Context, c *container.Container) (*conn, error) {
-	logs := container.NewLogCollector(c.Stdout, c.Stderr)
-	cl := container.NewClient(c.Addr)
-	if c.InlineLogs {
-		cl.InlineLogs(logs.Feed)
-	}
+	cl, logs := container.Connect(c)
 	if err := cl.WaitReady(ctx); err != nil {
 		cl.Close()
 		return nil, err

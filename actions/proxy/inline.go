@@ -32,6 +32,7 @@ type logBuffer struct {
 	mu      sync.Mutex
 	buf     []byte // "<nanos> <text>\n" lines; the last may be open
 	open    bool   // the last line has no newline yet
+	drop    bool   // the open line is being dropped (past the cap)
 	marked  int    // end of the first marker line in buf, 0 when none
 	dropped bool   // a line was dropped since the last take
 	now     func() time.Time
@@ -40,14 +41,17 @@ type logBuffer struct {
 func newLogBuffer() *logBuffer { return &logBuffer{now: time.Now} }
 
 // Write records p. A write of exactly the marker line (stream.Mark writes
-// it so, always on a line of its own) ends an activation.
+// it so, always on a line of its own) ends an activation; markers are
+// never dropped.
 func (b *logBuffer) Write(p []byte) (int, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	n := len(p)
-	if !b.open && b.marked == 0 && string(p) == container.EndMarker+"\n" {
-		b.appendLine(p)
-		b.marked = len(b.buf)
+	if !b.open && string(p) == container.EndMarker+"\n" {
+		b.stamp(p)
+		if b.marked == 0 {
+			b.marked = len(b.buf)
+		}
 		return n, nil
 	}
 	for len(p) > 0 {
@@ -56,26 +60,30 @@ func (b *logBuffer) Write(p []byte) (int, error) {
 			line = p[:i+1]
 		}
 		p = p[len(line):]
-		if b.open {
-			if len(b.buf)+len(line) > maxInlineBytes {
-				b.dropped = true
-				continue
-			}
+		full := len(b.buf)+len(line)+20 > maxInlineBytes
+		switch {
+		case !b.open && full:
+			b.drop, b.dropped = true, true
+		case !b.open:
+			b.stamp(line)
+		case b.drop:
+		case full:
+			// End the kept start of the line; drop the rest of it.
+			b.buf = append(b.buf, '\n')
+			b.drop, b.dropped = true, true
+		default:
 			b.buf = append(b.buf, line...)
-		} else {
-			b.appendLine(line)
 		}
 		b.open = line[len(line)-1] != '\n'
+		if !b.open {
+			b.drop = false
+		}
 	}
 	return n, nil
 }
 
-func (b *logBuffer) appendLine(line []byte) {
-	if len(b.buf)+len(line)+20 > maxInlineBytes {
-		b.dropped = true
-		b.open = line[len(line)-1] != '\n'
-		return
-	}
+// stamp appends line with the time as its prefix.
+func (b *logBuffer) stamp(line []byte) {
 	b.buf = strconv.AppendInt(b.buf, b.now().UnixNano(), 10)
 	b.buf = append(b.buf, ' ')
 	b.buf = append(b.buf, line...)

@@ -61,6 +61,12 @@ type testProxy struct {
 
 func startProxy(t *testing.T, env ...string) *testProxy {
 	t.Helper()
+	return startProxyConfig(t, Config{Env: env})
+}
+
+// startProxyConfig serves cfg with the test's dir, stdout and stderr.
+func startProxyConfig(t *testing.T, cfg Config) *testProxy {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -74,7 +80,7 @@ func startProxy(t *testing.T, env ...string) *testProxy {
 		cancel: cancel,
 		done:   make(chan error, 1),
 	}
-	cfg := Config{Dir: p.dir, Stdout: p.stdout, Stderr: p.stderr, Env: env}
+	cfg.Dir, cfg.Stdout, cfg.Stderr = p.dir, p.stdout, p.stderr
 	go func() { p.done <- Serve(ctx, ln, cfg) }()
 	t.Cleanup(func() {
 		cancel()
@@ -370,11 +376,17 @@ func TestEnv(t *testing.T) {
 	if st != http.StatusOK {
 		t.Fatalf("run: status %d, %v", st, body)
 	}
-	want := map[string]any{"__OW_ACTION_NAME": "/guest/loop", "GREETING": "hi", "NUMBER": "42", "BASE": "base"}
+	want := map[string]any{"__OW_ACTION_NAME": "/guest/loop", "GREETING": "hi", "NUMBER": "42", "BASE": "base", "GOMAXPROCS": "1"}
 	for k, v := range want {
 		if body[k] != v {
 			t.Errorf("%s = %v, want %v", k, body[k], v)
 		}
+	}
+	// A GOMAXPROCS of the container's (or of /init's env) is kept.
+	p = startProxy(t, "GOMAXPROCS=3")
+	p.init(t, loopExe, nil)
+	if _, body := p.post(t, "/run", runBody(map[string]any{"do": "env"})); body["GOMAXPROCS"] != "3" {
+		t.Errorf("GOMAXPROCS = %v, want the container's 3", body["GOMAXPROCS"])
 	}
 }
 

@@ -54,6 +54,17 @@ type Container struct {
 	Stderr io.ReadCloser
 }
 
+// Connect returns a client for c's proxy and the collector of c's logs,
+// wired together when the proxy answers with the logs (InlineLogs).
+func Connect(c *Container) (*Client, *LogCollector) {
+	logs := NewLogCollector(c.Stdout, c.Stderr)
+	cl := NewClient(c.Addr)
+	if c.InlineLogs {
+		cl.InlineLogs(logs.Feed)
+	}
+	return cl, logs
+}
+
 // Info describes a container found by List.
 type Info struct {
 	ID     string

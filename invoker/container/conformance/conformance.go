@@ -101,7 +101,8 @@ func (s *suite) start(t *testing.T, labels map[string]string) *started {
 			t.Errorf("cleanup remove %s: %v", c.ID, err)
 		}
 	})
-	st := &started{Container: c, client: container.NewClient(c.Addr), logs: container.NewLogCollector(c.Stdout, c.Stderr)}
+	cl, logs := container.Connect(c)
+	st := &started{Container: c, client: cl, logs: logs}
 	t.Cleanup(st.client.Close)
 	rctx, rcancel := context.WithTimeout(context.Background(), readyTimeout)
 	defer rcancel()
@@ -305,8 +306,7 @@ func (s *suite) startInitRun(t *testing.T, i int) error {
 		defer cancel()
 		_ = s.rt.Remove(ctx, c.ID)
 	})
-	logs := container.NewLogCollector(c.Stdout, c.Stderr)
-	cl := container.NewClient(c.Addr)
+	cl, logs := container.Connect(c)
 	defer cl.Close()
 	if err := cl.WaitReady(ctx); err != nil {
 		return fmt.Errorf("container %d: %w", i, err)

@@ -10,6 +10,8 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"os/exec"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -107,6 +109,88 @@ func TestConformance(t *testing.T) {
 	conformance.Run(t, func(t *testing.T) container.Runtime { return newRuntime(t, docker.Config{}) }, image)
 }
 
+// The same suite over unix sockets with inline logs (ADR 012).
+func TestConformanceUnix(t *testing.T) {
+	conformance.Run(t, func(t *testing.T) container.Runtime {
+		return newRuntime(t, docker.Config{SocketDir: shortTempDir(t)})
+	}, image)
+}
+
+// shortTempDir is a temp dir short enough for unix socket paths (t.TempDir
+// nests the test's name).
+func shortTempDir(t *testing.T) string {
+	t.Helper()
+	dir, err := os.MkdirTemp("", "fl")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	return filepath.Join(dir, "s")
+}
+
+// bothStreams reports whether logs are exactly the echo action's two lines
+// for activation id.
+func bothStreams(logs []string, id string) bool {
+	has := func(stream string) bool {
+		return slices.ContainsFunc(logs, func(l string) bool { return strings.HasSuffix(l, " "+stream+": "+stream+" of "+id) })
+	}
+	return len(logs) == 2 && has("stdout") && has("stderr")
+}
+
+// A unix-addressed container publishes no port, answers on its socket with
+// the activation's logs, and its directory goes with it. A request that
+// does not ask for the logs (a direct /run) gets them printed instead, so
+// they reach the attach stream as before.
+func TestUnixSocket(t *testing.T) {
+	dir := shortTempDir(t)
+	rt := newRuntime(t, docker.Config{SocketDir: dir})
+	c, cl, logs := start(t, rt, container.Spec{})
+	sock := filepath.Join(dir, "c1", docker.SocketName)
+	if c.Addr != "unix:"+sock || !c.InlineLogs {
+		t.Fatalf("addr %q inline %v, want unix:%s inline", c.Addr, c.InlineLogs, sock)
+	}
+	out, err := exec.Command("docker", "inspect", "--format", "{{json .HostConfig.PortBindings}} {{index .Config.Labels \""+docker.LabelSocket+"\"}}", c.ID).Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.TrimSpace(string(out)); got != "null "+sock {
+		t.Errorf("port bindings and socket label: %q, want none and %s", got, sock)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	for _, id := range []string{"one", "two"} {
+		resp, err := cl.Run(ctx, container.RunRequest{Value: json.RawMessage(`{"n":1}`), ActivationID: id})
+		if err != nil || resp.StatusCode != 200 || string(resp.Body) != `{"echo":{"n":1}}` {
+			t.Fatalf("run %s: %d %s %v", id, resp.StatusCode, resp.Body, err)
+		}
+		// Fed before Run returned: no waiting.
+		lctx, lcancel := context.WithTimeout(ctx, time.Millisecond)
+		got := logs.Collect(lctx, 0)
+		lcancel()
+		if !bothStreams(got, id) {
+			t.Errorf("inline logs of %s: %q", id, got)
+		}
+	}
+
+	raw := container.NewClient(c.Addr)
+	defer raw.Close()
+	resp, err := raw.Run(ctx, container.RunRequest{Value: json.RawMessage(`{"n":2}`), ActivationID: "direct"})
+	if err != nil || string(resp.Body) != `{"echo":{"n":2}}` {
+		t.Fatalf("direct run: %s %v", resp.Body, err)
+	}
+	got := logs.Collect(ctx, 0)
+	if !bothStreams(got, "direct") {
+		t.Errorf("printed logs of a direct run: %q", got)
+	}
+
+	if err := rt.Remove(ctx, c.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Dir(sock)); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("socket directory after Remove: %v", err)
+	}
+}
+
 // start starts one container, removed when the test ends, and waits until
 // its proxy answers.
 func start(t *testing.T, rt *docker.Runtime, spec container.Spec) (*container.Container, *container.Client, *container.LogCollector) {
@@ -128,8 +212,7 @@ func start(t *testing.T, rt *docker.Runtime, spec container.Spec) (*container.Co
 			t.Errorf("remove: %v", err)
 		}
 	})
-	logs := container.NewLogCollector(c.Stdout, c.Stderr)
-	cl := container.NewClient(c.Addr)
+	cl, logs := container.Connect(c)
 	t.Cleanup(cl.Close)
 	if err := cl.WaitReady(ctx); err != nil {
 		t.Fatal(err)

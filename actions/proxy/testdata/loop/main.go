@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"strings"
+	"time"
 )
 
 func main() {
@@ -38,6 +39,10 @@ func main() {
 			fmt.Fprintln(out, "this is not json")
 		case "array":
 			fmt.Fprintln(out, "[1,2]")
+		case "sleep":
+			fmt.Println("sleeping")
+			time.Sleep(time.Second)
+			fmt.Fprintln(out, `{"slept":true}`)
 		case "exit":
 			fmt.Println("exiting")
 			os.Exit(3)
@@ -45,7 +50,7 @@ func main() {
 			out.Close()
 		case "env":
 			res := map[string]string{}
-			for _, k := range []string{"__OW_ACTION_NAME", "GREETING", "NUMBER", "BASE"} {
+			for _, k := range []string{"__OW_ACTION_NAME", "GREETING", "NUMBER", "BASE", "GOMAXPROCS"} {
 				res[k] = os.Getenv(k)
 			}
 			b, _ := json.Marshal(res)
