@@ -154,7 +154,7 @@ func runInvoker(ctx context.Context, args []string) error {
 	keepAlive := fs.String("keepalive", invoker.KeepAliveFixed, "keep-alive and prewarm policy: fixed (--idle-timeout) or histogram[:BIN] (learned per action, docs/adr/006; BIN is the histogram bin, default 1m: histogram:1s for a 60x compressed replay)")
 	idleTimeout := fs.Duration("idle-timeout", invoker.DefaultIdleTimeout, "how long an idle warm container is kept (fixed policy; the histogram policy's fallback)")
 	rtFlag := fs.String("runtime", string(runtimeAuto), "container runtime: auto, docker or process")
-	addrFlag := fs.String("container-addr", string(containerAddrLoopback), containerAddrUsage)
+	addrFlag := fs.String("container-addr", string(containerAddrUnix), containerAddrUsage)
 	workDir := fs.String("work-dir", os.TempDir()+"/flurry-invoker", "directory for the invoker id and the process runtime's containers")
 	if err := parseFlags(fs, args); err != nil {
 		return err

@@ -35,7 +35,7 @@ func runStandalone(ctx context.Context, args []string) error {
 	natsListen := fs.String("nats-listen", "127.0.0.1:4222", "embedded NATS client address (other invokers and publishers join here)")
 	guestKey := fs.String("guest-key", "", "UUID:KEY of namespace guest (default: kept in the data dir, generated on first start)")
 	rtFlag := fs.String("runtime", string(runtimeAuto), "container runtime: auto (Docker when reachable), docker or process")
-	addrFlag := fs.String("container-addr", string(containerAddrLoopback), containerAddrUsage)
+	addrFlag := fs.String("container-addr", string(containerAddrUnix), containerAddrUsage)
 	memory := fs.Int64("memory", 2048, "invoker memory budget for containers, MiB")
 	slots := fs.Int("slots", 0, "activations the invoker runs at once (default memory/256, at least 4); raise it for actions smaller than 256 MB")
 	prewarm := fs.Int("prewarm", -1, "prewarmed stem cells of the go kind (default 1; 0 turns prewarming off)")

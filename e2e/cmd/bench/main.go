@@ -14,7 +14,6 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"io"
 	"net/http"
 	"os"
 	"os/exec"
@@ -31,6 +30,7 @@ import (
 
 	"github.com/flurryfn/flurry/actions/gowrap"
 	"github.com/flurryfn/flurry/e2e/internal/benchsys"
+	"github.com/flurryfn/flurry/invoker/container"
 	flurryv1 "github.com/flurryfn/flurry/proto/flurry/v1"
 )
 
@@ -278,36 +278,43 @@ func (s *system) restInvokeRecord(name string) (map[string]any, error) {
 }
 
 // findWarmContainer returns a function that calls /run directly on the
-// container that already serves the noop action.
+// container that already serves the noop action, through the same unix
+// socket (or loopback port) the invoker uses.
 func findWarmContainer(s *system) (func() error, error) {
+	if s.Runtime != "docker" {
+		return nil, errors.New("the direct baseline needs the docker runtime")
+	}
+	out, err := exec.Command("docker", "ps", "-q", "--filter", "label=io.flurry.managed=true").Output()
+	if err != nil {
+		return nil, err
+	}
 	var addrs []string
-	if s.Runtime == "docker" {
-		out, err := exec.Command("docker", "ps", "-q", "--filter", "label=io.flurry.managed=true").Output()
-		if err != nil {
-			return nil, err
+	for _, id := range strings.Fields(string(out)) {
+		if sock, err := exec.Command("docker", "inspect", "--format", `{{index .Config.Labels "io.flurry.socket"}}`, id).Output(); err == nil && len(bytes.TrimSpace(sock)) > 0 {
+			addrs = append(addrs, "unix:"+string(bytes.TrimSpace(sock)))
+			continue
 		}
-		for _, id := range strings.Fields(string(out)) {
-			if p, err := exec.Command("docker", "port", id, "8080/tcp").Output(); err == nil {
-				for _, l := range strings.Fields(string(p)) {
-					if strings.HasPrefix(l, "127.0.0.1:") {
-						addrs = append(addrs, l)
-					}
+		if p, err := exec.Command("docker", "port", id, "8080/tcp").Output(); err == nil {
+			for _, l := range strings.Fields(string(p)) {
+				if strings.HasPrefix(l, "127.0.0.1:") {
+					addrs = append(addrs, l)
 				}
 			}
 		}
-	} else {
-		return nil, errors.New("the direct baseline needs the docker runtime")
 	}
-	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 4}, Timeout: 5 * time.Second}
-	body := []byte(`{"value":{"x":1},"namespace":"guest","action_name":"noop","activation_id":"bench","deadline":"0"}`)
 	for _, a := range addrs {
+		// The invoker's own client. It takes the logs inline as the invoker
+		// does, so no end marker of this call reaches the container's output
+		// (where the invoker's collector would count it).
+		client := container.NewClient(a)
+		client.InlineLogs(func(_, _ []byte) {})
 		call := func() error {
-			resp, err := client.Post("http://"+a+"/run", "application/json", bytes.NewReader(body))
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			resp, err := client.Run(ctx, container.RunRequest{Value: json.RawMessage(`{"x":1}`), Namespace: "guest", ActionName: "noop", ActivationID: "bench"})
 			if err != nil {
 				return err
 			}
-			defer resp.Body.Close()
-			io.Copy(io.Discard, resp.Body)
 			if resp.StatusCode != 200 {
 				return fmt.Errorf("direct /run: %d", resp.StatusCode)
 			}
@@ -316,6 +323,7 @@ func findWarmContainer(s *system) (func() error, error) {
 		if call() == nil {
 			return call, nil
 		}
+		client.Close()
 	}
 	return nil, fmt.Errorf("no warm noop container answers /run among %v", addrs)
 }

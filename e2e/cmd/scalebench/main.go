@@ -97,7 +97,7 @@ func main() {
 	flag.StringVar(&invokers, "invokers", "1,2", "invoker counts (1 or 2)")
 	flag.IntVar(&c.memoryMB, "memory", 8192, "memory budget of each invoker, MiB (slots = memory/256)")
 	flag.IntVar(&c.actionMemoryMB, "action-memory", 64, "memory limit of each action, MiB")
-	flag.StringVar(&c.containerAddr, "container-addr", "loopback", "how invokers reach containers: loopback or bridge (flurry's --container-addr)")
+	flag.StringVar(&c.containerAddr, "container-addr", "unix", "how invokers reach containers: unix, loopback or bridge (flurry's --container-addr)")
 	flag.StringVar(&c.standaloneArgs, "standalone-args", "", "more flags for flurry standalone, space separated (e.g. --debug-listen 127.0.0.1:6060)")
 	flag.Parse()
 	var err error
