@@ -51,8 +51,8 @@ func NewClient(addr string) *Client {
 	// A Transport per container: its idle connections die with the client
 	// instead of lingering in a shared pool keyed by stale addresses.
 	tr := &http.Transport{
-		Proxy:       nil,
-		DialContext: dial,
+		Proxy:               nil,
+		DialContext:         dial,
 		MaxIdleConns:        1024,
 		MaxIdleConnsPerHost: 1024,
 		IdleConnTimeout:     90 * time.Second,
