@@ -42,9 +42,10 @@ type Config struct {
 	// QueueWait is how long an activation may wait for a busy warm
 	// container of its action to free up instead of starting one, when
 	// the action's runs are short enough that the expected wait fits
-	// (ADR 011). Meanwhile one more container is started in the
-	// background from free memory. Default DefaultQueueWait; negative
-	// turns queueing off.
+	// (ADR 011). When more wait than the action's containers have slots
+	// and its load (arrival rate times run time) fills 80 % of them, one
+	// more container is started in the background from free memory
+	// (ADR 012). Default DefaultQueueWait; negative turns queueing off.
 	QueueWait time.Duration
 }
 

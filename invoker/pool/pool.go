@@ -178,6 +178,10 @@ type keyState struct {
 	// busy warm container (ADR 011).
 	avgRun  time.Duration
 	waiting int
+	// avgGap is a moving average of the time between two Acquires of the
+	// key (0: not known yet), lastArrival the latest one's time.
+	avgGap      time.Duration
+	lastArrival time.Time
 }
 
 type prewarmBackoff struct {
@@ -263,9 +267,14 @@ func (p *Pool[T]) arriveLocked(req Request) {
 		ks = &keyState{}
 		p.keys[req.Key] = ks
 	}
+	now := p.now()
 	if ks.running == 0 {
-		p.cfg.KeepAlive.Arrive(req.Key, p.now())
+		p.cfg.KeepAlive.Arrive(req.Key, now)
 	}
+	if !ks.lastArrival.IsZero() {
+		ks.avgGap = ewma(ks.avgGap, now.Sub(ks.lastArrival))
+	}
+	ks.lastArrival = now
 	ks.req = req
 	ks.running++
 	ks.rewarmed = false
@@ -412,13 +421,14 @@ func (p *Pool[T]) queueLocked(req Request, now, until time.Time) (ok bool, slots
 
 // awaitWarm waits, as one of req.Key's queued Acquires, until a container
 // is released or d passes. When more Acquires wait than the key's
-// containers have slots, a backlog rather than a collision, it asks for
-// one more container in the background (scale-out from free memory). It
-// is called with p.mu held and returns with it released.
+// containers have slots and the key's load would keep those slots busy
+// (backlogged), it asks for one more container in the background
+// (scale-out from free memory). It is called with p.mu held and returns
+// with it released.
 func (p *Pool[T]) awaitWarm(ctx context.Context, req Request, slots int, d time.Duration) error {
 	ks := p.keys[req.Key]
 	ks.waiting++
-	backlog := ks.waiting > slots
+	backlog := ks.waiting > slots && ks.backlogged(slots)
 	wait := p.changed
 	p.mu.Unlock()
 	if backlog {
@@ -437,6 +447,19 @@ func (p *Pool[T]) awaitWarm(ctx context.Context, req Request, slots int, d time.
 	ks.waiting--
 	p.mu.Unlock()
 	return err
+}
+
+// backlogged reports whether the key's offered load, arrivals per second
+// times run time, fills at least 80 % of slots: a queue that then does not
+// drain by itself. Below that a pile-up of calls is chance and clears in a
+// few runs; counting waiters alone scaled a 1 ms action out on every
+// pile-up of three calls, each start costing far more CPU than the
+// milliseconds it saved (ADR 012).
+func (ks *keyState) backlogged(slots int) bool {
+	if ks.avgGap <= 0 {
+		return true // a burst: all arrivals so far at one instant
+	}
+	return 10*ks.avgRun >= 8*ks.avgGap*time.Duration(slots)
 }
 
 // loadedLocked picks an idle container initialized for req.Loaded.

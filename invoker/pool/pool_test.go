@@ -493,7 +493,29 @@ func TestQueueForBusyWarm(t *testing.T) {
 	if s := p.Stats(); s.ScaleOuts != 0 || s.ColdStarts != 1 {
 		t.Fatalf("one waiter: scale-outs %d, cold starts %d; want 0 and 1", s.ScaleOuts, s.ColdStarts)
 	}
-	// Two waiters for one slot are a backlog: one more container starts.
+	// Two waiters for one slot of a 2 ms action are a collision too: they
+	// are served within 4 ms.
+	go acquire()
+	time.Sleep(50 * time.Millisecond)
+	if s := p.Stats(); s.ScaleOuts != 0 {
+		t.Fatalf("two short waiters: %d scale-outs, want 0", s.ScaleOuts)
+	}
+	p.Release(busy)
+	for range 2 {
+		g := <-done
+		if g.start != StartWarm {
+			t.Fatalf("queued acquire: %s, want warm", g.start)
+		}
+		p.Release(g.c)
+	}
+
+	// Runs of 1 s with two waiters are a backlog of 2 s, more than half
+	// of QueueWait: one more container starts.
+	c = mustAcquire(t, p, req("a", 128, 1), StartWarm)
+	clk.add(10 * time.Second) // avgRun moves towards seconds
+	p.Release(c)
+	busy = mustAcquire(t, p, req("a", 128, 1), StartWarm)
+	go acquire()
 	go acquire()
 	testutil.CheckFor(t, 5*time.Second, time.Millisecond, func() error {
 		if s := p.Stats(); s.ScaleOuts != 1 {
