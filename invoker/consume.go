@@ -172,16 +172,21 @@ func (pl *puller) schedule(ctx, actx context.Context, fetches *sync.WaitGroup) {
 				continue
 			}
 			want := pl.bells[p]
-			if !owned && !pl.probe[p] && now.After(pl.help[p]) {
+			if !owned && now.After(pl.help[p]) && (!pl.probe[p] || !pl.members.ownerSaturated(p)) {
 				// Another invoker's partition: its owner takes its work
 				// unless it asked for help; the periodic probe still
-				// finds a backlog nobody announced.
-				pl.bells[p] = 0
+				// finds a backlog nobody announced, but only of an owner
+				// that was saturated (an idle owner's partition holds
+				// activations in passing, not a backlog: taking them
+				// here cold-started containers the owner had warm).
+				pl.bells[p], pl.probe[p] = 0, false
 				continue
 			}
 			n := pl.i.takeFree(want)
 			if n == 0 {
-				pl.askHelp(now)
+				if pl.i.saturated() {
+					pl.askHelp(now)
+				}
 				return // woken again when a slot frees
 			}
 			probing := pl.probe[p]
@@ -190,6 +195,14 @@ func (pl *puller) schedule(ctx, actx context.Context, fetches *sync.WaitGroup) {
 			fetches.Go(func() { pl.fetch(ctx, actx, p, n, want, owned, probing) })
 		}
 	}
+}
+
+// saturated reports whether running activations, not fetches in flight,
+// hold (nearly) all slots: slots reserved for a fetch free up within
+// FetchMaxWait, and calling for help then sent activations away from
+// their warm containers to be cold-started elsewhere.
+func (i *Invoker) saturated() bool {
+	return 10*i.running.Load() >= 9*int64(i.cfg.MaxConcurrent)
 }
 
 // askHelp calls for help with every owned partition whose announced

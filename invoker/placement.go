@@ -27,6 +27,8 @@ type members struct {
 
 type member struct {
 	at time.Time // last heartbeat
+	// saturated is true when the last heartbeat had every slot busy.
+	saturated bool
 }
 
 func newMembers(self string, timeout time.Duration) *members {
@@ -43,7 +45,7 @@ func (m *members) observe(msg *nats.Msg) {
 	}
 	m.mu.Lock()
 	_, known := m.seen[h.ID]
-	m.seen[h.ID] = member{at: time.Now()}
+	m.seen[h.ID] = member{at: time.Now(), saturated: h.Slots > 0 && h.Busy >= int64(h.Slots)}
 	if !known {
 		m.recompute(time.Now())
 	}
@@ -88,6 +90,18 @@ func (m *members) owns(p int) bool {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	return m.owner[p] == m.self
+}
+
+// ownerSaturated reports whether partition p's owner, another invoker,
+// had no free slot at its last heartbeat (or is not known to have any).
+// Only then is its partition worth a helper's periodic probe: an owner
+// with free slots serves its own backlog, and a probe would take its
+// activations away from the warm containers that wait for them.
+func (m *members) ownerSaturated(p int) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	mb, ok := m.seen[m.owner[p]]
+	return !ok || mb.saturated
 }
 
 // rendezvous picks the owner of partition p among ids: the id with the

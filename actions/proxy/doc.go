@@ -55,6 +55,14 @@
 // later /run gets 502 too: the invoker replaces such a container. The proxy
 // serves one action for its whole life; a second /init gets 403.
 //
+// With Config.InlineLogs (ADR 012) the action's output is kept in the
+// proxy, each line stamped with its arrival time, and a request carrying
+// container.InlineLogsHeader gets its activation's lines, end marker
+// included, after the result in the same body (inline.go); other requests,
+// and those whose client has gone, get them printed as above.
+//
+// The action runs with GOMAXPROCS=1 unless Config.Env sets it.
+//
 // The proxy must not read the environment or flags (cmd/flurry does) and
 // must not log to stdout or stderr by default: those are the action's logs.
 package proxy

@@ -155,7 +155,7 @@ func run(c config) error {
 	fmt.Printf("runtime %s, %d closed-loop REST clients (blocking, result=true), %s measured after warm-up, "+
 		"no-op Go action of %d MB, memory budget %d MB per invoker (%d slots, room for %d containers)\n\n",
 		c.runtime, c.clients, c.duration, c.actionMemoryMB, c.memoryMB, max(c.memoryMB/256, 4), c.memoryMB/c.actionMemoryMB)
-	fmt.Println("| actions | invokers | activations/s | p50 | p99 | failed | warm hits | containers started (cold + stem + scale-out) | evictions | per invoker (activations) |")
+	fmt.Println("| actions | invokers | activations/s | p50 | p99 | failed | warm hits | containers started (cold + stem + scale-out) | evictions | per invoker: activations (cold starts) |")
 	fmt.Println("|---|---|---|---|---|---|---|---|---|---|")
 	for _, r := range results {
 		s := r.stats
@@ -246,7 +246,7 @@ func runOne(c config, code, dir string, nActions, nInvokers int) (result, error)
 	slices.Sort(ids)
 	for _, id := range ids {
 		p := afterEach[id].Sub(beforeEach[id])
-		parts = append(parts, fmt.Sprintf("%s %d", id, p.ColdStarts+p.PrewarmStarts+p.WarmHits))
+		parts = append(parts, fmt.Sprintf("%s %d (%d cold)", id, p.ColdStarts+p.PrewarmStarts+p.WarmHits, p.ColdStarts))
 	}
 	r.perInvoker = strings.Join(parts, " / ")
 	if r.failed > 0 {

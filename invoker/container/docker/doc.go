@@ -10,12 +10,16 @@
 // engine's own log driver is "none" by default, since Flurry collects logs
 // itself and json-file would write every line to disk a second time.
 //
-// Addressing: port 8080 of every container is published on 127.0.0.1 on a
-// random host port and the invoker talks to that. Our machines allow test
-// and benchmark traffic only to loopback (and private-range addresses such
-// as the bridge's are watched), so loopback is the default;
-// Config.ContainerIP opts into addressing the container's bridge IP
-// directly, which skips docker-proxy where that is allowed.
+// Addressing (ADR 012): with Config.SocketDir set, containers of Flurry's
+// own images (entrypoint /flurry proxy) get a directory of their own under
+// it, bind-mounted at /run/flurry, where the proxy listens on a unix socket
+// and answers with each activation's logs (--inline-logs): no port, no
+// docker-proxy, no log lines through the engine. Other images, and every
+// image without SocketDir, publish port 8080 on 127.0.0.1 on a random host
+// port and the invoker talks to that. Our machines allow test and benchmark
+// traffic only to loopback (and private-range addresses such as the
+// bridge's are watched); Config.ContainerIP opts into addressing the
+// container's bridge IP directly where that is allowed.
 //
 // Runtime builds images (BuildImage) but never pulls: no registry is
 // reachable from Flurry's machines. It must not know about actions, pools
