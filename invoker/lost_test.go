@@ -2,9 +2,13 @@ package invoker
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"slices"
 	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
 
 	"github.com/nats-io/nats.go/jetstream"
 
@@ -113,6 +117,37 @@ func TestRendezvous(t *testing.T) {
 		o := rendezvous(ids[:2], p)
 		if !slices.Contains(owners["inv-c"], p) && o != rendezvous(ids, p) {
 			t.Errorf("partition %d moved from %s to %s though its owner stayed", p, rendezvous(ids, p), o)
+		}
+	}
+}
+
+// A helper probes another owner's partition only when that owner's last
+// heartbeat had every slot busy, or nothing is known of it.
+func TestOwnerSaturated(t *testing.T) {
+	m := newMembers("self", time.Minute)
+	beat := func(id string, slots int, busy int64) {
+		data, _ := json.Marshal(health{ID: id, Slots: slots, Busy: busy})
+		m.observe(&nats.Msg{Data: data})
+	}
+	beat("other", 64, 10)
+	var theirs []int
+	for p := range names.Partitions {
+		if !m.owns(p) {
+			theirs = append(theirs, p)
+		}
+	}
+	if len(theirs) == 0 {
+		t.Fatal("the other invoker owns no partition")
+	}
+	for _, p := range theirs {
+		if m.ownerSaturated(p) {
+			t.Errorf("partition %d: owner with free slots counts as saturated", p)
+		}
+	}
+	beat("other", 64, 64)
+	for _, p := range theirs {
+		if !m.ownerSaturated(p) {
+			t.Errorf("partition %d: owner with every slot busy does not count as saturated", p)
 		}
 	}
 }
