@@ -487,6 +487,19 @@ func TestQueueForBusyWarm(t *testing.T) {
 		}
 		done <- got{c, start}
 	}
+	// releaseQueued frees busy and checks that both queued acquires got
+	// a warm container.
+	releaseQueued := func(busy *Container[struct{}]) {
+		t.Helper()
+		p.Release(busy)
+		for range 2 {
+			g := <-done
+			if g.start != StartWarm {
+				t.Fatalf("queued acquire: %s, want warm", g.start)
+			}
+			p.Release(g.c)
+		}
+	}
 	// One waiter is a collision: it waits, nothing is started.
 	go acquire()
 	time.Sleep(50 * time.Millisecond)
@@ -500,17 +513,10 @@ func TestQueueForBusyWarm(t *testing.T) {
 	if s := p.Stats(); s.ScaleOuts != 0 {
 		t.Fatalf("two short waiters: %d scale-outs, want 0", s.ScaleOuts)
 	}
-	p.Release(busy)
-	for range 2 {
-		g := <-done
-		if g.start != StartWarm {
-			t.Fatalf("queued acquire: %s, want warm", g.start)
-		}
-		p.Release(g.c)
-	}
+	releaseQueued(busy)
 
-	// Runs of 1 s with two waiters are a backlog of 2 s, more than half
-	// of QueueWait: one more container starts.
+	// Runs of seconds arriving faster than they finish fill the slot:
+	// two waiters are a backlog and one more container starts.
 	c = mustAcquire(t, p, req("a", 128, 1), StartWarm)
 	clk.add(10 * time.Second) // avgRun moves towards seconds
 	p.Release(c)
@@ -523,14 +529,7 @@ func TestQueueForBusyWarm(t *testing.T) {
 		}
 		return nil
 	})
-	p.Release(busy)
-	for range 2 {
-		g := <-done
-		if g.start != StartWarm {
-			t.Fatalf("queued acquire: %s, want warm", g.start)
-		}
-		p.Release(g.c)
-	}
+	releaseQueued(busy)
 	if s := p.Stats(); s.ColdStarts != 1 {
 		t.Errorf("%d cold starts, want 1", s.ColdStarts)
 	}
