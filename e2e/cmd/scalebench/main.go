@@ -50,6 +50,7 @@ type config struct {
 	actionMemoryMB int
 	containerAddr  string
 	standaloneArgs string
+	cpu            bool
 }
 
 func (c config) validate() error {
@@ -98,6 +99,7 @@ func main() {
 	flag.IntVar(&c.memoryMB, "memory", 8192, "memory budget of each invoker, MiB (slots = memory/256)")
 	flag.IntVar(&c.actionMemoryMB, "action-memory", 64, "memory limit of each action, MiB")
 	flag.StringVar(&c.containerAddr, "container-addr", "unix", "how invokers reach containers: unix, loopback or bridge (flurry's --container-addr)")
+	flag.BoolVar(&c.cpu, "cpu", false, "print the CPU per activation of every process group (from /proc) over each measured phase")
 	flag.StringVar(&c.standaloneArgs, "standalone-args", "", "more flags for flurry standalone, space separated (e.g. --debug-listen 127.0.0.1:6060)")
 	flag.Parse()
 	var err error
@@ -223,6 +225,10 @@ func runOne(c config, code, dir string, nActions, nInvokers int) (result, error)
 
 	before := hb.Fresh()
 	beforeEach := hb.Snapshot()
+	var cpuBefore cpuSample
+	if c.cpu {
+		cpuBefore = sampleCPU()
+	}
 	var lat []time.Duration
 	var mu sync.Mutex
 	var failed atomic.Int64
@@ -233,6 +239,9 @@ func runOne(c config, code, dir string, nActions, nInvokers int) (result, error)
 		lat = append(lat, d...)
 		mu.Unlock()
 	}, &failed)
+	if c.cpu {
+		fmt.Fprintf(os.Stderr, "%d actions, %d invokers: %s\n", nActions, nInvokers, cpuAccount(cpuBefore, sampleCPU(), int64(len(lat))))
+	}
 	after := hb.Fresh()
 	r.lat, r.done, r.failed = lat, int64(len(lat)), failed.Load()
 	r.stats = after.Sub(before)
