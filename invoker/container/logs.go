@@ -82,21 +82,8 @@ func (l *LogCollector) read(st *logStream, r io.Reader) {
 	sc.Buffer(make([]byte, 64<<10), maxLineBytes)
 	sc.Split(splitLines)
 	for sc.Scan() {
-		line := strings.TrimSuffix(sc.Text(), "\r")
-		now := time.Now().UTC()
-		if text, ok := strings.CutSuffix(line, EndMarker); ok {
-			// A marker may follow output that had no newline of its own.
-			l.mu.Lock()
-			if text != "" {
-				st.add(logLine{now, text})
-			}
-			st.mark()
-			l.notifyLocked()
-			l.mu.Unlock()
-			continue
-		}
 		l.mu.Lock()
-		st.add(logLine{now, line})
+		st.line(time.Now().UTC(), sc.Text())
 		l.notifyLocked()
 		l.mu.Unlock()
 	}
@@ -128,18 +115,11 @@ func (l *LogCollector) Feed(stdout, stderr []byte) {
 			if ns, err := strconv.ParseInt(string(stamp), 10, 64); err == nil {
 				at = time.Unix(0, ns).UTC()
 			}
-			t := strings.TrimSuffix(string(text), "\r")
+			t := string(text)
 			if len(t) > maxLineBytes {
 				t = t[:maxLineBytes]
 			}
-			if rest, ok := strings.CutSuffix(t, EndMarker); ok {
-				if rest != "" {
-					st.add(logLine{at, rest})
-				}
-				st.mark()
-				continue
-			}
-			st.add(logLine{at, t})
+			st.line(at, t)
 		}
 	}
 	l.notifyLocked()
@@ -158,6 +138,20 @@ func splitLines(data []byte, atEOF bool) (int, []byte, error) {
 		return len(data), data, nil
 	}
 	return 0, nil, nil
+}
+
+// line takes one line of output read at at: the end marker (which may
+// follow output that had no newline of its own) or a log line.
+func (st *logStream) line(at time.Time, text string) {
+	text = strings.TrimSuffix(text, "\r")
+	if rest, ok := strings.CutSuffix(text, EndMarker); ok {
+		if rest != "" {
+			st.add(logLine{at, rest})
+		}
+		st.mark()
+		return
+	}
+	st.add(logLine{at, text})
 }
 
 func (st *logStream) add(ln logLine) {

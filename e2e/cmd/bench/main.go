@@ -31,6 +31,7 @@ import (
 	"github.com/flurryfn/flurry/actions/gowrap"
 	"github.com/flurryfn/flurry/e2e/internal/benchsys"
 	"github.com/flurryfn/flurry/invoker/container"
+	"github.com/flurryfn/flurry/invoker/container/docker"
 	flurryv1 "github.com/flurryfn/flurry/proto/flurry/v1"
 )
 
@@ -290,7 +291,7 @@ func findWarmContainer(s *system) (func() error, error) {
 	}
 	var addrs []string
 	for _, id := range strings.Fields(string(out)) {
-		if sock, err := exec.Command("docker", "inspect", "--format", `{{index .Config.Labels "io.flurry.socket"}}`, id).Output(); err == nil && len(bytes.TrimSpace(sock)) > 0 {
+		if sock, err := exec.Command("docker", "inspect", "--format", `{{index .Config.Labels "`+docker.LabelSocket+`"}}`, id).Output(); err == nil && len(bytes.TrimSpace(sock)) > 0 {
 			addrs = append(addrs, "unix:"+string(bytes.TrimSpace(sock)))
 			continue
 		}
