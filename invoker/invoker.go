@@ -27,6 +27,7 @@ type Invoker struct {
 	cfg  Config
 	log  *slog.Logger
 	pool *pool.Pool[*conn]
+	cpu  *hostCPU
 	code *codeCache
 	// apps are the web app revisions run here, for prewarms (apps.go).
 	apps appRevisions
@@ -52,7 +53,10 @@ func New(nc *nats.Conn, rt container.Runtime, cfg Config, log *slog.Logger) (*In
 	if err != nil {
 		return nil, fmt.Errorf("jetstream: %w", err)
 	}
-	p, err := pool.New(rt, cfg.poolConfig(), openConn, log)
+	cpu := newHostCPU("/proc/stat")
+	pc := cfg.poolConfig()
+	pc.Contended = cpu.contended
+	p, err := pool.New(rt, pc, openConn, log)
 	if err != nil {
 		return nil, err
 	}
@@ -63,6 +67,7 @@ func New(nc *nats.Conn, rt container.Runtime, cfg Config, log *slog.Logger) (*In
 		cfg:   cfg,
 		log:   log,
 		pool:  p,
+		cpu:   cpu,
 		code:  newCodeCache(js, cfg.CodeCacheMB<<20),
 		slots: make(chan struct{}, cfg.MaxConcurrent),
 	}
@@ -92,6 +97,7 @@ func (i *Invoker) Run(ctx context.Context) error {
 	var bgDone sync.WaitGroup
 	bgDone.Go(func() { i.pool.Run(poolCtx) })
 	bgDone.Go(func() { i.heartbeat(ctx) })
+	bgDone.Go(func() { i.cpu.run(ctx) })
 	// Activations outlive ctx during the drain; actx is cancelled only
 	// when the drain times out.
 	actx, cancelActivations := context.WithCancel(bg)

@@ -47,6 +47,11 @@ type Config struct {
 	// more container is started in the background from free memory
 	// (ADR 012). Default DefaultQueueWait; negative turns queueing off.
 	QueueWait time.Duration
+	// Contended reports whether the host's CPUs are saturated (nil:
+	// never). Then run times are inflated by waiting for CPU, which more
+	// containers cannot shorten, so the scale-out rule measures load by
+	// the action's recent shortest runs instead (ADR 013).
+	Contended func() bool
 }
 
 // DefaultQueueWait is Config.QueueWait's default: well under a Docker
@@ -71,6 +76,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.QueueWait == 0 {
 		c.QueueWait = DefaultQueueWait
+	}
+	if c.Contended == nil {
+		c.Contended = func() bool { return false }
 	}
 	return c
 }

@@ -174,10 +174,13 @@ type keyState struct {
 	rewarmed  bool      // the current idle period's policy prewarm is done or given up
 	warming   bool      // a policy prewarm is in progress
 	// avgRun is a moving average of how long an activation holds a
-	// container (0: not known yet); waiting counts Acquires queued for a
-	// busy warm container (ADR 011).
-	avgRun  time.Duration
-	waiting int
+	// container (0: not known yet); floorRun follows its recent shortest
+	// runs (falls at once, rises slowly: the run without CPU contention,
+	// ADR 013); waiting counts Acquires queued for a busy warm container
+	// (ADR 011).
+	avgRun   time.Duration
+	floorRun time.Duration
+	waiting  int
 	// avgGap is a moving average of the time between two Acquires of the
 	// key (0: not known yet), lastArrival the latest one's time.
 	avgGap      time.Duration
@@ -428,8 +431,12 @@ func (p *Pool[T]) queueLocked(req Request, now, until time.Time) (ok bool, slots
 func (p *Pool[T]) awaitWarm(ctx context.Context, req Request, slots int, d time.Duration) error {
 	ks := p.keys[req.Key]
 	ks.waiting++
-	backlog := ks.waiting > slots && ks.backlogged(slots)
+	backlog := ks.waiting > slots && !ks.warming && ks.backlogged(slots, p.cfg.Contended())
 	wait := p.changed
+	if backlog {
+		p.log.Info("scaling out: starting one more container", "action", req.Key, "waiting", ks.waiting,
+			"slots", slots, "avgRun", ks.avgRun, "floorRun", ks.floorRun, "avgGap", ks.avgGap)
+	}
 	p.mu.Unlock()
 	if backlog {
 		p.prewarm(ctx, req, true)
@@ -455,11 +462,20 @@ func (p *Pool[T]) awaitWarm(ctx context.Context, req Request, slots int, d time.
 // few runs; counting waiters alone scaled a 1 ms action out on every
 // pile-up of three calls, each start costing far more CPU than the
 // milliseconds it saved (ADR 012).
-func (ks *keyState) backlogged(slots int) bool {
+//
+// On a contended host (CPUs saturated) the run time is the floor of
+// recent runs rather than their average: a 1 ms action whose runs take
+// 25 ms waiting for CPU is not a backlog another container would clear,
+// while an action that sleeps 100 ms still is (ADR 013).
+func (ks *keyState) backlogged(slots int, contended bool) bool {
 	if ks.avgGap <= 0 {
 		return true // a burst: all arrivals so far at one instant
 	}
-	return 10*ks.avgRun >= 8*ks.avgGap*time.Duration(slots)
+	run := ks.avgRun
+	if contended && ks.floorRun > 0 {
+		run = min(run, ks.floorRun)
+	}
+	return 10*run >= 8*ks.avgGap*time.Duration(slots)
 }
 
 // loadedLocked picks an idle container initialized for req.Loaded.
@@ -597,6 +613,7 @@ func (p *Pool[T]) Release(c *Container[T]) {
 	now := p.now()
 	if ks := p.keys[c.key]; ks != nil && !c.runSince.IsZero() {
 		ks.avgRun = ewma(ks.avgRun, now.Sub(c.runSince))
+		ks.floorRun = floor(ks.floorRun, now.Sub(c.runSince))
 		c.runSince = time.Time{}
 	}
 	c.lastUsed = now
@@ -664,6 +681,19 @@ func (p *Pool[T]) removeRaw(ctx context.Context, raw *container.Container) {
 
 // ewma adds sample d to the moving average avg (0: none yet), weighing
 // the new sample 1/5. Negative and implausible samples are ignored.
+// floor follows the low end of run times d: it drops to a shorter run at
+// once and rises a 32nd of the way towards a longer one, so it tracks an
+// action whose runs really got longer within some tens of runs.
+func floor(f, d time.Duration) time.Duration {
+	switch {
+	case d < 0 || d > 10*time.Minute:
+		return f
+	case f == 0 || d < f:
+		return d
+	}
+	return f + (d-f)/32
+}
+
 func ewma(avg, d time.Duration) time.Duration {
 	switch {
 	case d < 0 || d > 10*time.Minute:

@@ -545,3 +545,49 @@ func TestQueueForBusyWarm(t *testing.T) {
 	mustAcquire(t, p, req("slow", 128, 1), StartCold)
 	p.Release(held)
 }
+
+func TestBackloggedUnderContention(t *testing.T) {
+	ms := time.Millisecond
+	cases := []struct {
+		name              string
+		avgRun, floorRun  time.Duration
+		avgGap            time.Duration
+		slots             int
+		contended, wanted bool
+	}{
+		{"quiet host, runs fill the slot", 25 * ms, 1 * ms, 25 * ms, 1, false, true},
+		{"contended host, 1 ms action slowed to 25 ms", 25 * ms, 1 * ms, 25 * ms, 1, true, false},
+		{"contended host, action that really takes 100 ms", 110 * ms, 100 * ms, 50 * ms, 1, true, true},
+		{"contended host, no floor yet", 25 * ms, 0, 25 * ms, 1, true, true},
+		{"quiet host, load under 80 %", 7 * ms, 7 * ms, 10 * ms, 1, false, false},
+		{"two slots", 15 * ms, 15 * ms, 10 * ms, 2, false, false},
+		{"burst", 1 * ms, 1 * ms, 0, 4, true, true},
+	}
+	for _, c := range cases {
+		ks := &keyState{avgRun: c.avgRun, floorRun: c.floorRun, avgGap: c.avgGap}
+		if got := ks.backlogged(c.slots, c.contended); got != c.wanted {
+			t.Errorf("%s: backlogged = %v, want %v", c.name, got, c.wanted)
+		}
+	}
+}
+
+func TestFloorFollowsShortestRuns(t *testing.T) {
+	ms := time.Millisecond
+	f := time.Duration(0)
+	for _, d := range []time.Duration{20 * ms, 1 * ms, 25 * ms, 30 * ms, 22 * ms} {
+		f = floor(f, d)
+	}
+	if f < ms || f > 4*ms {
+		t.Fatalf("floor after one 1 ms run among 20-30 ms ones: %v, want a few ms", f)
+	}
+	// An action whose runs really became 50 ms long: the floor gets there.
+	for range 200 {
+		f = floor(f, 50*ms)
+	}
+	if f < 45*ms {
+		t.Fatalf("floor after 200 runs of 50 ms: %v, want about 50 ms", f)
+	}
+	if got := floor(f, -ms); got != f {
+		t.Fatalf("negative run moved the floor to %v", got)
+	}
+}

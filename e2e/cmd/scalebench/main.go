@@ -50,6 +50,8 @@ type config struct {
 	actionMemoryMB int
 	containerAddr  string
 	standaloneArgs string
+	logFile        string
+	rate           float64
 	cpu            bool
 }
 
@@ -63,6 +65,8 @@ func (c config) validate() error {
 		return fmt.Errorf("-duration %v: want (0, 1m] (the machine is shared)", c.duration)
 	case c.warmup < 0 || c.warmup > 2*time.Minute:
 		return fmt.Errorf("-warmup %v: want [0, 2m]", c.warmup)
+	case c.rate < 0 || c.rate > 100000:
+		return fmt.Errorf("-rate %v: want 0 (closed loop) up to 100000 per second", c.rate)
 	case len(c.actions) == 0 || len(c.invokers) == 0:
 		return fmt.Errorf("-actions and -invokers must list at least one count")
 	}
@@ -100,6 +104,8 @@ func main() {
 	flag.IntVar(&c.actionMemoryMB, "action-memory", 64, "memory limit of each action, MiB")
 	flag.StringVar(&c.containerAddr, "container-addr", "unix", "how invokers reach containers: unix, loopback or bridge (flurry's --container-addr)")
 	flag.BoolVar(&c.cpu, "cpu", false, "print the CPU per activation of every process group (from /proc) over each measured phase")
+	flag.Float64Var(&c.rate, "rate", 0, "offer this many activations per second open-loop (Poisson arrivals, served by -clients callers) instead of closed-loop clients")
+	flag.StringVar(&c.logFile, "log", "", "append the output of the Flurry processes of each configuration to this file")
 	flag.StringVar(&c.standaloneArgs, "standalone-args", "", "more flags for flurry standalone, space separated (e.g. --debug-listen 127.0.0.1:6060)")
 	flag.Parse()
 	var err error
@@ -154,9 +160,13 @@ func run(c config) error {
 			fmt.Fprintf(os.Stderr, "done: %d actions, %d invokers: %.0f act/s\n", na, ni, float64(r.done)/c.duration.Seconds())
 		}
 	}
-	fmt.Printf("runtime %s, %d closed-loop REST clients (blocking, result=true), %s measured after warm-up, "+
+	how := fmt.Sprintf("%d closed-loop REST clients", c.clients)
+	if c.rate > 0 {
+		how = fmt.Sprintf("open-loop Poisson arrivals at %.0f/s served by %d REST callers", c.rate, c.clients)
+	}
+	fmt.Printf("runtime %s, %s (blocking, result=true), %s measured after warm-up, "+
 		"no-op Go action of %d MB, memory budget %d MB per invoker (%d slots, room for %d containers)\n\n",
-		c.runtime, c.clients, c.duration, c.actionMemoryMB, c.memoryMB, max(c.memoryMB/256, 4), c.memoryMB/c.actionMemoryMB)
+		c.runtime, how, c.duration, c.actionMemoryMB, c.memoryMB, max(c.memoryMB/256, 4), c.memoryMB/c.actionMemoryMB)
 	fmt.Println("| actions | invokers | activations/s | p50 | p99 | failed | warm hits | containers started (cold + stem + scale-out) | evictions | per invoker: activations (cold starts) |")
 	fmt.Println("|---|---|---|---|---|---|---|---|---|---|")
 	for _, r := range results {
@@ -182,6 +192,9 @@ func runOne(c config, code, dir string, nActions, nInvokers int) (result, error)
 		return r, err
 	}
 	defer sys.Stop()
+	if c.logFile != "" {
+		defer appendLog(c.logFile, nActions, nInvokers, sys.Out)
+	}
 	hb, err := benchsys.WatchHeartbeats(sys.NATS)
 	if err != nil {
 		return r, err
@@ -232,13 +245,17 @@ func runOne(c config, code, dir string, nActions, nInvokers int) (result, error)
 	var lat []time.Duration
 	var mu sync.Mutex
 	var failed atomic.Int64
-	load(c.clients, time.Now().Add(c.duration), func(rng *rand.Rand) (string, bool) {
-		return names[rng.IntN(nActions)], true
-	}, sys, func(d []time.Duration) {
+	pick := func(rng *rand.Rand) (string, bool) { return names[rng.IntN(nActions)], true }
+	record := func(d []time.Duration) {
 		mu.Lock()
 		lat = append(lat, d...)
 		mu.Unlock()
-	}, &failed)
+	}
+	if c.rate > 0 {
+		loadOpen(c.rate, c.clients, time.Now().Add(c.duration), pick, sys, record, &failed)
+	} else {
+		load(c.clients, time.Now().Add(c.duration), pick, sys, record, &failed)
+	}
 	if c.cpu {
 		fmt.Fprintf(os.Stderr, "%d actions, %d invokers: %s\n", nActions, nInvokers, cpuAccount(cpuBefore, sampleCPU(), int64(len(lat))))
 	}
@@ -296,6 +313,49 @@ func load(clients int, end time.Time, pick func(*rand.Rand) (string, bool), sys 
 	wg.Wait()
 }
 
+// loadOpen offers activations at rate per second, Poisson arrivals, until
+// end, served by clients concurrent callers. A call's latency counts from
+// its arrival, so time spent waiting for a free caller is in it (no
+// coordinated omission); arrivals that find a backlog of a whole second
+// of calls are counted as failed.
+func loadOpen(rate float64, clients int, end time.Time, pick func(*rand.Rand) (string, bool), sys *benchsys.System, record func([]time.Duration), failed *atomic.Int64) {
+	arrivals := make(chan time.Time, max(int(rate), 1))
+	var wg sync.WaitGroup
+	for c := 0; c < clients; c++ {
+		wg.Add(1)
+		go func(seed uint64) {
+			defer wg.Done()
+			rng := rand.New(rand.NewPCG(seed, 7))
+			var mine []time.Duration
+			for at := range arrivals {
+				name, _ := pick(rng)
+				if _, err := sys.Invoke(name, map[string]any{"x": 1}); err != nil {
+					failed.Add(1)
+					continue
+				}
+				mine = append(mine, time.Since(at))
+			}
+			record(mine)
+		}(uint64(c))
+	}
+	rng := rand.New(rand.NewPCG(1, 2))
+	next := time.Now()
+	for next.Before(end) {
+		if d := time.Until(next); d > 0 {
+			time.Sleep(d)
+		}
+		for now := time.Now(); !next.After(now) && next.Before(end); next = next.Add(time.Duration(rng.ExpFloat64() / rate * float64(time.Second))) {
+			select {
+			case arrivals <- next:
+			default:
+				failed.Add(1)
+			}
+		}
+	}
+	close(arrivals)
+	wg.Wait()
+}
+
 func tail(s string, n int) string {
 	if len(s) > n {
 		return s[len(s)-n:]
@@ -304,3 +364,14 @@ func tail(s string, n int) string {
 }
 
 func ms(d time.Duration) string { return fmt.Sprintf("%.1f ms", float64(d.Microseconds())/1000) }
+
+// appendLog appends a configuration's Flurry output to path.
+func appendLog(path string, nActions, nInvokers int, out fmt.Stringer) {
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "scalebench: -log:", err)
+		return
+	}
+	defer f.Close()
+	fmt.Fprintf(f, "==== %d actions, %d invokers\n%s", nActions, nInvokers, out.String())
+}
