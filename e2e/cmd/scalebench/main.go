@@ -52,6 +52,7 @@ type config struct {
 	standaloneArgs string
 	logFile        string
 	rate           float64
+	breakdown      bool
 	cpu            bool
 }
 
@@ -105,6 +106,7 @@ func main() {
 	flag.StringVar(&c.containerAddr, "container-addr", "unix", "how invokers reach containers: unix, loopback or bridge (flurry's --container-addr)")
 	flag.BoolVar(&c.cpu, "cpu", false, "print the CPU per activation of every process group (from /proc) over each measured phase")
 	flag.Float64Var(&c.rate, "rate", 0, "offer this many activations per second open-loop (Poisson arrivals, served by -clients callers) instead of closed-loop clients")
+	flag.BoolVar(&c.breakdown, "breakdown", false, "ask for whole records and print where the latency went: waiting for an invoker, in the container, the rest")
 	flag.StringVar(&c.logFile, "log", "", "append the output of the Flurry processes of each configuration to this file")
 	flag.StringVar(&c.standaloneArgs, "standalone-args", "", "more flags for flurry standalone, space separated (e.g. --debug-listen 127.0.0.1:6060)")
 	flag.Parse()
@@ -234,7 +236,7 @@ func runOne(c config, code, dir string, nActions, nInvokers int) (result, error)
 			return names[i], true
 		}
 		return names[rng.IntN(nActions)], true
-	}, sys, nil, nil)
+	}, invokeResult(sys), nil, nil)
 
 	before := hb.Fresh()
 	beforeEach := hb.Snapshot()
@@ -242,19 +244,30 @@ func runOne(c config, code, dir string, nActions, nInvokers int) (result, error)
 	if c.cpu {
 		cpuBefore = sampleCPU()
 	}
-	var lat []time.Duration
+	var samples []sample
 	var mu sync.Mutex
 	var failed atomic.Int64
 	pick := func(rng *rand.Rand) (string, bool) { return names[rng.IntN(nActions)], true }
-	record := func(d []time.Duration) {
+	record := func(d []sample) {
 		mu.Lock()
-		lat = append(lat, d...)
+		samples = append(samples, d...)
 		mu.Unlock()
 	}
+	invoke := invokeResult(sys)
+	if c.breakdown {
+		invoke = invokeRecord(sys)
+	}
 	if c.rate > 0 {
-		loadOpen(c.rate, c.clients, time.Now().Add(c.duration), pick, sys, record, &failed)
+		loadOpen(c.rate, c.clients, time.Now().Add(c.duration), pick, invoke, record, &failed)
 	} else {
-		load(c.clients, time.Now().Add(c.duration), pick, sys, record, &failed)
+		load(c.clients, time.Now().Add(c.duration), pick, invoke, record, &failed)
+	}
+	lat := make([]time.Duration, len(samples))
+	for k, s := range samples {
+		lat[k] = s.lat
+	}
+	if c.breakdown {
+		fmt.Fprintf(os.Stderr, "%d actions, %d invokers: %s\n", nActions, nInvokers, breakdown(samples))
 	}
 	if c.cpu {
 		fmt.Fprintf(os.Stderr, "%d actions, %d invokers: %s\n", nActions, nInvokers, cpuAccount(cpuBefore, sampleCPU(), int64(len(lat))))
@@ -283,27 +296,28 @@ func runOne(c config, code, dir string, nActions, nInvokers int) (result, error)
 
 // load runs clients closed-loop invokers until end; pick chooses the next
 // action; record, if set, gets each client's latencies of successful calls.
-func load(clients int, end time.Time, pick func(*rand.Rand) (string, bool), sys *benchsys.System, record func([]time.Duration), failed *atomic.Int64) {
+func load(clients int, end time.Time, pick func(*rand.Rand) (string, bool), invoke invokeFunc, record func([]sample), failed *atomic.Int64) {
 	var wg sync.WaitGroup
 	for c := 0; c < clients; c++ {
 		wg.Add(1)
 		go func(seed uint64) {
 			defer wg.Done()
 			rng := rand.New(rand.NewPCG(seed, 42))
-			var mine []time.Duration
+			var mine []sample
 			for time.Now().Before(end) {
 				name, ok := pick(rng)
 				if !ok {
 					break
 				}
 				t0 := time.Now()
-				if _, err := sys.Invoke(name, map[string]any{"x": 1}); err != nil {
+				sp, err := invoke(name)
+				if err != nil {
 					if failed != nil {
 						failed.Add(1)
 					}
 					continue
 				}
-				mine = append(mine, time.Since(t0))
+				mine = append(mine, sample{lat: time.Since(t0), span: sp})
 			}
 			if record != nil {
 				record(mine)
@@ -318,7 +332,7 @@ func load(clients int, end time.Time, pick func(*rand.Rand) (string, bool), sys 
 // its arrival, so time spent waiting for a free caller is in it (no
 // coordinated omission); arrivals that find a backlog of a whole second
 // of calls are counted as failed.
-func loadOpen(rate float64, clients int, end time.Time, pick func(*rand.Rand) (string, bool), sys *benchsys.System, record func([]time.Duration), failed *atomic.Int64) {
+func loadOpen(rate float64, clients int, end time.Time, pick func(*rand.Rand) (string, bool), invoke invokeFunc, record func([]sample), failed *atomic.Int64) {
 	arrivals := make(chan time.Time, max(int(rate), 1))
 	var wg sync.WaitGroup
 	for c := 0; c < clients; c++ {
@@ -326,14 +340,15 @@ func loadOpen(rate float64, clients int, end time.Time, pick func(*rand.Rand) (s
 		go func(seed uint64) {
 			defer wg.Done()
 			rng := rand.New(rand.NewPCG(seed, 7))
-			var mine []time.Duration
+			var mine []sample
 			for at := range arrivals {
 				name, _ := pick(rng)
-				if _, err := sys.Invoke(name, map[string]any{"x": 1}); err != nil {
+				sp, err := invoke(name)
+				if err != nil {
 					failed.Add(1)
 					continue
 				}
-				mine = append(mine, time.Since(at))
+				mine = append(mine, sample{lat: time.Since(at), span: sp})
 			}
 			record(mine)
 		}(uint64(c))

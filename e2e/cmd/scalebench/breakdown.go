@@ -1,0 +1,101 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/flurryfn/flurry/e2e/internal/benchsys"
+)
+
+// sample is one successful call: its latency at the client and, for
+// -breakdown, its record's parts.
+type sample struct {
+	lat time.Duration
+	span
+}
+
+// span is where a call's time went by its record: wait is admission to
+// start (waiting to be pulled and for a container), dur start to end (the
+// container's part). Both are zero when only the result was asked for.
+type span struct {
+	wait, dur time.Duration
+}
+
+type invokeFunc func(name string) (span, error)
+
+// invokeResult asks for the result only (the measured path).
+func invokeResult(sys *benchsys.System) invokeFunc {
+	return func(name string) (span, error) {
+		_, err := sys.Invoke(name, map[string]any{"x": 1})
+		return span{}, err
+	}
+}
+
+// invokeRecord asks for the whole record and reads its parts.
+func invokeRecord(sys *benchsys.System) invokeFunc {
+	return func(name string) (span, error) {
+		st, b, err := sys.Request(http.MethodPost, "/api/v1/namespaces/_/actions/"+name+"?blocking=true", map[string]any{"x": 1})
+		if err == nil && st != http.StatusOK {
+			err = fmt.Errorf("invoke %s: %d %s", name, st, b)
+		}
+		if err != nil {
+			return span{}, err
+		}
+		var rec struct {
+			Start, End  int64
+			Annotations []struct {
+				Key   string
+				Value json.RawMessage
+			}
+		}
+		if err := json.Unmarshal(b, &rec); err != nil {
+			return span{}, fmt.Errorf("invoke %s: record: %w", name, err)
+		}
+		sp := span{dur: time.Duration(rec.End-rec.Start) * time.Millisecond}
+		for _, a := range rec.Annotations {
+			if a.Key == "waitTime" {
+				var ms int64
+				_ = json.Unmarshal(a.Value, &ms)
+				sp.wait = time.Duration(ms) * time.Millisecond
+			}
+		}
+		return sp, nil
+	}
+}
+
+// breakdown summarizes samples: p50 and p99 of the latency and of its
+// parts (the rest is the gateway, the controller, NATS both ways and the
+// record), and the mean parts of the slowest 1 % of calls.
+func breakdown(samples []sample) string {
+	if len(samples) == 0 {
+		return "no samples"
+	}
+	parts := map[string][]time.Duration{}
+	for _, s := range samples {
+		parts["latency"] = append(parts["latency"], s.lat)
+		parts["wait"] = append(parts["wait"], s.wait)
+		parts["container"] = append(parts["container"], s.dur)
+		parts["rest"] = append(parts["rest"], max(s.lat-s.wait-s.dur, 0))
+	}
+	var b strings.Builder
+	b.WriteString("latency breakdown (records have millisecond times)\n\n| part | p50 | p99 | mean of the slowest 1 % |\n|---|---|---|---|\n")
+	slow := slices.Clone(samples)
+	slices.SortFunc(slow, func(x, y sample) int { return int(y.lat - x.lat) })
+	slow = slow[:max(len(slow)/100, 1)]
+	var sw, sd, sl time.Duration
+	for _, s := range slow {
+		sl += s.lat
+		sw += s.wait
+		sd += s.dur
+	}
+	n := time.Duration(len(slow))
+	means := map[string]time.Duration{"latency": sl / n, "wait": sw / n, "container": sd / n, "rest": max(sl-sw-sd, 0) / n}
+	for _, k := range []string{"latency", "wait", "container", "rest"} {
+		fmt.Fprintf(&b, "| %s | %s | %s | %s |\n", k, ms(benchsys.Percentile(parts[k], 50)), ms(benchsys.Percentile(parts[k], 99)), ms(means[k]))
+	}
+	return b.String()
+}
