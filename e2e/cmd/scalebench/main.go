@@ -53,6 +53,7 @@ type config struct {
 	logFile        string
 	rate           float64
 	breakdown      bool
+	hot            int
 	cpu            bool
 }
 
@@ -66,6 +67,8 @@ func (c config) validate() error {
 		return fmt.Errorf("-duration %v: want (0, 1m] (the machine is shared)", c.duration)
 	case c.warmup < 0 || c.warmup > 2*time.Minute:
 		return fmt.Errorf("-warmup %v: want [0, 2m]", c.warmup)
+	case c.hot < 0:
+		return fmt.Errorf("-hot %d: want 0 (all actions) or more", c.hot)
 	case c.rate < 0 || c.rate > 100000:
 		return fmt.Errorf("-rate %v: want 0 (closed loop) up to 100000 per second", c.rate)
 	case len(c.actions) == 0 || len(c.invokers) == 0:
@@ -107,6 +110,7 @@ func main() {
 	flag.BoolVar(&c.cpu, "cpu", false, "print the CPU per activation of every process group (from /proc) over each measured phase")
 	flag.Float64Var(&c.rate, "rate", 0, "offer this many activations per second open-loop (Poisson arrivals, served by -clients callers) instead of closed-loop clients")
 	flag.BoolVar(&c.breakdown, "breakdown", false, "ask for whole records and print where the latency went: waiting for an invoker, in the container, the rest")
+	flag.IntVar(&c.hot, "hot", 0, "call only the first N actions in the measured phase (0: all); the others stay warm and idle")
 	flag.StringVar(&c.logFile, "log", "", "append the output of the Flurry processes of each configuration to this file")
 	flag.StringVar(&c.standaloneArgs, "standalone-args", "", "more flags for flurry standalone, space separated (e.g. --debug-listen 127.0.0.1:6060)")
 	flag.Parse()
@@ -247,7 +251,11 @@ func runOne(c config, code, dir string, nActions, nInvokers int) (result, error)
 	var samples []sample
 	var mu sync.Mutex
 	var failed atomic.Int64
-	pick := func(rng *rand.Rand) (string, bool) { return names[rng.IntN(nActions)], true }
+	hot := names
+	if c.hot > 0 && c.hot < nActions {
+		hot = names[:c.hot]
+	}
+	pick := func(rng *rand.Rand) (string, bool) { return hot[rng.IntN(len(hot))], true }
 	record := func(d []sample) {
 		mu.Lock()
 		samples = append(samples, d...)
@@ -309,15 +317,9 @@ func load(clients int, end time.Time, pick func(*rand.Rand) (string, bool), invo
 				if !ok {
 					break
 				}
-				t0 := time.Now()
-				sp, err := invoke(name)
-				if err != nil {
-					if failed != nil {
-						failed.Add(1)
-					}
-					continue
+				if s, ok := call(invoke, name, time.Now(), failed); ok {
+					mine = append(mine, s)
 				}
-				mine = append(mine, sample{lat: time.Since(t0), span: sp})
 			}
 			if record != nil {
 				record(mine)
@@ -325,6 +327,19 @@ func load(clients int, end time.Time, pick func(*rand.Rand) (string, bool), invo
 		}(uint64(c))
 	}
 	wg.Wait()
+}
+
+// call invokes name and measures it from since; a failure is counted in
+// failed (when set).
+func call(invoke invokeFunc, name string, since time.Time, failed *atomic.Int64) (sample, bool) {
+	sp, err := invoke(name)
+	if err != nil {
+		if failed != nil {
+			failed.Add(1)
+		}
+		return sample{}, false
+	}
+	return sample{lat: time.Since(since), span: sp}, true
 }
 
 // loadOpen offers activations at rate per second, Poisson arrivals, until
@@ -343,12 +358,9 @@ func loadOpen(rate float64, clients int, end time.Time, pick func(*rand.Rand) (s
 			var mine []sample
 			for at := range arrivals {
 				name, _ := pick(rng)
-				sp, err := invoke(name)
-				if err != nil {
-					failed.Add(1)
-					continue
+				if s, ok := call(invoke, name, at, failed); ok {
+					mine = append(mine, s)
 				}
-				mine = append(mine, sample{lat: time.Since(at), span: sp})
 			}
 			record(mine)
 		}(uint64(c))
