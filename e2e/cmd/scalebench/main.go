@@ -101,7 +101,7 @@ func main() {
 	flag.StringVar(&c.runtime, "runtime", "docker", "container runtime of the invokers: docker or process")
 	flag.IntVar(&c.clients, "clients", 64, "concurrent closed-loop REST clients")
 	flag.DurationVar(&c.duration, "duration", 10*time.Second, "measured phase per configuration (at most 1m)")
-	flag.DurationVar(&c.warmup, "warmup", 20*time.Second, "warm-up bound per configuration: every action once, then random load")
+	flag.DurationVar(&c.warmup, "warmup", 20*time.Second, "warm-up bound per configuration: every action once, then the measured load shape")
 	flag.StringVar(&actions, "actions", "1,100,1000", "distinct action counts")
 	flag.StringVar(&invokers, "invokers", "1,2", "invoker counts (1 or 2)")
 	flag.IntVar(&c.memoryMB, "memory", 8192, "memory budget of each invoker, MiB (slots = memory/256)")
@@ -231,16 +231,31 @@ func runOne(c config, code, dir string, nActions, nInvokers int) (result, error)
 		}
 	}
 
-	// Warm-up: every action once (bounded), then random load for the rest.
+	hot := names
+	if c.hot > 0 && c.hot < nActions {
+		hot = names[:c.hot]
+	}
+	pick := func(rng *rand.Rand) (string, bool) { return hot[rng.IntN(len(hot))], true }
+	// drive offers the measured load shape until end.
+	drive := func(end time.Time, invoke invokeFunc, record func([]sample), failed *atomic.Int64) {
+		if c.rate > 0 {
+			loadOpen(c.rate, c.clients, end, pick, invoke, record, failed)
+		} else {
+			load(c.clients, end, pick, invoke, record, failed)
+		}
+	}
+
+	// Warm-up: every action once (bounded), then the measured load shape
+	// for the rest, so that the measured phase starts in that load's
+	// steady state (no container starts of a heavier warm-up spilling
+	// into it).
 	var next atomic.Int64
 	end := time.Now().Add(c.warmup)
-	load(c.clients, end, func(rng *rand.Rand) (string, bool) {
+	load(c.clients, end, func(*rand.Rand) (string, bool) {
 		i := next.Add(1) - 1
-		if i < int64(nActions) {
-			return names[i], true
-		}
-		return names[rng.IntN(nActions)], true
+		return names[min(i, int64(nActions)-1)], i < int64(nActions)
 	}, invokeResult(sys), nil, nil)
+	drive(end, invokeResult(sys), nil, nil)
 
 	before := hb.Fresh()
 	beforeEach := hb.Snapshot()
@@ -251,11 +266,6 @@ func runOne(c config, code, dir string, nActions, nInvokers int) (result, error)
 	var samples []sample
 	var mu sync.Mutex
 	var failed atomic.Int64
-	hot := names
-	if c.hot > 0 && c.hot < nActions {
-		hot = names[:c.hot]
-	}
-	pick := func(rng *rand.Rand) (string, bool) { return hot[rng.IntN(len(hot))], true }
 	record := func(d []sample) {
 		mu.Lock()
 		samples = append(samples, d...)
@@ -265,11 +275,7 @@ func runOne(c config, code, dir string, nActions, nInvokers int) (result, error)
 	if c.breakdown {
 		invoke = invokeRecord(sys)
 	}
-	if c.rate > 0 {
-		loadOpen(c.rate, c.clients, time.Now().Add(c.duration), pick, invoke, record, &failed)
-	} else {
-		load(c.clients, time.Now().Add(c.duration), pick, invoke, record, &failed)
-	}
+	drive(time.Now().Add(c.duration), invoke, record, &failed)
 	lat := make([]time.Duration, len(samples))
 	for k, s := range samples {
 		lat[k] = s.lat
@@ -362,7 +368,9 @@ func loadOpen(rate float64, clients int, end time.Time, pick func(*rand.Rand) (s
 					mine = append(mine, s)
 				}
 			}
-			record(mine)
+			if record != nil {
+				record(mine)
+			}
 		}(uint64(c))
 	}
 	rng := rand.New(rand.NewPCG(1, 2))
@@ -375,7 +383,9 @@ func loadOpen(rate float64, clients int, end time.Time, pick func(*rand.Rand) (s
 			select {
 			case arrivals <- next:
 			default:
-				failed.Add(1)
+				if failed != nil {
+					failed.Add(1)
+				}
 			}
 		}
 	}
