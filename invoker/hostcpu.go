@@ -52,7 +52,7 @@ func (h *hostCPU) run(ctx context.Context) {
 		case <-t.C:
 		}
 		b, tot, good := readCPUStat(h.path)
-		if good && ok && tot > prevTotal {
+		if good && ok && tot > prevTotal && b >= prevBusy && b-prevBusy <= tot-prevTotal {
 			sample := float64(b-prevBusy) / float64(tot-prevTotal)
 			old := math.Float64frombits(h.busy.Load())
 			if !math.IsNaN(old) {
