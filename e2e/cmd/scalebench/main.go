@@ -311,26 +311,68 @@ func runOne(c config, code, dir string, nActions, nInvokers int) (result, error)
 // load runs clients closed-loop invokers until end; pick chooses the next
 // action; record, if set, gets each client's latencies of successful calls.
 func load(clients int, end time.Time, pick func(*rand.Rand) (string, bool), invoke invokeFunc, record func([]sample), failed *atomic.Int64) {
-	var wg sync.WaitGroup
-	for c := 0; c < clients; c++ {
-		wg.Add(1)
-		go func(seed uint64) {
-			defer wg.Done()
-			rng := rand.New(rand.NewPCG(seed, 42))
-			var mine []sample
-			for time.Now().Before(end) {
-				name, ok := pick(rng)
-				if !ok {
-					break
-				}
-				if s, ok := call(invoke, name, time.Now(), failed); ok {
-					mine = append(mine, s)
+	callers(clients, func(rng *rand.Rand) (mine []sample) {
+		for time.Now().Before(end) {
+			name, ok := pick(rng)
+			if !ok {
+				break
+			}
+			if s, ok := call(invoke, name, time.Now(), failed); ok {
+				mine = append(mine, s)
+			}
+		}
+		return mine
+	}, record)
+}
+
+// loadOpen offers activations at rate per second, Poisson arrivals, until
+// end, served by clients concurrent callers. A call's latency counts from
+// its arrival, so time spent waiting for a free caller is in it (no
+// coordinated omission); arrivals that find a backlog of a whole second
+// of calls are counted as failed.
+func loadOpen(rate float64, clients int, end time.Time, pick func(*rand.Rand) (string, bool), invoke invokeFunc, record func([]sample), failed *atomic.Int64) {
+	arrivals := make(chan time.Time, max(int(rate), 1))
+	go func() {
+		defer close(arrivals)
+		rng := rand.New(rand.NewPCG(1, 2))
+		next := time.Now()
+		for next.Before(end) {
+			if d := time.Until(next); d > 0 {
+				time.Sleep(d)
+			}
+			for now := time.Now(); !next.After(now) && next.Before(end); next = next.Add(time.Duration(rng.ExpFloat64() / rate * float64(time.Second))) {
+				select {
+				case arrivals <- next:
+				default:
+					if failed != nil {
+						failed.Add(1)
+					}
 				}
 			}
+		}
+	}()
+	callers(clients, func(rng *rand.Rand) (mine []sample) {
+		for at := range arrivals {
+			name, _ := pick(rng)
+			if s, ok := call(invoke, name, at, failed); ok {
+				mine = append(mine, s)
+			}
+		}
+		return mine
+	}, record)
+}
+
+// callers runs n callers, each with its own random source, until work
+// returns, and hands each one's samples to record (when set).
+func callers(n int, work func(*rand.Rand) []sample, record func([]sample)) {
+	var wg sync.WaitGroup
+	for c := range n {
+		wg.Go(func() {
+			mine := work(rand.New(rand.NewPCG(uint64(c), 42)))
 			if record != nil {
 				record(mine)
 			}
-		}(uint64(c))
+		})
 	}
 	wg.Wait()
 }
@@ -346,51 +388,6 @@ func call(invoke invokeFunc, name string, since time.Time, failed *atomic.Int64)
 		return sample{}, false
 	}
 	return sample{lat: time.Since(since), span: sp}, true
-}
-
-// loadOpen offers activations at rate per second, Poisson arrivals, until
-// end, served by clients concurrent callers. A call's latency counts from
-// its arrival, so time spent waiting for a free caller is in it (no
-// coordinated omission); arrivals that find a backlog of a whole second
-// of calls are counted as failed.
-func loadOpen(rate float64, clients int, end time.Time, pick func(*rand.Rand) (string, bool), invoke invokeFunc, record func([]sample), failed *atomic.Int64) {
-	arrivals := make(chan time.Time, max(int(rate), 1))
-	var wg sync.WaitGroup
-	for c := 0; c < clients; c++ {
-		wg.Add(1)
-		go func(seed uint64) {
-			defer wg.Done()
-			rng := rand.New(rand.NewPCG(seed, 7))
-			var mine []sample
-			for at := range arrivals {
-				name, _ := pick(rng)
-				if s, ok := call(invoke, name, at, failed); ok {
-					mine = append(mine, s)
-				}
-			}
-			if record != nil {
-				record(mine)
-			}
-		}(uint64(c))
-	}
-	rng := rand.New(rand.NewPCG(1, 2))
-	next := time.Now()
-	for next.Before(end) {
-		if d := time.Until(next); d > 0 {
-			time.Sleep(d)
-		}
-		for now := time.Now(); !next.After(now) && next.Before(end); next = next.Add(time.Duration(rng.ExpFloat64() / rate * float64(time.Second))) {
-			select {
-			case arrivals <- next:
-			default:
-				if failed != nil {
-					failed.Add(1)
-				}
-			}
-		}
-	}
-	close(arrivals)
-	wg.Wait()
 }
 
 func tail(s string, n int) string {
