@@ -25,7 +25,7 @@ type hostCPU struct {
 // few samples; the host counts as contended from cpuContended busy.
 const (
 	cpuSampleEvery = 250 * time.Millisecond
-	cpuContended   = 0.75
+	cpuContended   = 0.9
 )
 
 func newHostCPU(path string) *hostCPU {
