@@ -679,14 +679,13 @@ func (p *Pool[T]) removeRaw(ctx context.Context, raw *container.Container) {
 	}
 }
 
-// ewma adds sample d to the moving average avg (0: none yet), weighing
-// the new sample 1/5. Negative and implausible samples are ignored.
 // floor follows the low end of run times d: it drops to a shorter run at
 // once and rises a 32nd of the way towards a longer one, so it tracks an
 // action whose runs really got longer within some tens of runs.
+// Implausible samples are ignored.
 func floor(f, d time.Duration) time.Duration {
 	switch {
-	case d < 0 || d > 10*time.Minute:
+	case !plausible(d):
 		return f
 	case f == 0 || d < f:
 		return d
@@ -694,9 +693,11 @@ func floor(f, d time.Duration) time.Duration {
 	return f + (d-f)/32
 }
 
+// ewma adds sample d to the moving average avg (0: none yet), weighing
+// the new sample 1/5. Implausible samples are ignored.
 func ewma(avg, d time.Duration) time.Duration {
 	switch {
-	case d < 0 || d > 10*time.Minute:
+	case !plausible(d):
 		return avg
 	case avg == 0:
 		return d
@@ -968,3 +969,7 @@ func (p *Pool[T]) Close(ctx context.Context) {
 	wg.Wait()
 	p.wg.Wait()
 }
+
+// plausible reports whether d can be a run time or an arrival gap: not
+// negative (a clock step) and under ten minutes.
+func plausible(d time.Duration) bool { return d >= 0 && d <= 10*time.Minute }

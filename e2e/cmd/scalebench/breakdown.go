@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/flurryfn/flurry/e2e/internal/benchsys"
+	"github.com/flurryfn/flurry/internal/activation"
 )
 
 // sample is one successful call: its latency at the client and, for
@@ -45,23 +46,14 @@ func invokeRecord(sys *benchsys.System) invokeFunc {
 		if err != nil {
 			return span{}, err
 		}
-		var rec struct {
-			Start, End  int64
-			Annotations []struct {
-				Key   string
-				Value json.RawMessage
-			}
-		}
+		var rec activation.Record
 		if err := json.Unmarshal(b, &rec); err != nil {
 			return span{}, fmt.Errorf("invoke %s: record: %w", name, err)
 		}
 		sp := span{dur: time.Duration(rec.End-rec.Start) * time.Millisecond}
-		for _, a := range rec.Annotations {
-			if a.Key == "waitTime" {
-				var ms int64
-				_ = json.Unmarshal(a.Value, &ms)
-				sp.wait = time.Duration(ms) * time.Millisecond
-			}
+		var waitMs int64
+		if err := json.Unmarshal(rec.Annotation(activation.AnnotationWaitTime), &waitMs); err == nil {
+			sp.wait = time.Duration(waitMs) * time.Millisecond
 		}
 		return sp, nil
 	}
