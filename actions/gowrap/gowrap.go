@@ -64,11 +64,6 @@ func Build(ctx context.Context, src string, main string) ([]byte, error) {
 	if err := copySources(src, root, files, pkg); err != nil {
 		return nil, fmt.Errorf("gowrap: copy sources: %w", err)
 	}
-	if !ownMain {
-		if err := os.WriteFile(filepath.Join(pkg, launcherFile), launcher(main), 0o644); err != nil {
-			return nil, fmt.Errorf("gowrap: %w", err)
-		}
-	}
 	if _, err := os.Stat(filepath.Join(pkg, "go.mod")); errors.Is(err, fs.ErrNotExist) {
 		ver, err := goVersion(ctx)
 		if err != nil {
@@ -76,6 +71,12 @@ func Build(ctx context.Context, src string, main string) ([]byte, error) {
 		}
 		mod := fmt.Sprintf("module action\n\ngo %s\n", ver)
 		if err := os.WriteFile(filepath.Join(pkg, "go.mod"), []byte(mod), 0o644); err != nil {
+			return nil, fmt.Errorf("gowrap: %w", err)
+		}
+	}
+
+	if !ownMain {
+		if err := addLauncher(pkg, main); err != nil {
 			return nil, fmt.Errorf("gowrap: %w", err)
 		}
 	}

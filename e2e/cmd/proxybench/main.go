@@ -1,0 +1,223 @@
+// Command proxybench measures the container side of an activation without
+// Docker: it starts -proxies `flurry proxy` processes on the host, each
+// serving a no-op Go action on its own unix socket with inline logs (as
+// the invoker runs them), and calls /run on them from -clients callers,
+// each call to a proxy picked at random, so most calls find their proxy
+// and its action asleep, as in a run with many actions. It prints calls/s,
+// the latency percentiles, and the CPU per call of the proxies and of the
+// actions, read from /proc over the measured phase.
+//
+//	go run ./e2e/cmd/proxybench -flurry bin/flurry -proxies 50 -clients 4 -duration 10s
+package main
+
+import (
+	"context"
+	"encoding/base64"
+	"flag"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/flurryfn/flurry/actions/gowrap"
+	"github.com/flurryfn/flurry/invoker/container"
+)
+
+const noopSource = `package main
+
+func Main(args map[string]interface{}) map[string]interface{} { return args }
+`
+
+func main() {
+	flurry := flag.String("flurry", "bin/flurry", "the flurry binary to run as proxy")
+	proxies := flag.Int("proxies", 50, "proxies (one action each)")
+	clients := flag.Int("clients", 4, "concurrent callers")
+	duration := flag.Duration("duration", 10*time.Second, "measured phase")
+	noinit := flag.Bool("noinit", false, "experiment: no /init, /run answers 403 at once (the HTTP hop alone)")
+	flag.Parse()
+	noInit = *noinit
+	if err := run(*flurry, *proxies, *clients, *duration); err != nil {
+		fmt.Fprintln(os.Stderr, "proxybench:", err)
+		os.Exit(1)
+	}
+}
+
+var noInit bool
+
+func run(flurry string, n, clients int, duration time.Duration) error {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	tmp, err := os.MkdirTemp("", "proxybench")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(tmp)
+	src := filepath.Join(tmp, "noop.go")
+	if err := os.WriteFile(src, []byte(noopSource), 0o644); err != nil {
+		return err
+	}
+	exe, err := gowrap.Build(ctx, src, "Main")
+	if err != nil {
+		return err
+	}
+	code := base64.StdEncoding.EncodeToString(exe)
+
+	var pids []int
+	var cls []*container.Client
+	defer func() {
+		for _, c := range cls {
+			c.Close()
+		}
+	}()
+	for i := range n {
+		sock := filepath.Join(tmp, fmt.Sprintf("p%d.sock", i))
+		cmd := exec.CommandContext(ctx, flurry, "proxy", "--listen", "unix:"+sock,
+			"--dir", filepath.Join(tmp, fmt.Sprintf("a%d", i)), "--inline-logs")
+		cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+		if err := cmd.Start(); err != nil {
+			return err
+		}
+		defer func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }()
+		pids = append(pids, cmd.Process.Pid)
+		c := container.NewClient("unix:" + sock)
+		c.InlineLogs(func(_, _ []byte) {})
+		wctx, wcancel := context.WithTimeout(ctx, 10*time.Second)
+		err := c.WaitReady(wctx)
+		if err == nil && !noInit {
+			err = c.Init(wctx, container.InitRequest{Name: "noop", Main: "main", Code: code, Binary: true})
+		}
+		wcancel()
+		if err != nil {
+			return fmt.Errorf("proxy %d: %w", i, err)
+		}
+		cls = append(cls, c)
+	}
+
+	call := func(c *container.Client) error {
+		resp, err := c.Run(ctx, container.RunRequest{Value: []byte(`{"x":1}`), Namespace: "guest",
+			ActionName: "/guest/noop", ActivationID: "0123456789abcdef0123456789abcdef",
+			Deadline: time.Now().Add(time.Minute).UnixMilli()})
+		if err == nil && resp.StatusCode != 200 && !noInit {
+			err = fmt.Errorf("status %d: %s", resp.StatusCode, resp.Body)
+		}
+		return err
+	}
+	// Warm-up: every proxy a few times.
+	for range 3 {
+		for _, c := range cls {
+			if err := call(c); err != nil {
+				return err
+			}
+		}
+	}
+
+	var stop atomic.Bool
+	var mu sync.Mutex
+	var lat []time.Duration
+	var failed atomic.Int64
+	var wg sync.WaitGroup
+	cpu0 := cpuOf(pids)
+	t0 := time.Now()
+	for range clients {
+		wg.Go(func() {
+			var mine []time.Duration
+			for !stop.Load() {
+				c := cls[rand.IntN(len(cls))]
+				s := time.Now()
+				if err := call(c); err != nil {
+					failed.Add(1)
+					continue
+				}
+				mine = append(mine, time.Since(s))
+			}
+			mu.Lock()
+			lat = append(lat, mine...)
+			mu.Unlock()
+		})
+	}
+	time.Sleep(duration)
+	stop.Store(true)
+	wg.Wait()
+	elapsed := time.Since(t0)
+	cpu1 := cpuOf(pids)
+	slices.Sort(lat)
+	calls := len(lat)
+	if calls == 0 {
+		return fmt.Errorf("no call succeeded (%d failed)", failed.Load())
+	}
+	pct := func(p float64) time.Duration { return lat[min(int(p*float64(calls)), calls-1)] }
+	per := func(d time.Duration) string {
+		return fmt.Sprintf("%.0f µs", float64(d.Microseconds())/float64(calls))
+	}
+	fmt.Printf("%d proxies, %d callers, %s: %.0f calls/s, p50 %s, p99 %s, failed %d\n",
+		n, clients, duration, float64(calls)/elapsed.Seconds(), pct(0.5), pct(0.99), failed.Load())
+	fmt.Printf("CPU per call: proxies %s, actions %s\n", per(cpu1.proxy-cpu0.proxy), per(cpu1.action-cpu0.action))
+	return nil
+}
+
+type cpuTime struct{ proxy, action time.Duration }
+
+// cpuOf sums the CPU time of the proxies pids and of their children (the
+// actions).
+func cpuOf(pids []int) cpuTime {
+	var t cpuTime
+	for _, pid := range pids {
+		t.proxy += procCPU(pid)
+	}
+	isProxy := map[int]bool{}
+	for _, p := range pids {
+		isProxy[p] = true
+	}
+	ents, _ := os.ReadDir("/proc")
+	for _, e := range ents {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		if isProxy[procPPID(pid)] {
+			t.action += procCPU(pid)
+		}
+	}
+	return t
+}
+
+// statFields are the fields of /proc/pid/stat after the command name.
+func statFields(pid int) []string {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return nil
+	}
+	s := string(b)
+	i := strings.LastIndexByte(s, ')')
+	if i < 0 {
+		return nil
+	}
+	return strings.Fields(s[i+1:])
+}
+
+func procPPID(pid int) int {
+	f := statFields(pid)
+	if len(f) < 2 {
+		return 0
+	}
+	p, _ := strconv.Atoi(f[1])
+	return p
+}
+
+// procCPU is utime+stime of pid, at 100 ticks per second.
+func procCPU(pid int) time.Duration {
+	f := statFields(pid)
+	if len(f) < 13 {
+		return 0
+	}
+	u, _ := strconv.ParseInt(f[11], 10, 64)
+	s, _ := strconv.ParseInt(f[12], 10, 64)
+	return time.Duration(u+s) * 10 * time.Millisecond
+}
