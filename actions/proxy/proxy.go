@@ -17,6 +17,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/flurryfn/flurry/actions/gowrap/launch"
 	"github.com/flurryfn/flurry/invoker/container"
 )
 
@@ -60,6 +61,10 @@ type Config struct {
 	// with container.InlineLogsHeader (see inline.go); Stdout and Stderr get only
 	// the lines no request took.
 	InlineLogs bool
+	// RunSocket, with InlineLogs, is where a Go action built by gowrap is
+	// asked to serve /run itself (direct run, ADR 014): a unix socket path
+	// in the directory of the proxy's own socket. Empty: never offered.
+	RunSocket string
 }
 
 func (c *Config) withDefaults() Config {
@@ -146,6 +151,7 @@ type server struct {
 	stopped     bool
 	app         bool   // the child is an app (ADR 010), loaded by a successful /init
 	endpoint    string // the app endpoint /specialize pinned, "" before
+	direct      bool   // the child serves /run itself on cfg.RunSocket (ADR 014)
 }
 
 func (p *server) routes() http.Handler {
@@ -196,7 +202,7 @@ func (p *server) handleInit(w http.ResponseWriter, r *http.Request) {
 	// Only a well-formed request uses up the one /init, so a client bug
 	// can be retried; a bad action cannot.
 	p.initialized = true
-	c, err := p.init(r.Context(), &req)
+	c, direct, err := p.init(r.Context(), &req)
 	if err != nil {
 		p.cfg.Logger.Warn("init failed", "error", err)
 		// The marker closes the failed init's output (a traceback), so
@@ -217,37 +223,50 @@ func (p *server) handleInit(w http.ResponseWriter, r *http.Request) {
 	}
 	p.child = c
 	p.app = req.Value.App
-	writeJSON(w, http.StatusOK, map[string]bool{"ok": true})
+	if direct {
+		p.direct = true
+		writeJSON(w, http.StatusOK, initAnswer{OK: true, RunSocket: filepath.Base(p.cfg.RunSocket)})
+		return
+	}
+	writeJSON(w, http.StatusOK, initAnswer{OK: true})
 }
 
-// init prepares the action and starts it. On an error after the start it
-// also returns the (stopped) child, whose output still has to be marked.
-func (p *server) init(ctx context.Context, req *initRequest) (*child, error) {
+// initAnswer is /init's answer to a request it took. RunSocket, the name
+// of a socket next to the proxy's, says the action serves /run there
+// itself (ADR 014) and the proxy no longer does.
+type initAnswer struct {
+	OK        bool   `json:"ok"`
+	RunSocket string `json:"runSocket,omitempty"`
+}
+
+// init prepares the action and starts it; direct is true when the action
+// took the offer to serve /run itself. On an error after the start it also
+// returns the (stopped) child, whose output still has to be marked.
+func (p *server) init(ctx context.Context, req *initRequest) (c *child, direct bool, err error) {
 	v := req.Value
 	if v == nil {
-		return nil, errors.New("init request has no value")
+		return nil, false, errors.New("init request has no value")
 	}
 	if len(v.Code) == 0 {
-		return nil, errors.New("init request has no code")
+		return nil, false, errors.New("init request has no code")
 	}
 	if v.App && p.cfg.Language != Python {
-		return nil, p.noAppsError()
+		return nil, false, p.noAppsError()
 	}
 	if !v.Binary && p.cfg.Language == Native {
-		return nil, errors.New("this runtime runs native executables only: send code as a base64 zip holding an executable named exec, or the executable itself, with binary=true")
+		return nil, false, errors.New("this runtime runs native executables only: send code as a base64 zip holding an executable named exec, or the executable itself, with binary=true")
 	}
 	code := []byte(v.Code)
 	if v.Binary {
 		var err error
 		if code, err = decodeBase64(v.Code); err != nil {
-			return nil, fmt.Errorf("code is not valid base64: %w", err)
+			return nil, false, fmt.Errorf("code is not valid base64: %w", err)
 		}
 	}
 	if err := os.MkdirAll(p.cfg.Dir, 0o755); err != nil {
-		return nil, fmt.Errorf("create action dir: %w", err)
+		return nil, false, fmt.Errorf("create action dir: %w", err)
 	}
 	var argv []string
-	var err error
 	switch {
 	case v.App:
 		argv, err = p.prepareApp(code, v.Binary, v.Main)
@@ -257,11 +276,11 @@ func (p *server) init(ctx context.Context, req *initRequest) (*child, error) {
 		argv, err = p.prepareSource(code, v.Binary, v.Main)
 	}
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	env, err := actionEnv(p.cfg.Env, v.Name, v.Env)
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	if !hasVar(env, "GOMAXPROCS") {
 		// An action answers one activation at a time and its container
@@ -269,21 +288,44 @@ func (p *server) init(ctx context.Context, req *initRequest) (*child, error) {
 		// host core only adds idle threads that spin and wake (ADR 012).
 		env = append(env, "GOMAXPROCS=1")
 	}
-	if p.cfg.Language != Native {
+	direct = p.offerDirect(v.App)
+	if direct {
+		_ = os.Remove(p.cfg.RunSocket)
+		env = append(env, launch.RunSocketEnv+"="+p.cfg.RunSocket)
+	}
+	if p.cfg.Language != Native || direct {
 		// The launcher loads the code first and says whether it could, so
 		// a syntax error or a missing main fails /init, not the first /run.
 		env = append(env, "__OW_WAIT_FOR_ACK=1")
 	}
-	c, err := startChild(argv, p.cfg.Dir, env, p.out, p.errs)
+	c, err = startChild(argv, p.cfg.Dir, env, p.out, p.errs)
 	if err != nil {
-		return nil, fmt.Errorf("start action executable: %w", err)
+		return nil, false, fmt.Errorf("start action executable: %w", err)
 	}
-	if p.cfg.Language != Native {
+	if p.cfg.Language != Native || direct {
 		if err := c.awaitAck(ctx); err != nil {
-			return c, err
+			return c, false, err
 		}
 	}
-	return c, nil
+	if direct {
+		// The action answers /run with its own logs from now on; what
+		// still reaches its pipes (the lines of a /run that did not ask
+		// for them, with their markers) goes to the container's output.
+		c.out.setWriter(p.cfg.Stdout)
+		c.errs.setWriter(p.cfg.Stderr)
+	}
+	return c, direct, nil
+}
+
+// offerDirect reports whether the action just unpacked gets the offer to
+// serve /run itself: a native executable with gowrap's launcher, which
+// carries launch.Protocol, on a proxy with inline logs and a RunSocket.
+func (p *server) offerDirect(app bool) bool {
+	if app || p.cfg.Language != Native || p.cfg.RunSocket == "" || !p.cfg.InlineLogs {
+		return false
+	}
+	exe, err := os.ReadFile(filepath.Join(p.cfg.Dir, ExecName))
+	return err == nil && bytes.Contains(exe, []byte(launch.Protocol))
 }
 
 // prepareExecutable puts a native action (an executable, or a zip holding
@@ -339,8 +381,12 @@ func hasVar(env []string, name string) bool {
 
 func (p *server) handleRun(w http.ResponseWriter, r *http.Request) {
 	p.mu.Lock()
-	c := p.child
+	c, direct := p.child, p.direct
 	p.mu.Unlock()
+	if direct {
+		writeError(w, http.StatusConflict, fmt.Sprintf("This action serves /run itself, on the socket %s next to this one.", filepath.Base(p.cfg.RunSocket)))
+		return
+	}
 
 	status, body := p.run(r, c)
 	p.finish(w, r, c, status, body)

@@ -117,6 +117,14 @@ func (s *stream) drainLocked() {
 	})
 }
 
+// setWriter sends what the pipe holds now and everything after it to w.
+func (s *stream) setWriter(w io.Writer) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.drainLocked()
+	s.w = w
+}
+
 // Mark flushes the pipe and writes line after it, on a line of its own.
 func (s *stream) Mark(line string) {
 	s.mu.Lock()

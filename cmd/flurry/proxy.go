@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"net"
 	"os"
+	"path/filepath"
 	"runtime"
 	"strings"
 
@@ -25,6 +26,7 @@ func runProxy(ctx context.Context, args []string) error {
 	listen := fs.String("listen", ":8080", "address to serve /init and /run on: host:port, or unix:PATH for a unix socket")
 	inlineLogs := fs.Bool("inline-logs", false, "return each activation's logs in the answer to a request that asks for them, instead of printing them")
 	dir := fs.String("dir", proxy.DefaultDir, "directory to unpack the action's code into")
+	directRun := fs.Bool("direct-run", true, "with a unix --listen socket and --inline-logs, let a Go action built by gowrap serve /run itself on run.sock next to it (ADR 014)")
 	language := fs.String("language", "native", "code the proxy runs: native (executables), python or nodejs (source, run by an embedded launcher)")
 	if err := fs.Parse(args); err != nil {
 		return &exitError{code: 2, err: err}
@@ -37,6 +39,9 @@ func runProxy(ctx context.Context, args []string) error {
 		return &exitError{code: 2, err: err}
 	}
 	cfg := proxy.Config{Dir: *dir, Language: lang, Stdout: os.Stdout, Stderr: os.Stderr, Env: os.Environ(), InlineLogs: *inlineLogs}
+	if path, ok := strings.CutPrefix(*listen, "unix:"); ok && *directRun && *inlineLogs {
+		cfg.RunSocket = filepath.Join(filepath.Dir(path), runSocketName)
+	}
 	if err := cfg.Validate(); err != nil {
 		return err
 	}
@@ -49,6 +54,10 @@ func runProxy(ctx context.Context, args []string) error {
 	}
 	return proxy.Serve(ctx, ln, cfg)
 }
+
+// runSocketName is the socket a direct-run action serves /run on, next to
+// the proxy's own socket.
+const runSocketName = "run.sock"
 
 // listenProxy listens on addr: host:port, or unix:PATH. The socket is made
 // connectable by anyone who can reach its directory, since the invoker is

@@ -10,8 +10,10 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"path/filepath"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/flurryfn/flurry/internal/entity"
@@ -31,6 +33,9 @@ type Client struct {
 	base string
 	addr string
 	http *http.Client
+	// direct is the action's own /run socket once /init said the action
+	// serves /run itself (ADR 014); nil: /run goes to the proxy.
+	direct atomic.Pointer[http.Client]
 	// onLogs receives the log parts of answers (InlineLogs); nil when the
 	// client does not ask for them.
 	onLogs func(stdout, stderr []byte)
@@ -39,14 +44,22 @@ type Client struct {
 // NewClient returns a client for the proxy at addr: host:port, or
 // unix:<path> for a proxy on a unix socket.
 func NewClient(addr string) *Client {
+	base := "http://" + addr
+	if _, ok := strings.CutPrefix(addr, "unix:"); ok {
+		base = "http://proxy"
+	}
+	return &Client{base: base, addr: addr, http: httpClient(addr)}
+}
+
+// httpClient returns an HTTP client whose connections go to addr: host:port,
+// or unix:<path>.
+func httpClient(addr string) *http.Client {
 	dialer := &net.Dialer{KeepAlive: 30 * time.Second}
 	dial := dialer.DialContext
-	base := "http://" + addr
 	if path, ok := strings.CutPrefix(addr, "unix:"); ok {
 		dial = func(ctx context.Context, _, _ string) (net.Conn, error) {
 			return dialer.DialContext(ctx, "unix", path)
 		}
-		base = "http://proxy"
 	}
 	// A Transport per container: its idle connections die with the client
 	// instead of lingering in a shared pool keyed by stale addresses.
@@ -59,11 +72,7 @@ func NewClient(addr string) *Client {
 		DisableCompression:  true,
 		ForceAttemptHTTP2:   false,
 	}
-	return &Client{
-		base: base,
-		addr: addr,
-		http: &http.Client{Transport: tr},
-	}
+	return &http.Client{Transport: tr}
 }
 
 // InlineLogs makes every request ask the proxy (started with
@@ -74,7 +83,12 @@ func NewClient(addr string) *Client {
 func (c *Client) InlineLogs(f func(stdout, stderr []byte)) { c.onLogs = f }
 
 // Close releases the client's idle connections.
-func (c *Client) Close() { c.http.CloseIdleConnections() }
+func (c *Client) Close() {
+	c.http.CloseIdleConnections()
+	if d := c.direct.Load(); d != nil {
+		d.CloseIdleConnections()
+	}
+}
 
 // ActionError is a non-200 answer of the proxy: the action (or its /init)
 // failed. It is the action developer's error, not the platform's.
@@ -160,6 +174,24 @@ func (c *Client) Init(ctx context.Context, req InitRequest) error {
 	if resp.StatusCode != http.StatusOK {
 		return &ActionError{StatusCode: resp.StatusCode, Message: errorMessage(resp.StatusCode, data)}
 	}
+	return c.useRunSocket(data)
+}
+
+// useRunSocket sends later /run requests to the socket an /init answer
+// names, if it names one: the action serves /run itself (ADR 014).
+func (c *Client) useRunSocket(answer []byte) error {
+	var a struct {
+		RunSocket string `json:"runSocket"`
+	}
+	if json.Unmarshal(answer, &a) != nil || a.RunSocket == "" {
+		return nil
+	}
+	path, ok := strings.CutPrefix(c.addr, "unix:")
+	name := filepath.Base(a.RunSocket)
+	if !ok || name != a.RunSocket || name == "." || name == ".." {
+		return fmt.Errorf("init %s: the proxy named a run socket %q; only a name next to its own unix socket is allowed", c.addr, a.RunSocket)
+	}
+	c.direct.Store(httpClient("unix:" + filepath.Join(filepath.Dir(path), name)))
 	return nil
 }
 
@@ -271,7 +303,11 @@ func (c *Client) Run(ctx context.Context, req RunRequest) (RunResponse, error) {
 	if err != nil {
 		return RunResponse{}, fmt.Errorf("encode run: %w", err)
 	}
-	resp, err := c.post(ctx, "/run", body)
+	hc, target := c.http, c.base+"/run"
+	if d := c.direct.Load(); d != nil {
+		hc, target = d, "http://action/run"
+	}
+	resp, err := c.do(ctx, hc, target, body)
 	if err != nil {
 		return RunResponse{}, fmt.Errorf("run %s: %w", c.addr, err)
 	}
@@ -325,7 +361,12 @@ func (c *Client) appCall(ctx context.Context, path string, body []byte) (json.Ra
 }
 
 func (c *Client) post(ctx context.Context, path string, body []byte) (*http.Response, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.base+path, bytes.NewReader(body))
+	return c.do(ctx, c.http, c.base+path, body)
+}
+
+// do posts body to target with hc.
+func (c *Client) do(ctx context.Context, hc *http.Client, target string, body []byte) (*http.Response, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, target, bytes.NewReader(body))
 	if err != nil {
 		return nil, err
 	}
@@ -333,7 +374,7 @@ func (c *Client) post(ctx context.Context, path string, body []byte) (*http.Resp
 	if c.onLogs != nil {
 		req.Header.Set(InlineLogsHeader, "1")
 	}
-	resp, err := c.http.Do(req)
+	resp, err := hc.Do(req)
 	if err != nil {
 		// Keep ctx's error visible to errors.Is even when the transport
 		// reports it in its own words.

@@ -66,13 +66,13 @@ func writeLine(out *os.File, b []byte) {
 
 // activation is the JSON the proxy or the invoker sends per activation.
 type activation struct {
-	Value         map[string]interface{}  `json:"value"`
-	Namespace     string          `json:"namespace"`
-	ActionName    string          `json:"action_name"`
-	ActionVersion string          `json:"action_version"`
-	ActivationID  string          `json:"activation_id"`
-	Deadline      json.RawMessage `json:"deadline"`
-	APIKey        *string         `json:"api_key"`
+	Value         map[string]interface{} `json:"value"`
+	Namespace     string                 `json:"namespace"`
+	ActionName    string                 `json:"action_name"`
+	ActionVersion string                 `json:"action_version"`
+	ActivationID  string                 `json:"activation_id"`
+	Deadline      json.RawMessage        `json:"deadline"`
+	APIKey        *string                `json:"api_key"`
 }
 
 // activate runs action for one activation line and returns its result, a

@@ -77,9 +77,13 @@ func run(flurry string, n, clients int, duration time.Duration) error {
 		}
 	}()
 	for i := range n {
-		sock := filepath.Join(tmp, fmt.Sprintf("p%d.sock", i))
+		pdir := filepath.Join(tmp, fmt.Sprintf("p%d", i))
+		if err := os.Mkdir(pdir, 0o700); err != nil {
+			return err
+		}
+		sock := filepath.Join(pdir, "proxy.sock")
 		cmd := exec.CommandContext(ctx, flurry, "proxy", "--listen", "unix:"+sock,
-			"--dir", filepath.Join(tmp, fmt.Sprintf("a%d", i)), "--inline-logs")
+			"--dir", filepath.Join(pdir, "action"), "--inline-logs")
 		cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
 		if err := cmd.Start(); err != nil {
 			return err
