@@ -33,9 +33,10 @@ type Client struct {
 	base string
 	addr string
 	http *http.Client
-	// direct is the action's own /run socket once /init said the action
-	// serves /run itself (ADR 014); nil: /run goes to the proxy.
-	direct atomic.Pointer[http.Client]
+	// run sends /run on a unix socket (nil for host:port): the proxy's,
+	// or the action's own once /init said the action serves /run itself
+	// (direct run, ADR 014).
+	run atomic.Pointer[runConns]
 	// onLogs receives the log parts of answers (InlineLogs); nil when the
 	// client does not ask for them.
 	onLogs func(stdout, stderr []byte)
@@ -44,11 +45,12 @@ type Client struct {
 // NewClient returns a client for the proxy at addr: host:port, or
 // unix:<path> for a proxy on a unix socket.
 func NewClient(addr string) *Client {
-	base := "http://" + addr
-	if _, ok := strings.CutPrefix(addr, "unix:"); ok {
-		base = "http://proxy"
+	c := &Client{base: "http://" + addr, addr: addr, http: httpClient(addr)}
+	if path, ok := strings.CutPrefix(addr, "unix:"); ok {
+		c.base = "http://proxy"
+		c.run.Store(&runConns{path: path})
 	}
-	return &Client{base: base, addr: addr, http: httpClient(addr)}
+	return c
 }
 
 // httpClient returns an HTTP client whose connections go to addr: host:port,
@@ -85,8 +87,8 @@ func (c *Client) InlineLogs(f func(stdout, stderr []byte)) { c.onLogs = f }
 // Close releases the client's idle connections.
 func (c *Client) Close() {
 	c.http.CloseIdleConnections()
-	if d := c.direct.Load(); d != nil {
-		d.CloseIdleConnections()
+	if r := c.run.Load(); r != nil {
+		r.close()
 	}
 }
 
@@ -191,7 +193,9 @@ func (c *Client) useRunSocket(answer []byte) error {
 	if !ok || name != a.RunSocket || name == "." || name == ".." {
 		return fmt.Errorf("init %s: the proxy named a run socket %q; only a name next to its own unix socket is allowed", c.addr, a.RunSocket)
 	}
-	c.direct.Store(httpClient("unix:" + filepath.Join(filepath.Dir(path), name)))
+	if old := c.run.Swap(&runConns{path: filepath.Join(filepath.Dir(path), name)}); old != nil {
+		old.close()
+	}
 	return nil
 }
 
@@ -303,11 +307,16 @@ func (c *Client) Run(ctx context.Context, req RunRequest) (RunResponse, error) {
 	if err != nil {
 		return RunResponse{}, fmt.Errorf("encode run: %w", err)
 	}
-	hc, target := c.http, c.base+"/run"
-	if d := c.direct.Load(); d != nil {
-		hc, target = d, "http://action/run"
+	var resp *http.Response
+	if r := c.run.Load(); r != nil {
+		if resp, err = r.do(ctx, body, c.onLogs != nil); err == nil {
+			resp, err = c.takeLogs(resp)
+		} else {
+			err = withCtxErr(ctx, err)
+		}
+	} else {
+		resp, err = c.post(ctx, "/run", body)
 	}
-	resp, err := c.do(ctx, hc, target, body)
 	if err != nil {
 		return RunResponse{}, fmt.Errorf("run %s: %w", c.addr, err)
 	}
@@ -361,12 +370,7 @@ func (c *Client) appCall(ctx context.Context, path string, body []byte) (json.Ra
 }
 
 func (c *Client) post(ctx context.Context, path string, body []byte) (*http.Response, error) {
-	return c.do(ctx, c.http, c.base+path, body)
-}
-
-// do posts body to target with hc.
-func (c *Client) do(ctx context.Context, hc *http.Client, target string, body []byte) (*http.Response, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, target, bytes.NewReader(body))
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.base+path, bytes.NewReader(body))
 	if err != nil {
 		return nil, err
 	}
@@ -374,15 +378,25 @@ func (c *Client) do(ctx context.Context, hc *http.Client, target string, body []
 	if c.onLogs != nil {
 		req.Header.Set(InlineLogsHeader, "1")
 	}
-	resp, err := hc.Do(req)
+	resp, err := c.http.Do(req)
 	if err != nil {
-		// Keep ctx's error visible to errors.Is even when the transport
-		// reports it in its own words.
-		if ctxErr := ctx.Err(); ctxErr != nil && !errors.Is(err, ctxErr) {
-			return nil, fmt.Errorf("%w: %v", ctxErr, err)
-		}
-		return nil, err
+		return nil, withCtxErr(ctx, err)
 	}
+	return c.takeLogs(resp)
+}
+
+// withCtxErr keeps ctx's error visible to errors.Is even when the
+// transport reports it in its own words.
+func withCtxErr(ctx context.Context, err error) error {
+	if ctxErr := ctx.Err(); ctxErr != nil && !errors.Is(err, ctxErr) {
+		return fmt.Errorf("%w: %v", ctxErr, err)
+	}
+	return err
+}
+
+// takeLogs hands the log parts of an answer with inline logs to onLogs
+// once its body is closed, and leaves the result as the body.
+func (c *Client) takeLogs(resp *http.Response) (*http.Response, error) {
 	if h := resp.Header.Get(InlineLogsHeader); h != "" && c.onLogs != nil {
 		body, err := splitLogs(resp.Body, h, c.onLogs)
 		if err != nil {

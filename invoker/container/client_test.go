@@ -8,6 +8,8 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -70,6 +72,35 @@ func fakeProxy(t *testing.T) (*httptest.Server, *atomic.Int32) {
 	return srv, &inits
 }
 
+// fakeProxyAddr serves fakeProxy's handler on a unix socket too when
+// network is "unix", and returns the address for NewClient and a count of
+// the connections the server accepted.
+func fakeProxyAddr(t *testing.T, network string) (string, *atomic.Int32) {
+	t.Helper()
+	srv, _ := fakeProxy(t)
+	if network == "tcp" {
+		return strings.TrimPrefix(srv.URL, "http://"), nil
+	}
+	dir, err := os.MkdirTemp("", "fl")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	ln, err := net.Listen("unix", filepath.Join(dir, "proxy.sock"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var conns atomic.Int32
+	us := &http.Server{Handler: srv.Config.Handler, ConnState: func(_ net.Conn, st http.ConnState) {
+		if st == http.StateNew {
+			conns.Add(1)
+		}
+	}}
+	go func() { _ = us.Serve(ln) }()
+	t.Cleanup(func() { us.Close() })
+	return "unix:" + ln.Addr().String(), &conns
+}
+
 func TestClientInit(t *testing.T) {
 	srv, _ := fakeProxy(t)
 	c := container.NewClient(strings.TrimPrefix(srv.URL, "http://"))
@@ -105,9 +136,17 @@ func TestClientInit(t *testing.T) {
 	}
 }
 
+// TestClientRun runs over TCP (net/http's Transport) and over a unix
+// socket (the client's own connections, ADR 014).
 func TestClientRun(t *testing.T) {
-	srv, _ := fakeProxy(t)
-	c := container.NewClient(strings.TrimPrefix(srv.URL, "http://"))
+	for _, network := range []string{"tcp", "unix"} {
+		t.Run(network, func(t *testing.T) { testClientRun(t, network) })
+	}
+}
+
+func testClientRun(t *testing.T, network string) {
+	addr, conns := fakeProxyAddr(t, network)
+	c := container.NewClient(addr)
 	defer c.Close()
 	ctx := context.Background()
 
@@ -157,6 +196,30 @@ func TestClientRun(t *testing.T) {
 			t.Fatalf("got %v, want deadline exceeded", err)
 		}
 	})
+	t.Run("after a timeout", func(t *testing.T) {
+		resp, err := c.Run(ctx, container.RunRequest{Value: json.RawMessage(`{"a":2}`)})
+		if err != nil || !strings.Contains(string(resp.Body), `"value":{"a":2}`) {
+			t.Fatalf("run: %s %v", resp.Body, err)
+		}
+	})
+	if conns == nil {
+		return
+	}
+	// Answers read to the end (the oversized one too: it is counted to
+	// its end) leave their connection for the next request; the timeout
+	// costs one, so the subtests above used two.
+	if n := conns.Load(); n != 2 {
+		t.Errorf("%d connections, want 2", n)
+	}
+	before := conns.Load()
+	for range 5 {
+		if _, err := c.Run(ctx, container.RunRequest{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := conns.Load(); n != before {
+		t.Errorf("5 sequential runs opened %d connections, want 0", n-before)
+	}
 }
 
 func TestClientWaitReady(t *testing.T) {
