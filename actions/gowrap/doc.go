@@ -5,9 +5,11 @@
 //
 // An action is package main declaring either its own func main (which must
 // speak actionloop itself) or a function, "Main" by default, of type
-// func(map[string]any) map[string]any. For the latter Build adds a
-// generated launcher with the loop. Sources are checked with go/parser
-// first, so a missing or mistyped function is reported before compiling.
+// func(map[string]any) map[string]any. For the latter Build copies package
+// launch (the launcher: the loop, and direct run where the proxy offers it,
+// ADR 014) into the build as zz_flurry_launch/ and adds a main calling it.
+// Sources are checked with go/parser first, so a missing or mistyped
+// function is reported before compiling.
 //
 // Build runs the go command found on PATH; it never modifies the source
 // directory (it compiles a copy) and never downloads a toolchain

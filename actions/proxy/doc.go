@@ -61,6 +61,11 @@
 // included, after the result in the same body (inline.go); other requests,
 // and those whose client has gone, get them printed as above.
 //
+// With Config.RunSocket too, an executable built with gowrap's launcher
+// (it carries launch.Protocol) is offered direct run (ADR 014): it serves
+// /run itself on that socket, with its own inline logs, and the proxy
+// answers /init with the socket's name and any later /run with 409.
+//
 // The action runs with GOMAXPROCS=1 unless Config.Env sets it.
 //
 // The proxy must not read the environment or flags (cmd/flurry does) and
