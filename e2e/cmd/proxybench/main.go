@@ -40,18 +40,15 @@ func main() {
 	proxies := flag.Int("proxies", 50, "proxies (one action each)")
 	clients := flag.Int("clients", 4, "concurrent callers")
 	duration := flag.Duration("duration", 10*time.Second, "measured phase")
-	noinit := flag.Bool("noinit", false, "experiment: no /init, /run answers 403 at once (the HTTP hop alone)")
+	noInit := flag.Bool("noinit", false, "send no /init, so /run answers 403 at once: the cost of the HTTP hop into the proxy alone")
 	flag.Parse()
-	noInit = *noinit
-	if err := run(*flurry, *proxies, *clients, *duration); err != nil {
+	if err := run(*flurry, *proxies, *clients, *duration, *noInit); err != nil {
 		fmt.Fprintln(os.Stderr, "proxybench:", err)
 		os.Exit(1)
 	}
 }
 
-var noInit bool
-
-func run(flurry string, n, clients int, duration time.Duration) error {
+func run(flurry string, n, clients int, duration time.Duration, noInit bool) error {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	tmp, err := os.MkdirTemp("", "proxybench")
