@@ -28,17 +28,11 @@ import (
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/protobuf/types/known/structpb"
 
-	"github.com/flurryfn/flurry/actions/gowrap"
 	"github.com/flurryfn/flurry/e2e/internal/benchsys"
 	"github.com/flurryfn/flurry/invoker/container"
 	"github.com/flurryfn/flurry/invoker/container/docker"
 	flurryv1 "github.com/flurryfn/flurry/proto/flurry/v1"
 )
-
-const noopSource = `package main
-
-func Main(args map[string]interface{}) map[string]interface{} { return args }
-`
 
 func main() {
 	flurry := flag.String("flurry", "bin/flurry", "the static flurry binary")
@@ -67,15 +61,10 @@ func run(bin string, n, rounds, starts, clients int, duration time.Duration) err
 		return err
 	}
 	defer os.RemoveAll(tmp)
-	src := filepath.Join(tmp, "noop.go")
-	if err := os.WriteFile(src, []byte(noopSource), 0o644); err != nil {
-		return err
-	}
-	exe, err := gowrap.Build(ctx, src, "Main")
+	code, err := benchsys.NoopCode(ctx, tmp)
 	if err != nil {
 		return err
 	}
-	code := base64.StdEncoding.EncodeToString(exe)
 
 	sys, err := start(bin, filepath.Join(tmp, "a"), "--memory", "8192")
 	if err != nil {

@@ -12,7 +12,6 @@ package main
 
 import (
 	"context"
-	"encoding/base64"
 	"flag"
 	"fmt"
 	"math/rand/v2"
@@ -21,19 +20,13 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
-	"github.com/flurryfn/flurry/actions/gowrap"
+	"github.com/flurryfn/flurry/e2e/internal/benchsys"
 	"github.com/flurryfn/flurry/invoker/container"
 )
-
-const noopSource = `package main
-
-func Main(args map[string]interface{}) map[string]interface{} { return args }
-`
 
 func main() {
 	flurry := flag.String("flurry", "bin/flurry", "the flurry binary to run as proxy")
@@ -56,15 +49,10 @@ func run(flurry string, n, clients int, duration time.Duration, noInit bool) err
 		return err
 	}
 	defer os.RemoveAll(tmp)
-	src := filepath.Join(tmp, "noop.go")
-	if err := os.WriteFile(src, []byte(noopSource), 0o644); err != nil {
-		return err
-	}
-	exe, err := gowrap.Build(ctx, src, "Main")
+	code, err := benchsys.NoopCode(ctx, tmp)
 	if err != nil {
 		return err
 	}
-	code := base64.StdEncoding.EncodeToString(exe)
 
 	var pids []int
 	var cls []*container.Client
@@ -169,12 +157,12 @@ type cpuTime struct{ proxy, action time.Duration }
 // actions).
 func cpuOf(pids []int) cpuTime {
 	var t cpuTime
-	for _, pid := range pids {
-		t.proxy += procCPU(pid)
-	}
 	isProxy := map[int]bool{}
-	for _, p := range pids {
-		isProxy[p] = true
+	for _, pid := range pids {
+		isProxy[pid] = true
+		if st, ok := benchsys.ReadProcStat(pid); ok {
+			t.proxy += ticks(st.Ticks)
+		}
 	}
 	ents, _ := os.ReadDir("/proc")
 	for _, e := range ents {
@@ -182,43 +170,11 @@ func cpuOf(pids []int) cpuTime {
 		if err != nil {
 			continue
 		}
-		if isProxy[procPPID(pid)] {
-			t.action += procCPU(pid)
+		if st, ok := benchsys.ReadProcStat(pid); ok && isProxy[st.PPID] {
+			t.action += ticks(st.Ticks)
 		}
 	}
 	return t
 }
 
-// statFields are the fields of /proc/pid/stat after the command name.
-func statFields(pid int) []string {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return nil
-	}
-	s := string(b)
-	i := strings.LastIndexByte(s, ')')
-	if i < 0 {
-		return nil
-	}
-	return strings.Fields(s[i+1:])
-}
-
-func procPPID(pid int) int {
-	f := statFields(pid)
-	if len(f) < 2 {
-		return 0
-	}
-	p, _ := strconv.Atoi(f[1])
-	return p
-}
-
-// procCPU is utime+stime of pid, at 100 ticks per second.
-func procCPU(pid int) time.Duration {
-	f := statFields(pid)
-	if len(f) < 13 {
-		return 0
-	}
-	u, _ := strconv.ParseInt(f[11], 10, 64)
-	s, _ := strconv.ParseInt(f[12], 10, 64)
-	return time.Duration(u+s) * 10 * time.Millisecond
-}
+func ticks(n int64) time.Duration { return time.Duration(n) * time.Second / benchsys.ClockTicks }

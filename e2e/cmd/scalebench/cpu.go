@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -9,11 +8,9 @@ import (
 	"strconv"
 	"strings"
 	"time"
-)
 
-// clockTicks is the kernel's USER_HZ, the unit of utime and stime in
-// /proc/<pid>/stat: 100 on every Linux architecture Go supports.
-const clockTicks = 100
+	"github.com/flurryfn/flurry/e2e/internal/benchsys"
+)
 
 // cpuSample is the CPU time every process had used, in clock ticks, by
 // pid, with the group the process is counted in.
@@ -38,23 +35,11 @@ func sampleCPU() cpuSample {
 		if err != nil {
 			continue
 		}
-		stat, err := os.ReadFile(filepath.Join(dir, "stat"))
-		if err != nil {
+		st, ok := benchsys.ReadProcStat(pid)
+		if !ok {
 			continue // gone meanwhile
 		}
-		open, close := bytes.IndexByte(stat, '('), bytes.LastIndexByte(stat, ')')
-		if open < 0 || close < open {
-			continue
-		}
-		comm := string(stat[open+1 : close])
-		// After "(comm) ": state is field 3; utime and stime are 14 and 15.
-		f := strings.Fields(string(stat[close+1:]))
-		if len(f) < 13 {
-			continue
-		}
-		ut, _ := strconv.ParseInt(f[11], 10, 64)
-		st, _ := strconv.ParseInt(f[12], 10, 64)
-		s.ticks[pid] = procTicks{group: groupOf(dir, comm), ticks: ut + st}
+		s.ticks[pid] = procTicks{group: groupOf(dir, st.Comm), ticks: st.Ticks}
 	}
 	return s
 }
@@ -91,11 +76,11 @@ func cpuAccount(before, after cpuSample, activations int64) string {
 		if activations == 0 {
 			return "-"
 		}
-		return fmt.Sprintf("%.0f µs", float64(t)*1e6/clockTicks/float64(activations))
+		return fmt.Sprintf("%.0f µs", float64(t)*1e6/benchsys.ClockTicks/float64(activations))
 	}
 	var b strings.Builder
 	fmt.Fprintf(&b, "CPU over %.1f s (%.2f cores) per activation, %d activations:\n\n| process | CPU per activation |\n|---|---|\n",
-		after.at.Sub(before.at).Seconds(), float64(total)/clockTicks/after.at.Sub(before.at).Seconds(), activations)
+		after.at.Sub(before.at).Seconds(), float64(total)/benchsys.ClockTicks/after.at.Sub(before.at).Seconds(), activations)
 	for _, g := range groups {
 		if use[g]*100 < total { // under 1 %
 			continue

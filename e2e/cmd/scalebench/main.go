@@ -15,7 +15,6 @@ package main
 
 import (
 	"context"
-	"encoding/base64"
 	"flag"
 	"fmt"
 	"math/rand/v2"
@@ -28,14 +27,8 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/flurryfn/flurry/actions/gowrap"
 	"github.com/flurryfn/flurry/e2e/internal/benchsys"
 )
-
-const noopSource = `package main
-
-func Main(args map[string]interface{}) map[string]interface{} { return args }
-`
 
 // config is the bench's flags.
 type config struct {
@@ -144,15 +137,10 @@ func run(c config) error {
 		return err
 	}
 	defer os.RemoveAll(tmp)
-	src := filepath.Join(tmp, "noop.go")
-	if err := os.WriteFile(src, []byte(noopSource), 0o644); err != nil {
-		return err
-	}
-	exe, err := gowrap.Build(context.Background(), src, "Main")
+	code, err := benchsys.NoopCode(context.Background(), tmp)
 	if err != nil {
 		return err
 	}
-	code := base64.StdEncoding.EncodeToString(exe)
 
 	var results []result
 	for _, ni := range c.invokers {
