@@ -44,6 +44,13 @@ type directProxy struct {
 
 func startDirect(t *testing.T, exe []byte) *directProxy {
 	t.Helper()
+	return startDirectAt(t, exe, "")
+}
+
+// startDirectAt is startDirect with the run socket at runSocket ("" for
+// run.sock next to the proxy's socket).
+func startDirectAt(t *testing.T, exe []byte, runSocket string) *directProxy {
+	t.Helper()
 	// Unix socket paths are short: not under t.TempDir's long name.
 	dir, err := os.MkdirTemp("", "gw")
 	if err != nil {
@@ -56,11 +63,14 @@ func startDirect(t *testing.T, exe []byte) *directProxy {
 		t.Fatal(err)
 	}
 	p := &directProxy{dir: dir, stdout: &lockedBuffer{}, stderr: &lockedBuffer{}}
+	if runSocket == "" {
+		runSocket = filepath.Join(dir, "run.sock")
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() {
 		done <- proxy.Serve(ctx, ln, proxy.Config{Dir: filepath.Join(dir, "a"), Stdout: p.stdout,
-			Stderr: p.stderr, InlineLogs: true, RunSocket: filepath.Join(dir, "run.sock")})
+			Stderr: p.stderr, InlineLogs: true, RunSocket: runSocket})
 	}()
 	p.client = container.NewClient("unix:" + sock)
 	p.client.InlineLogs(func(stdout, stderr []byte) {
@@ -246,5 +256,25 @@ func TestOwnMainGetsNoRunSocket(t *testing.T) {
 	resp, err := p.run(t, `{}`)
 	if err != nil || resp.StatusCode != http.StatusBadGateway {
 		t.Errorf("run: %+v, %v; want the proxy's 502", resp, err)
+	}
+}
+
+// A launcher that cannot listen on the offered socket says why and speaks
+// actionloop through the proxy: the action works, only slower.
+func TestDirectRunUnavailable(t *testing.T) {
+	t.Parallel()
+	p := startDirectAt(t, build(t, filepath.Join("..", "examples", "hello"), ""), "/nonexistent/flurry/run.sock")
+	resp, err := p.run(t, `{"name":"Ada"}`)
+	if err != nil || resp.StatusCode != 200 || string(resp.Body) != `{"greeting":"Hello, Ada!"}` {
+		t.Fatalf("run: %+v, %v", resp, err)
+	}
+	p.mu.Lock()
+	logs := p.logs
+	p.mu.Unlock()
+	if len(logs) != 2 || text(logs[0]) != "greeting Ada\n"+container.EndMarker+"\n" {
+		t.Errorf("inline logs %q", logs)
+	}
+	if !strings.Contains(text(logs[1]), "direct run unavailable, speaking actionloop") {
+		t.Errorf("stderr %q does not say why direct run is off", logs[1])
 	}
 }

@@ -186,8 +186,10 @@ func (c *child) exchange(ctx context.Context, line []byte) ([]byte, error) {
 
 // awaitAck reads the launcher's first line on fd 3: {"ok":true} once the
 // action's code is loaded, or {"error": ...} saying why it could not be.
-// Any failure leaves the child broken.
-func (c *child) awaitAck(ctx context.Context) error {
+// The protocol it names, if any, is the one the launcher took up beyond
+// actionloop (launch.Protocol: direct run). Any failure leaves the child
+// broken.
+func (c *child) awaitAck(ctx context.Context) (protocol string, err error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	stop := context.AfterFunc(ctx, func() { _ = c.resF.SetReadDeadline(time.Unix(1, 0)) })
@@ -195,12 +197,13 @@ func (c *child) awaitAck(ctx context.Context) error {
 	line, err := readLine(c.result, maxResultBytes)
 	if err == nil || (errors.Is(err, io.EOF) && len(line) > 0) {
 		var ack struct {
-			OK    bool            `json:"ok"`
-			Error json.RawMessage `json:"error"`
+			OK       bool            `json:"ok"`
+			Error    json.RawMessage `json:"error"`
+			Protocol string          `json:"protocol"`
 		}
 		switch jerr := json.Unmarshal(line, &ack); {
 		case jerr == nil && ack.OK:
-			return nil
+			return ack.Protocol, nil
 		case jerr == nil && len(ack.Error) > 0:
 			var msg string
 			if json.Unmarshal(ack.Error, &msg) != nil {
@@ -217,7 +220,7 @@ func (c *child) awaitAck(ctx context.Context) error {
 	}
 	c.broken = err
 	c.kill()
-	return err
+	return "", err
 }
 
 // exitError explains why the action stopped answering, with its exit

@@ -303,9 +303,13 @@ func (p *server) init(ctx context.Context, req *initRequest) (c *child, direct b
 		return nil, false, fmt.Errorf("start action executable: %w", err)
 	}
 	if p.cfg.Language != Native || direct {
-		if err := c.awaitAck(ctx); err != nil {
+		protocol, err := c.awaitAck(ctx)
+		if err != nil {
 			return c, false, err
 		}
+		// A launcher that could not serve its socket says so on stderr
+		// and speaks actionloop instead.
+		direct = direct && protocol == launch.Protocol
 	}
 	if direct {
 		// The action answers /run with its own logs from now on; what

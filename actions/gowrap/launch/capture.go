@@ -65,6 +65,13 @@ func redirect(fd int) (*os.File, *capture, error) {
 	return orig, c, nil
 }
 
+// restore points fd back at orig, undoing redirect's change of fd (its
+// capture keeps reading a pipe nobody writes).
+func restore(fd int, orig *os.File) {
+	_ = syscall.Dup3(int(orig.Fd()), fd, 0)
+	orig.Close()
+}
+
 // copy reads the pipe until it fails; nothing closes its write end while
 // the process lives.
 func (c *capture) copy() {

@@ -21,5 +21,7 @@
 // The proxy offers direct run only to an executable whose bytes contain
 // Protocol (gowrap's launcher; an action with its own main speaks
 // actionloop), and learns that the launcher took the offer from its
-// acknowledgement on file descriptor 3.
+// acknowledgement on file descriptor 3, which names Protocol. A launcher
+// that cannot serve the socket acknowledges without it and speaks
+// actionloop.
 package launch

@@ -36,11 +36,8 @@ func Main(action Action) {
 		os.Exit(2)
 	}
 	if path := os.Getenv(RunSocketEnv); path != "" {
-		if err := serve(path, action, out); err != nil {
-			fmt.Fprintln(os.Stderr, "flurry:", err)
-			os.Exit(2)
-		}
-		return
+		err := serve(path, action, out)
+		fmt.Fprintf(os.Stderr, "flurry: direct run unavailable, speaking actionloop: %v\n", err)
 	}
 	if os.Getenv(waitForAckEnv) != "" {
 		writeLine(out, []byte(`{"ok":true}`))

@@ -27,13 +27,13 @@ const (
 const maxRunBody = 64 << 20
 
 // serve answers /run on a unix socket at path until the process is
-// stopped. It acknowledges on ack once it listens, or reports there why it
-// could not. Stdin closing (the proxy gone) ends the process.
+// stopped, once it has acknowledged on ack that it does. Stdin closing
+// (the proxy gone) ends the process. It returns only when it cannot
+// listen or capture its output, before acknowledging: the caller then
+// speaks actionloop.
 func serve(path string, action Action, ack *os.File) error {
 	s, err := newServer(path, action)
 	if err != nil {
-		b, _ := json.Marshal(map[string]string{"error": "direct run: " + err.Error()})
-		writeLine(ack, b)
 		return err
 	}
 	writeLine(ack, []byte(`{"ok":true,"protocol":"`+Protocol+`"}`))
@@ -44,7 +44,8 @@ func serve(path string, action Action, ack *os.File) error {
 	for {
 		conn, err := s.ln.Accept()
 		if err != nil {
-			return err
+			fmt.Fprintln(os.Stderr, "flurry: direct run:", err)
+			os.Exit(2)
 		}
 		go s.serveConn(conn)
 	}
@@ -76,10 +77,13 @@ func newServer(path string, action Action) (*server, error) {
 	}
 	s := &server{ln: ln, action: action}
 	if s.origOut, s.out, err = redirect(1); err == nil {
-		s.origErrs, s.errs, err = redirect(2)
+		if s.origErrs, s.errs, err = redirect(2); err != nil {
+			restore(1, s.origOut)
+		}
 	}
 	if err != nil {
 		ln.Close()
+		os.Remove(path)
 		return nil, fmt.Errorf("capture output: %w", err)
 	}
 	return s, nil
