@@ -278,3 +278,23 @@ func TestDirectRunUnavailable(t *testing.T) {
 		t.Errorf("stderr %q does not say why direct run is off", logs[1])
 	}
 }
+
+// The lines of an activation whose caller gave up (the invoker's timeout)
+// go to the container's output, as the proxy's would.
+func TestDirectRunTimeoutLogs(t *testing.T) {
+	t.Parallel()
+	p := startDirect(t, build(t, filepath.Join("..", "examples", "sleep"), ""))
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	_, err := p.client.Run(ctx, container.RunRequest{Value: json.RawMessage(`{"ms":400}`)})
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("run: %v, want a deadline error", err)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for p.stdout.String() != container.EndMarker+"\n" && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if got := p.stdout.String(); got != container.EndMarker+"\n" {
+		t.Errorf("container stdout %q, want the timed-out activation's marker", got)
+	}
+}

@@ -106,33 +106,42 @@ func (s *server) serveConn(conn net.Conn) {
 			}
 			return
 		}
+		var lines [2][]byte
 		var ok bool
-		buf, ok = s.handle(buf[:0], req)
-		if _, err := conn.Write(buf); err != nil || !ok || req.Close {
+		buf, lines, ok = s.handle(buf[:0], req)
+		if _, err := conn.Write(buf); err != nil {
+			// The invoker gave up (a timeout): the activation's lines go
+			// where the proxy's would, the container's output.
+			writeText(s.origOut, lines[0])
+			writeText(s.origErrs, lines[1])
+			return
+		}
+		if !ok || req.Close {
 			return
 		}
 	}
 }
 
-// handle answers req into buf; ok is false when the connection cannot
-// serve another request (its body was not read to the end).
-func (s *server) handle(buf []byte, req *http.Request) (_ []byte, ok bool) {
+// handle answers req into buf, with lines the activation's stdout and
+// stderr when they are in the answer; ok is false when the connection
+// cannot serve another request (its body was not read to the end).
+func (s *server) handle(buf []byte, req *http.Request) (_ []byte, lines [2][]byte, ok bool) {
 	if req.URL.Path != "/run" {
-		return answer(buf, http.StatusNotFound, errorResult("not found: this socket serves only POST /run"), nil, nil), false
+		return answer(buf, http.StatusNotFound, errorResult("not found: this socket serves only POST /run"), nil, nil), lines, false
 	}
 	if req.Method != http.MethodPost {
-		return answer(buf, http.StatusMethodNotAllowed, errorResult("/run takes POST"), nil, nil), false
+		return answer(buf, http.StatusMethodNotAllowed, errorResult("/run takes POST"), nil, nil), lines, false
 	}
 	body, err := io.ReadAll(io.LimitReader(req.Body, maxRunBody+1))
 	switch {
 	case err != nil:
-		return answer(buf, http.StatusBadRequest, errorResult("read run request: "+err.Error()), nil, nil), false
+		return answer(buf, http.StatusBadRequest, errorResult("read run request: "+err.Error()), nil, nil), lines, false
 	case len(body) > maxRunBody:
-		return answer(buf, http.StatusRequestEntityTooLarge, errorResult("run request over 64 MiB"), nil, nil), false
+		return answer(buf, http.StatusRequestEntityTooLarge, errorResult("run request over 64 MiB"), nil, nil), lines, false
 	}
 	var msg activation
 	if err := json.Unmarshal(body, &msg); err != nil {
-		return answer(buf, http.StatusBadRequest, errorResult("malformed run request: body must be a JSON object"), nil, nil), true
+		return answer(buf, http.StatusBadRequest, errorResult("malformed run request: body must be a JSON object"), nil, nil), lines, true
 	}
 
 	s.mu.Lock()
@@ -144,9 +153,9 @@ func (s *server) handle(buf []byte, req *http.Request) (_ []byte, ok bool) {
 		// proxy's would, the container's output.
 		writeText(s.origOut, out)
 		writeText(s.origErrs, errs)
-		return answer(buf, http.StatusOK, res, nil, nil), true
+		return answer(buf, http.StatusOK, res, nil, nil), lines, true
 	}
-	return answer(buf, http.StatusOK, res, out, errs), true
+	return answer(buf, http.StatusOK, res, out, errs), [2][]byte{out, errs}, true
 }
 
 // answer appends an HTTP/1.1 response to buf: body, and when out or errs
