@@ -238,26 +238,31 @@ func (i *Invoker) ack(log *slog.Logger, msg jetstream.Msg) {
 	}
 }
 
-// keepInProgress progress-acks msg every AckProgress until stop is called.
+// keepInProgress progress-acks msg every AckProgress until stop is called;
+// no progress ack is sent once stop has returned. A timer, not a goroutine
+// with a ticker: nearly every activation ends before the first tick.
 func (i *Invoker) keepInProgress(log *slog.Logger, msg jetstream.Msg) (stop func()) {
-	done := make(chan struct{})
-	var wg sync.WaitGroup
-	wg.Go(func() {
-		t := time.NewTicker(i.cfg.AckProgress)
-		defer t.Stop()
-		for {
-			select {
-			case <-done:
-				return
-			case <-t.C:
-				// settle may ack while the ticker fires; that is no failure.
-				if err := msg.InProgress(); err != nil && !errors.Is(err, jetstream.ErrMsgAlreadyAckd) {
-					log.Warn("progress ack", "err", err)
-				}
-			}
+	var mu sync.Mutex
+	stopped := false
+	var t *time.Timer
+	t = time.AfterFunc(i.cfg.AckProgress, func() {
+		mu.Lock()
+		defer mu.Unlock()
+		if stopped {
+			return
 		}
+		// settle may ack while the timer fires; that is no failure.
+		if err := msg.InProgress(); err != nil && !errors.Is(err, jetstream.ErrMsgAlreadyAckd) {
+			log.Warn("progress ack", "err", err)
+		}
+		t.Reset(i.cfg.AckProgress)
 	})
-	return func() { close(done); wg.Wait() }
+	return func() {
+		mu.Lock()
+		stopped = true
+		mu.Unlock()
+		t.Stop()
+	}
 }
 
 func sleep(ctx context.Context, d time.Duration) bool {

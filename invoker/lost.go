@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"time"
 
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/flurryfn/flurry/internal/activation"
@@ -30,21 +29,16 @@ type startedMarker struct {
 }
 
 // markStarted stores, without waiting, that this invoker begins to run m.
-// It is read only when m is redelivered (see lostRun). The returned
-// function reports a failed store; call it once the activation is done.
-func (i *Invoker) markStarted(log *slog.Logger, m *activation.Message) (check func()) {
+// It is read only when m is redelivered (see lostRun). The marker is a
+// plain publish into the started stream, without JetStream's
+// acknowledgement: one message less per activation, and none of the
+// client's bookkeeping of pending acks. A marker the stream did not store
+// (it was unavailable) makes a redelivery run the activation again, as if
+// it had been lost before it began.
+func (i *Invoker) markStarted(log *slog.Logger, m *activation.Message) {
 	data, _ := json.Marshal(startedMarker{Invoker: i.cfg.ID, At: time.Now().UnixMilli()})
-	f, err := i.js.PublishMsgAsync(&nats.Msg{Subject: names.StartedSubject(m.ActivationID), Data: data})
-	if err != nil {
+	if err := i.nc.Publish(names.StartedSubject(m.ActivationID), data); err != nil {
 		log.Warn("started marker not stored; a redelivery would run the activation again", "err", err)
-		return func() {}
-	}
-	return func() {
-		select {
-		case err := <-f.Err():
-			log.Warn("started marker not stored; a redelivery would run the activation again", "err", err)
-		default:
-		}
 	}
 }
 

@@ -225,8 +225,7 @@ func (i *Invoker) execute(ctx context.Context, log *slog.Logger, m *activation.M
 	// Marked just before /run, so that a redelivery after this invoker
 	// dies knows the action may have run (see lostRun); an activation
 	// lost before this point is simply run again.
-	checkMarker := i.markStarted(log, m)
-	defer checkMarker()
+	i.markStarted(log, m)
 	rctx, cancel := context.WithTimeout(ctx, timeout)
 	resp, err := cn.client.Run(rctx, container.RunRequest{
 		Value:         m.Params,
