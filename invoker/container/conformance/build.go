@@ -1,11 +1,15 @@
 package conformance
 
 import (
+	"context"
+	"encoding/base64"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
+
+	"github.com/flurryfn/flurry/actions/gowrap"
 )
 
 // repoRoot is the module root, found from this file's location so the
@@ -45,4 +49,18 @@ func BuildFlurry(dir string) (string, error) {
 func BuildEcho(dir string) (string, error) {
 	out := filepath.Join(dir, "echo")
 	return out, Build("./invoker/container/conformance/testdata/echo", out)
+}
+
+// buildHello compiles actions/examples/hello with gowrap, so it carries
+// the launcher and its direct run, and returns it as base64 code.
+func buildHello(ctx context.Context) (string, error) {
+	root, err := repoRoot()
+	if err != nil {
+		return "", err
+	}
+	exe, err := gowrap.Build(ctx, filepath.Join(root, "actions", "examples", "hello"), "")
+	if err != nil {
+		return "", err
+	}
+	return base64.StdEncoding.EncodeToString(exe), nil
 }

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"reflect"
 	"slices"
 	"strings"
@@ -45,6 +46,7 @@ func Run(t *testing.T, newRuntime func(t *testing.T) container.Runtime, image st
 	s := &suite{rt: newRuntime(t), image: image, code: base64.StdEncoding.EncodeToString(exe), run: randomID()}
 
 	t.Run("InitRunLogs", s.testInitRunLogs)
+	t.Run("DirectRun", s.testDirectRun)
 	t.Run("SecondInitForbidden", s.testSecondInit)
 	t.Run("Crash", s.testCrash)
 	t.Run("RemoveUnknown", s.testRemoveUnknown)
@@ -187,6 +189,38 @@ func (s *suite) testInitRunLogs(t *testing.T) {
 		}
 		if len(logs) != 2 {
 			t.Errorf("%s: want exactly 2 log lines, got %q", id, logs)
+		}
+	}
+}
+
+// testDirectRun runs a Go action built by gowrap, which serves /run
+// itself on a unix socket next to the proxy's (ADR 014) and through the
+// proxy on other transports: the result and the logs are the same.
+func (s *suite) testDirectRun(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	code, err := buildHello(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := s.start(t, nil)
+	ictx, icancel := context.WithTimeout(context.Background(), callTimeout)
+	defer icancel()
+	if err := c.client.Init(ictx, container.InitRequest{Name: "hello", Main: "main", Code: code, Binary: true}); err != nil {
+		t.Fatalf("init: %v", err)
+	}
+	if sock, ok := strings.CutPrefix(c.Addr, "unix:"); ok && c.InlineLogs {
+		if _, err := os.Stat(filepath.Join(filepath.Dir(sock), "run.sock")); err != nil {
+			t.Errorf("no run socket next to %s after init: %v", sock, err)
+		}
+	}
+	for _, name := range []string{"Ada", "Bob"} {
+		resp, err := run(t, c, "act-"+name, `{"name":"`+name+`"}`)
+		if err != nil || resp.StatusCode != 200 || string(resp.Body) != `{"greeting":"Hello, `+name+`!"}` {
+			t.Fatalf("run: %+v, %v", resp, err)
+		}
+		if logs := s.collect(t, c); len(logs) != 1 || !hasLine(logs, "stdout", "greeting "+name) {
+			t.Errorf("logs %q, want the one greeting line", logs)
 		}
 	}
 }
