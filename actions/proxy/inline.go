@@ -2,13 +2,12 @@ package proxy
 
 import (
 	"bytes"
-	"io"
 	"net/http"
 	"strconv"
-	"strings"
 	"sync"
 	"time"
 
+	"github.com/flurryfn/flurry/actions/gowrap/launch"
 	"github.com/flurryfn/flurry/invoker/container"
 )
 
@@ -121,24 +120,6 @@ func lineStart(buf []byte, i int) bool {
 	return err == nil
 }
 
-// writeText writes seg's lines to w without their timestamps.
-func writeText(w io.Writer, seg []byte) {
-	if len(seg) == 0 {
-		return
-	}
-	var out []byte
-	for len(seg) > 0 {
-		line := seg
-		if i := bytes.IndexByte(seg, '\n'); i >= 0 {
-			line = seg[:i+1]
-		}
-		seg = seg[len(line):]
-		_, text, _ := strings.Cut(string(line), " ")
-		out = append(out, text...)
-	}
-	_, _ = w.Write(out)
-}
-
 // answer writes an activation's response: body, and when the request asked
 // for them and is still waiting, the logs of the activation that just
 // ended; otherwise those logs go to the real stdout and stderr.
@@ -149,8 +130,8 @@ func (p *server) answer(w http.ResponseWriter, r *http.Request, status int, body
 	}
 	out, errs := p.inline[0].take(), p.inline[1].take()
 	if r.Header.Get(container.InlineLogsHeader) == "" || r.Context().Err() != nil || (out == nil && errs == nil) {
-		writeText(p.cfg.Stdout, out)
-		writeText(p.cfg.Stderr, errs)
+		launch.WriteText(p.cfg.Stdout, out)
+		launch.WriteText(p.cfg.Stderr, errs)
 		writeRaw(w, status, body)
 		return
 	}

@@ -288,7 +288,7 @@ func (p *server) init(ctx context.Context, req *initRequest) (c *child, direct b
 		// host core only adds idle threads that spin and wake (ADR 012).
 		env = append(env, "GOMAXPROCS=1")
 	}
-	direct = p.offerDirect(v.App)
+	direct = p.offerDirect(v.App, code)
 	if direct {
 		_ = os.Remove(p.cfg.RunSocket)
 		env = append(env, launch.RunSocketEnv+"="+p.cfg.RunSocket)
@@ -321,15 +321,22 @@ func (p *server) init(ctx context.Context, req *initRequest) (c *child, direct b
 	return c, direct, nil
 }
 
-// offerDirect reports whether the action just unpacked gets the offer to
-// serve /run itself: a native executable with gowrap's launcher, which
-// carries launch.Protocol, on a proxy with inline logs and a RunSocket.
-func (p *server) offerDirect(app bool) bool {
+// offerDirect reports whether the action just unpacked from code gets the
+// offer to serve /run itself: a native executable with gowrap's launcher,
+// which carries launch.Protocol, on a proxy with inline logs and a
+// RunSocket. code is the executable itself unless it is a zip.
+func (p *server) offerDirect(app bool, code []byte) bool {
 	if app || p.cfg.Language != Native || p.cfg.RunSocket == "" || !p.cfg.InlineLogs {
 		return false
 	}
-	exe, err := os.ReadFile(filepath.Join(p.cfg.Dir, ExecName))
-	return err == nil && bytes.Contains(exe, []byte(launch.Protocol))
+	exe := code
+	if isZip(code) {
+		var err error
+		if exe, err = os.ReadFile(filepath.Join(p.cfg.Dir, ExecName)); err != nil {
+			return false
+		}
+	}
+	return bytes.Contains(exe, []byte(launch.Protocol))
 }
 
 // prepareExecutable puts a native action (an executable, or a zip holding

@@ -112,8 +112,8 @@ func (s *server) serveConn(conn net.Conn) {
 		if _, err := conn.Write(buf); err != nil {
 			// The invoker gave up (a timeout): the activation's lines go
 			// where the proxy's would, the container's output.
-			writeText(s.origOut, lines[0])
-			writeText(s.origErrs, lines[1])
+			WriteText(s.origOut, lines[0])
+			WriteText(s.origErrs, lines[1])
 			return
 		}
 		if !ok || req.Close {
@@ -151,8 +151,8 @@ func (s *server) handle(buf []byte, req *http.Request) (_ []byte, lines [2][]byt
 	if req.Header.Get(LogsHeader) == "" {
 		// Nobody takes the lines from the answer: they go where the
 		// proxy's would, the container's output.
-		writeText(s.origOut, out)
-		writeText(s.origErrs, errs)
+		WriteText(s.origOut, out)
+		WriteText(s.origErrs, errs)
 		return answer(buf, http.StatusOK, res, nil, nil), lines, true
 	}
 	return answer(buf, http.StatusOK, res, out, errs), [2][]byte{out, errs}, true
@@ -182,8 +182,13 @@ func answer(buf []byte, status int, body, out, errs []byte) []byte {
 	return append(buf, errs...)
 }
 
-// writeText writes stamped lines to f without their stamps.
-func writeText(f *os.File, seg []byte) {
+// WriteText writes stamped log lines ("<unix nanos> <text>\n", the
+// inline-log format of the proxy and of this package) to w without their
+// stamps. The proxy uses it too.
+func WriteText(w io.Writer, seg []byte) {
+	if len(seg) == 0 {
+		return
+	}
 	var out []byte
 	for len(seg) > 0 {
 		line := seg
@@ -196,5 +201,5 @@ func writeText(f *os.File, seg []byte) {
 		}
 		out = append(out, line...)
 	}
-	_, _ = f.Write(out)
+	_, _ = w.Write(out)
 }
