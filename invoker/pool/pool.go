@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"regexp"
+	"slices"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -151,6 +152,7 @@ type Pool[T any] struct {
 
 	mu      sync.Mutex
 	all     map[string]*Container[T]
+	byKey   map[string][]*Container[T] // all, by action revision ("": stem cells)
 	usedMB  int64
 	changed chan struct{} // closed and replaced on every change that may free capacity
 	closed  bool
@@ -212,6 +214,7 @@ func New[T any](rt container.Runtime, cfg Config, open OpenFunc[T], log *slog.Lo
 		nameID:  nameUnsafe.ReplaceAllString(cfg.InvokerID, "-"),
 		refill:  make(chan struct{}, 1),
 		all:     map[string]*Container[T]{},
+		byKey:   map[string][]*Container[T]{},
 		changed: make(chan struct{}),
 		backoff: map[stemKey]prewarmBackoff{},
 		now:     time.Now,
@@ -331,7 +334,7 @@ func (p *Pool[T]) acquire(ctx context.Context, req Request) (*Container[T], Star
 			continue
 		}
 		if c := p.loadedLocked(req); c != nil {
-			c.key = req.Key
+			p.bindLocked(c, req.Key)
 			c.maxActive = req.Concurrency
 			c.active = 1
 			c.lastUsed = now
@@ -341,7 +344,7 @@ func (p *Pool[T]) acquire(ctx context.Context, req Request) (*Container[T], Star
 			return c, StartLoaded, nil
 		}
 		if c := p.stemLocked(req); c != nil {
-			c.key = req.Key
+			p.bindLocked(c, req.Key)
 			c.maxActive = req.Concurrency
 			c.active = 1
 			c.lastUsed = now
@@ -389,8 +392,8 @@ func (p *Pool[T]) acquire(ctx context.Context, req Request) (*Container[T], Star
 // that is busiest (packing concurrent activations), then most recent.
 func (p *Pool[T]) warmLocked(req Request) *Container[T] {
 	var best *Container[T]
-	for _, c := range p.all {
-		if c.key != req.Key || !c.initialized || c.removing || c.active >= c.maxActive {
+	for _, c := range p.byKey[req.Key] {
+		if !c.initialized || c.removing || c.active >= c.maxActive {
 			continue
 		}
 		if best == nil || c.active > best.active || (c.active == best.active && c.lastUsed.After(best.lastUsed)) {
@@ -410,8 +413,8 @@ func (p *Pool[T]) queueLocked(req Request, now, until time.Time) (ok bool, slots
 	if p.cfg.QueueWait <= 0 || ks == nil || ks.avgRun <= 0 || !now.Before(until) {
 		return false, 0
 	}
-	for _, c := range p.all {
-		if c.key == req.Key && c.initialized && !c.removing {
+	for _, c := range p.byKey[req.Key] {
+		if c.initialized && !c.removing {
 			slots += c.maxActive
 		}
 	}
@@ -483,8 +486,8 @@ func (p *Pool[T]) loadedLocked(req Request) *Container[T] {
 	if req.Loaded == "" {
 		return nil
 	}
-	for _, c := range p.all {
-		if c.key == req.Loaded && c.initialized && !c.removing && c.active == 0 && c.MemoryMB == req.MemoryMB {
+	for _, c := range p.byKey[req.Loaded] {
+		if c.initialized && !c.removing && c.active == 0 && c.MemoryMB == req.MemoryMB {
 			return c
 		}
 	}
@@ -492,8 +495,8 @@ func (p *Pool[T]) loadedLocked(req Request) *Container[T] {
 }
 
 func (p *Pool[T]) stemLocked(req Request) *Container[T] {
-	for _, c := range p.all {
-		if c.key == "" && !c.removing && c.active == 0 && c.Kind == req.Kind && c.Image == req.Image && c.MemoryMB == req.MemoryMB {
+	for _, c := range p.byKey[""] {
+		if !c.removing && c.active == 0 && c.Kind == req.Kind && c.Image == req.Image && c.MemoryMB == req.MemoryMB {
 			return c
 		}
 	}
@@ -574,12 +577,12 @@ func (p *Pool[T]) start(ctx context.Context, kind, image string, mb int64, bind 
 			if p.closed {
 				// Close has already swept the pool; this one is ours to remove.
 				c.removing = true
-				p.all[c.ID] = c
+				p.addLocked(c)
 				p.mu.Unlock()
 				p.remove(context.WithoutCancel(ctx), c)
 				return nil, ErrClosed
 			}
-			p.all[c.ID] = c
+			p.addLocked(c)
 			p.mu.Unlock()
 			p.log.Debug("container started", "container", c.ID, "kind", kind, "memoryMB", mb)
 			return c, nil
@@ -652,12 +655,43 @@ func (p *Pool[T]) removeAsync(c *Container[T]) {
 	}()
 }
 
+// addLocked puts c, bound to its key or none, into the pool.
+func (p *Pool[T]) addLocked(c *Container[T]) {
+	p.all[c.ID] = c
+	p.byKey[c.key] = append(p.byKey[c.key], c)
+}
+
+// dropLocked takes c out of the pool.
+func (p *Pool[T]) dropLocked(c *Container[T]) {
+	delete(p.all, c.ID)
+	p.unindexLocked(c)
+}
+
+// bindLocked binds c, in the pool, to action revision key.
+func (p *Pool[T]) bindLocked(c *Container[T], key string) {
+	p.unindexLocked(c)
+	c.key = key
+	p.byKey[key] = append(p.byKey[key], c)
+}
+
+func (p *Pool[T]) unindexLocked(c *Container[T]) {
+	cs := p.byKey[c.key]
+	if i := slices.Index(cs, c); i >= 0 {
+		cs = slices.Delete(cs, i, i+1)
+	}
+	if len(cs) == 0 {
+		delete(p.byKey, c.key)
+	} else {
+		p.byKey[c.key] = cs
+	}
+}
+
 // remove removes c (already marked removing) from the runtime and the pool
 // and frees its memory.
 func (p *Pool[T]) remove(ctx context.Context, c *Container[T]) {
 	p.removeRaw(ctx, c.Raw)
 	p.mu.Lock()
-	delete(p.all, c.ID)
+	p.dropLocked(c)
 	p.useLocked(-c.MemoryMB)
 	p.broadcastLocked()
 	p.mu.Unlock()

@@ -109,8 +109,31 @@ func newPool(t *testing.T, rt *fakeRuntime, cfg Config) (*Pool[struct{}], *clock
 	}
 	clk := &clock{t: time.Unix(1000, 0)}
 	p.now = clk.now
-	t.Cleanup(func() { p.Close(context.Background()) })
+	t.Cleanup(func() {
+		checkIndex(t, p)
+		p.Close(context.Background())
+	})
 	return p, clk
+}
+
+// checkIndex fails t unless byKey lists each container of the pool once,
+// under its key.
+func checkIndex(t *testing.T, p *Pool[struct{}]) {
+	t.Helper()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	n := 0
+	for key, cs := range p.byKey {
+		n += len(cs)
+		for _, c := range cs {
+			if c.key != key || p.all[c.ID] != c {
+				t.Errorf("container %s (key %q) indexed under %q", c.ID, c.key, key)
+			}
+		}
+	}
+	if n != len(p.all) {
+		t.Errorf("index holds %d containers, the pool %d", n, len(p.all))
+	}
 }
 
 func req(key string, mb int64, conc int) Request {
@@ -589,5 +612,38 @@ func TestFloorFollowsShortestRuns(t *testing.T) {
 	}
 	if got := floor(f, -ms); got != f {
 		t.Fatalf("negative run moved the floor to %v", got)
+	}
+}
+
+// BenchmarkWarmAcquire is a warm Acquire and Release among the warm
+// containers of many actions (one each).
+func BenchmarkWarmAcquire(b *testing.B) {
+	for _, actions := range []int{1, 100, 1000} {
+		b.Run(fmt.Sprintf("actions=%d", actions), func(b *testing.B) {
+			p, err := New[struct{}](newFake(), Config{InvokerID: "inv/1", MemoryMB: int64(actions) * 128,
+				Images: map[string]string{"go": "img-go"}}, nil, slog.New(slog.DiscardHandler))
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer p.Close(context.Background())
+			ctx := context.Background()
+			for a := range actions {
+				c, _, err := p.Acquire(ctx, req(fmt.Sprintf("ns/a%d@1", a), 128, 1))
+				if err != nil {
+					b.Fatal(err)
+				}
+				p.Initialized(c)
+				p.Release(c)
+			}
+			r := req("ns/a0@1", 128, 1)
+			b.ResetTimer()
+			for b.Loop() {
+				c, start, err := p.Acquire(ctx, r)
+				if err != nil || start != StartWarm {
+					b.Fatal(start, err)
+				}
+				p.Release(c)
+			}
+		})
 	}
 }
