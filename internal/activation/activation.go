@@ -4,6 +4,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
+	"strconv"
 
 	"github.com/flurryfn/flurry/internal/entity"
 )
@@ -137,11 +138,40 @@ const (
 
 // Annotate appends annotation key = value (value marshalled to JSON).
 func (r *Record) Annotate(key string, value any) {
+	r.Annotations = append(r.Annotations, entity.KeyValue{Key: key, Value: annotationValue(value)})
+}
+
+// annotationValue is json.Marshal(value), with the integers and plain
+// strings every record carries encoded directly (no reflection).
+func annotationValue(value any) json.RawMessage {
+	switch v := value.(type) {
+	case int64:
+		return strconv.AppendInt(nil, v, 10)
+	case int:
+		return strconv.AppendInt(nil, int64(v), 10)
+	case string:
+		if plainString(v) {
+			b := make([]byte, 0, len(v)+2)
+			return append(append(append(b, '"'), v...), '"')
+		}
+	}
 	b, err := json.Marshal(value)
 	if err != nil {
 		b, _ = json.Marshal(err.Error())
 	}
-	r.Annotations = append(r.Annotations, entity.KeyValue{Key: key, Value: b})
+	return b
+}
+
+// plainString reports whether json.Marshal would write s as it is between
+// quotes: printable ASCII without the characters it escapes.
+func plainString(s string) bool {
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case c < 0x20 || c > 0x7e, c == '"', c == '\\', c == '<', c == '>', c == '&':
+			return false
+		}
+	}
+	return true
 }
 
 // Annotation returns the raw value of annotation key, or nil.
