@@ -18,6 +18,9 @@
 // payloads are opaque bytes of the sizes Flurry sends. Broker and clients
 // share this one process, as in `flurry standalone`, so the CPU per
 // activation it prints is comparable to the standalone's in scalebench.
+// -started=false, -admission=false and -doorbells=false leave one part of
+// the protocol out, and -storage memory puts the streams in memory, to
+// show what each costs.
 //
 //	go run ./e2e/cmd/natsfloor -clients 64 -actions 100 -duration 15s
 package main
@@ -50,6 +53,9 @@ func main() {
 	storage := flag.String("storage", "file", "JetStream storage of Flurry's streams: file or memory")
 	msgSize := flag.Int("message", 700, "bytes of an activation message (an action revision and small params)")
 	recSize := flag.Int("record", 600, "bytes of a record")
+	started := flag.Bool("started", true, "publish the started marker (ADR 004); false: what it costs")
+	admission := flag.Bool("admission", true, "follow the records headers-only (ADR 005); false: what it costs")
+	doorbells := flag.Bool("doorbells", true, "republish doorbells and fetch on them (ADR 004); false: the stream without RePublish, each partition fetched in a loop")
 	flag.Parse()
 	st := jetstream.FileStorage
 	switch *storage {
@@ -60,7 +66,8 @@ func main() {
 		fmt.Fprintln(os.Stderr, "natsfloor: -storage must be file or memory")
 		os.Exit(2)
 	}
-	f := floor{clients: *clients, actions: *actions, storage: st, msgSize: *msgSize, recSize: *recSize}
+	f := floor{clients: *clients, actions: *actions, storage: st, msgSize: *msgSize, recSize: *recSize,
+		started: *started, admission: *admission, doorbells: *doorbells}
 	if err := f.run(*warmup, *duration); err != nil {
 		fmt.Fprintln(os.Stderr, "natsfloor:", err)
 		os.Exit(1)
@@ -71,6 +78,9 @@ type floor struct {
 	clients, actions int
 	storage          jetstream.StorageType
 	msgSize, recSize int
+	started          bool
+	admission        bool
+	doorbells        bool
 
 	waitMu  sync.Mutex
 	waiters map[string]chan struct{}
@@ -105,6 +115,13 @@ func (f *floor) run(warmup, duration time.Duration) error {
 	ijs, _ := jetstream.New(inv)
 	if err := provision.Ensure(ctx, cjs, provision.Options{Storage: f.storage}); err != nil {
 		return err
+	}
+	if !f.doorbells {
+		cfg := provision.ActivationsStreamConfig(provision.Options{Storage: f.storage})
+		cfg.RePublish = nil
+		if _, err := cjs.UpdateStream(ctx, cfg); err != nil {
+			return err
+		}
 	}
 	if err := f.startInvoker(ctx, inv, ijs); err != nil {
 		return err
@@ -159,6 +176,7 @@ func (f *floor) run(warmup, duration time.Duration) error {
 
 	slices.Sort(lat)
 	cpu := time.Duration(cpu1.Ticks-cpu0.Ticks) * time.Second / benchsys.ClockTicks
+	fmt.Printf("started markers %t, admission %t, doorbells %t\n", f.started, f.admission, f.doorbells)
 	fmt.Printf("%d callers, %d action subjects, %s storage, %s: %.0f activations/s, p50 %s, p99 %s, failed %d\n",
 		f.clients, f.actions, f.storage, elapsed.Round(time.Millisecond), float64(n)/elapsed.Seconds(),
 		benchsys.Percentile(lat, 50).Round(time.Microsecond), benchsys.Percentile(lat, 99).Round(time.Microsecond), failed.Load())
@@ -184,6 +202,9 @@ func (f *floor) startController(ctx context.Context, nc *nats.Conn, js jetstream
 		}
 	}); err != nil {
 		return err
+	}
+	if !f.admission {
+		return nil
 	}
 	cons, err := js.OrderedConsumer(ctx, names.RecordsStream, jetstream.OrderedConsumerConfig{
 		HeadersOnly: true, DeliverPolicy: jetstream.DeliverNewPolicy,
@@ -232,7 +253,9 @@ func (f *floor) startInvoker(ctx context.Context, nc *nats.Conn, js jetstream.Je
 		if err != nil {
 			return err
 		}
-		if _, err := nc.Subscribe(names.DoorbellSubject(p), func(*nats.Msg) {
+		if !f.doorbells {
+			close(bell) // always rings
+		} else if _, err := nc.Subscribe(names.DoorbellSubject(p), func(*nats.Msg) {
 			select {
 			case bell <- struct{}{}:
 			default:
@@ -271,7 +294,9 @@ func (f *floor) pull(ctx context.Context, nc *nats.Conn, js jetstream.JetStream,
 
 func (f *floor) settle(ctx context.Context, nc *nats.Conn, js jetstream.JetStream, msg jetstream.Msg) {
 	id := msg.Headers().Get(names.HeaderMsgID)
-	_ = nc.Publish(names.StartedSubject(id), []byte(`{"invoker":"floor","at":1764892800123}`))
+	if f.started {
+		_ = nc.Publish(names.StartedSubject(id), []byte(`{"invoker":"floor","at":1764892800123}`))
+	}
 	rec := make([]byte, f.recSize)
 	reply := &nats.Msg{Subject: msg.Headers().Get(names.HeaderReply), Header: nats.Header{}, Data: rec}
 	reply.Header.Set(names.HeaderMsgID, id)

@@ -28,8 +28,17 @@ type span struct {
 
 type invokeFunc func(name string) (span, error)
 
-// invokeResult asks for the result only (the measured path).
-func invokeResult(sys *benchsys.System) invokeFunc {
+// invokeCallers asks for the result only (the measured path).
+func invokeCallers(cs *benchsys.Callers) invokeFunc {
+	params := []byte(`{"x":1}`)
+	return func(name string) (span, error) {
+		_, err := cs.Invoke(name, params)
+		return span{}, err
+	}
+}
+
+// invokeNetHTTP asks for the result only through net/http's client.
+func invokeNetHTTP(sys *benchsys.System) invokeFunc {
 	return func(name string) (span, error) {
 		_, err := sys.Invoke(name, map[string]any{"x": 1})
 		return span{}, err

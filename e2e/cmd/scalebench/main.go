@@ -48,6 +48,7 @@ type config struct {
 	breakdown      bool
 	hot            int
 	cpu            bool
+	netHTTP        bool
 }
 
 func (c config) validate() error {
@@ -105,6 +106,7 @@ func main() {
 	flag.BoolVar(&c.breakdown, "breakdown", false, "ask for whole records and print where the latency went: waiting for an invoker, in the container, the rest")
 	flag.IntVar(&c.hot, "hot", 0, "call only the first N actions in the measured phase (0: all); the others stay warm and idle")
 	flag.StringVar(&c.logFile, "log", "", "append the output of the Flurry processes of each configuration to this file")
+	flag.BoolVar(&c.netHTTP, "nethttp", false, "invoke through net/http's client instead of the benchsys.Callers (that client costs the shared machine more CPU per call)")
 	flag.StringVar(&c.standaloneArgs, "standalone-args", "", "more flags for flurry standalone, space separated (e.g. --debug-listen 127.0.0.1:6060)")
 	flag.Parse()
 	var err error
@@ -237,13 +239,17 @@ func runOne(c config, code, dir string, nActions, nInvokers int) (result, error)
 	// for the rest, so that the measured phase starts in that load's
 	// steady state (no container starts of a heavier warm-up spilling
 	// into it).
+	invokeResult := func() invokeFunc { return invokeCallers(sys.Callers(c.clients)) }
+	if c.netHTTP {
+		invokeResult = func() invokeFunc { return invokeNetHTTP(sys) }
+	}
 	var next atomic.Int64
 	end := time.Now().Add(c.warmup)
 	load(c.clients, end, func(*rand.Rand) (string, bool) {
 		i := next.Add(1) - 1
 		return names[min(i, int64(nActions)-1)], i < int64(nActions)
-	}, invokeResult(sys), nil, nil)
-	drive(end, invokeResult(sys), nil, nil)
+	}, invokeResult(), nil, nil)
+	drive(end, invokeResult(), nil, nil)
 
 	before := hb.Fresh()
 	beforeEach := hb.Snapshot()
@@ -259,7 +265,7 @@ func runOne(c config, code, dir string, nActions, nInvokers int) (result, error)
 		samples = append(samples, d...)
 		mu.Unlock()
 	}
-	invoke := invokeResult(sys)
+	invoke := invokeResult()
 	if c.breakdown {
 		invoke = invokeRecord(sys)
 	}
