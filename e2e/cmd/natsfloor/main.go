@@ -20,7 +20,8 @@
 // activation it prints is comparable to the standalone's in scalebench.
 // -started=false, -admission=false and -doorbells=false leave one part of
 // the protocol out, and -storage memory puts the streams in memory, to
-// show what each costs.
+// show what each costs. -batch N (and -batch-records) measure a batched
+// protocol that Flurry does not have, to show what batching would buy.
 //
 //	go run ./e2e/cmd/natsfloor -clients 64 -actions 100 -duration 15s
 package main
@@ -31,6 +32,7 @@ import (
 	"fmt"
 	"os"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -55,6 +57,8 @@ func main() {
 	recSize := flag.Int("record", 600, "bytes of a record")
 	started := flag.Bool("started", true, "publish the started marker (ADR 004); false: what it costs")
 	admission := flag.Bool("admission", true, "follow the records headers-only (ADR 005); false: what it costs")
+	batch := flag.Int("batch", 1, "at most this many activations per activations-stream message (a prototype of batching, not Flurry's protocol): the controller publishes each partition's waiting activations together as soon as the previous publish is acked, and the invoker marks a message started once and acks it once, with a record and a reply per activation")
+	batchRecords := flag.Bool("batch-records", false, "with -batch: also one record message and one reply per activations message (a bound: Flurry looks records up by activation id)")
 	doorbells := flag.Bool("doorbells", true, "republish doorbells and fetch on them (ADR 004); false: the stream without RePublish, each partition fetched in a loop")
 	flag.Parse()
 	st := jetstream.FileStorage
@@ -67,7 +71,7 @@ func main() {
 		os.Exit(2)
 	}
 	f := floor{clients: *clients, actions: *actions, storage: st, msgSize: *msgSize, recSize: *recSize,
-		started: *started, admission: *admission, doorbells: *doorbells}
+		started: *started, admission: *admission, doorbells: *doorbells, batch: max(*batch, 1), batchRecords: *batchRecords}
 	if err := f.run(*warmup, *duration); err != nil {
 		fmt.Fprintln(os.Stderr, "natsfloor:", err)
 		os.Exit(1)
@@ -81,6 +85,10 @@ type floor struct {
 	started          bool
 	admission        bool
 	doorbells        bool
+	batch            int
+	batchRecords     bool
+
+	queues [names.Partitions]chan queued // -batch: activations waiting to be published
 
 	waitMu  sync.Mutex
 	waiters map[string]chan struct{}
@@ -176,7 +184,7 @@ func (f *floor) run(warmup, duration time.Duration) error {
 
 	slices.Sort(lat)
 	cpu := time.Duration(cpu1.Ticks-cpu0.Ticks) * time.Second / benchsys.ClockTicks
-	fmt.Printf("started markers %t, admission %t, doorbells %t\n", f.started, f.admission, f.doorbells)
+	fmt.Printf("started markers %t, admission %t, doorbells %t, at most %d activations per message, batched records %t\n", f.started, f.admission, f.doorbells, f.batch, f.batchRecords)
 	fmt.Printf("%d callers, %d action subjects, %s storage, %s: %.0f activations/s, p50 %s, p99 %s, failed %d\n",
 		f.clients, f.actions, f.storage, elapsed.Round(time.Millisecond), float64(n)/elapsed.Seconds(),
 		benchsys.Percentile(lat, 50).Round(time.Microsecond), benchsys.Percentile(lat, 99).Round(time.Microsecond), failed.Load())
@@ -191,14 +199,23 @@ func (f *floor) run(warmup, duration time.Duration) error {
 // headers-only, as the controller does.
 func (f *floor) startController(ctx context.Context, nc *nats.Conn, js jetstream.JetStream) error {
 	f.waiters = make(map[string]chan struct{})
+	for p := range f.queues {
+		f.queues[p] = make(chan queued, f.clients)
+		go f.publishBatches(ctx, js, p)
+	}
 	if _, err := nc.Subscribe(names.ResultSubject("floor"), func(m *nats.Msg) {
-		id := m.Header.Get(names.HeaderMsgID)
-		f.waitMu.Lock()
-		ch := f.waiters[id]
-		delete(f.waiters, id)
-		f.waitMu.Unlock()
-		if ch != nil {
-			close(ch)
+		ids := []string{m.Header.Get(names.HeaderMsgID)}
+		if b := m.Header.Get(batchHeader); b != "" {
+			ids = strings.Split(b, ",")
+		}
+		for _, id := range ids {
+			f.waitMu.Lock()
+			ch := f.waiters[id]
+			delete(f.waiters, id)
+			f.waitMu.Unlock()
+			if ch != nil {
+				close(ch)
+			}
 		}
 	}); err != nil {
 		return err
@@ -232,7 +249,13 @@ func (f *floor) invoke(ctx context.Context, js jetstream.JetStream, action int) 
 		delete(f.waiters, id)
 		f.waitMu.Unlock()
 	}()
-	if _, err := js.PublishMsg(ctx, m); err != nil {
+	if f.batch > 1 {
+		q := queued{id: id, stored: make(chan error, 1)}
+		f.queues[names.Partition("guest", fmt.Sprintf("a%d", action))] <- q
+		if err := <-q.stored; err != nil {
+			return err
+		}
+	} else if _, err := js.PublishMsg(ctx, m); err != nil {
 		return err
 	}
 	select {
@@ -293,6 +316,10 @@ func (f *floor) pull(ctx context.Context, nc *nats.Conn, js jetstream.JetStream,
 }
 
 func (f *floor) settle(ctx context.Context, nc *nats.Conn, js jetstream.JetStream, msg jetstream.Msg) {
+	if ids := msg.Headers().Get(batchHeader); ids != "" {
+		f.settleBatch(ctx, nc, js, msg, strings.Split(ids, ","))
+		return
+	}
 	id := msg.Headers().Get(names.HeaderMsgID)
 	if f.started {
 		_ = nc.Publish(names.StartedSubject(id), []byte(`{"invoker":"floor","at":1764892800123}`))
@@ -306,6 +333,100 @@ func (f *floor) settle(ctx context.Context, nc *nats.Conn, js jetstream.JetStrea
 	if _, err := js.PublishMsg(ctx, r); err != nil {
 		fmt.Fprintln(os.Stderr, "natsfloor: record:", err)
 		return
+	}
+	_ = msg.Ack()
+}
+
+// batchHeader lists the activation ids of a -batch message.
+const batchHeader = "Floor-Batch"
+
+// queued is an activation waiting for its partition's next -batch publish.
+type queued struct {
+	id     string
+	stored chan error // the publish's outcome
+}
+
+// publishBatches publishes partition p's queued activations, all that
+// wait (up to -batch) in one message, as soon as the previous is acked
+// (group commit: nothing waits while the partition is idle).
+func (f *floor) publishBatches(ctx context.Context, js jetstream.JetStream, p int) {
+	for {
+		var batch []queued
+		select {
+		case q := <-f.queues[p]:
+			batch = append(batch, q)
+		case <-ctx.Done():
+			return
+		}
+	more:
+		for len(batch) < f.batch {
+			select {
+			case q := <-f.queues[p]:
+				batch = append(batch, q)
+			default:
+				break more
+			}
+		}
+		ids := make([]string, len(batch))
+		for k, q := range batch {
+			ids[k] = q.id
+		}
+		m := &nats.Msg{Subject: names.PartitionSubject(p), Header: nats.Header{}, Data: make([]byte, f.msgSize*len(batch))}
+		m.Header.Set(names.HeaderMsgID, ids[0])
+		m.Header.Set(names.HeaderReply, names.ResultSubject("floor"))
+		m.Header.Set(batchHeader, strings.Join(ids, ","))
+		_, err := js.PublishMsg(ctx, m)
+		for _, q := range batch {
+			q.stored <- err
+		}
+	}
+}
+
+// settleBatch settles a -batch message: one started marker and one ack
+// for the message, a reply and a record (published without waiting, then
+// awaited together) for each activation.
+func (f *floor) settleBatch(ctx context.Context, nc *nats.Conn, js jetstream.JetStream, msg jetstream.Msg, ids []string) {
+	if f.started {
+		_ = nc.Publish(names.StartedSubject(ids[0]), []byte(`{"invoker":"floor","at":1764892800123}`))
+	}
+	if f.batchRecords {
+		recs := make([]byte, f.recSize*len(ids))
+		reply := &nats.Msg{Subject: msg.Headers().Get(names.HeaderReply), Header: nats.Header{}, Data: recs}
+		reply.Header.Set(batchHeader, strings.Join(ids, ","))
+		_ = nc.PublishMsg(reply)
+		r := &nats.Msg{Subject: names.RecordSubject("guest", ids[0]), Header: nats.Header{}, Data: recs}
+		r.Header.Set(names.HeaderMsgID, ids[0])
+		if _, err := js.PublishMsg(ctx, r); err != nil {
+			fmt.Fprintln(os.Stderr, "natsfloor: records:", err)
+			return
+		}
+		_ = msg.Ack()
+		return
+	}
+	rec := make([]byte, f.recSize)
+	var acks []jetstream.PubAckFuture
+	for _, id := range ids {
+		reply := &nats.Msg{Subject: msg.Headers().Get(names.HeaderReply), Header: nats.Header{}, Data: rec}
+		reply.Header.Set(names.HeaderMsgID, id)
+		_ = nc.PublishMsg(reply)
+		r := &nats.Msg{Subject: names.RecordSubject("guest", id), Header: nats.Header{}, Data: rec}
+		r.Header.Set(names.HeaderMsgID, id)
+		a, err := js.PublishMsgAsync(r)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "natsfloor: record:", err)
+			return
+		}
+		acks = append(acks, a)
+	}
+	for _, a := range acks {
+		select {
+		case <-a.Ok():
+		case err := <-a.Err():
+			fmt.Fprintln(os.Stderr, "natsfloor: record:", err)
+			return
+		case <-ctx.Done():
+			return
+		}
 	}
 	_ = msg.Ack()
 }
