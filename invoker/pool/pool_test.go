@@ -428,7 +428,9 @@ func TestLoaded(t *testing.T) {
 	p, _ := newPool(t, rt, Config{MemoryMB: 1024})
 	var warmed []string
 	var mu sync.Mutex
+	gate := make(chan struct{}) // holds the prewarm under way
 	p.SetWarm(func(_ context.Context, key string, _ struct{}) error {
+		<-gate
 		mu.Lock()
 		warmed = append(warmed, key)
 		mu.Unlock()
@@ -466,6 +468,7 @@ func TestLoaded(t *testing.T) {
 
 	p.Prewarm(ctx, req("app#", 128, 1))
 	p.Prewarm(ctx, req("app#", 128, 1)) // one is under way: no second
+	close(gate)
 	testutil.CheckFor(t, 5*time.Second, time.Millisecond, func() error {
 		if s := p.Stats(); s.PolicyPrewarms != 1 {
 			return fmt.Errorf("%d prewarms", s.PolicyPrewarms)
