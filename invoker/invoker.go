@@ -2,7 +2,6 @@ package invoker
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -13,7 +12,6 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/flurryfn/flurry/internal/activation"
 	"github.com/flurryfn/flurry/internal/names"
 	"github.com/flurryfn/flurry/invoker/container"
 	"github.com/flurryfn/flurry/invoker/pool"
@@ -29,6 +27,8 @@ type Invoker struct {
 	pool *pool.Pool[*conn]
 	cpu  *hostCPU
 	code *codeCache
+	// actions decodes activation messages, each action revision once.
+	actions actionCache
 	// apps are the web app revisions run here, for prewarms (apps.go).
 	apps appRevisions
 
@@ -178,8 +178,8 @@ func (i *Invoker) releaseSlots(n int) {
 
 // handle runs one activation message to its ack.
 func (i *Invoker) handle(ctx context.Context, msg jetstream.Msg) {
-	var m activation.Message
-	if err := json.Unmarshal(msg.Data(), &m); err != nil || m.ActivationID == "" {
+	m, err := i.actions.decode(msg.Data())
+	if err != nil || m.ActivationID == "" {
 		if err == nil {
 			err = errors.New("no activation id")
 		}

@@ -248,19 +248,19 @@ func (i *Invoker) execute(ctx context.Context, log *slog.Logger, m *activation.M
 	if resp.StatusCode != 200 {
 		log.Info("action failed", "httpStatus", resp.StatusCode)
 		result := activation.ErrorResult(msgCrashed)
-		if e := errorField(resp.Body); e != nil {
+		if e, _ := objectError(resp.Body); e != nil {
 			result = mustJSON(map[string]json.RawMessage{"error": e})
 		}
 		return failed(activation.StatusDeveloperError, result)
 	}
 
-	switch obj, isObj := asObject(resp.Body); {
+	switch errField, isObj := objectError(resp.Body); {
 	case resp.Truncated:
 		o.status, o.result = activation.StatusApplicationError,
 			activation.ErrorResult(fmt.Sprintf(msgTooLongT, resp.Size, entity.MaxPayloadBytes))
 	case !isObj:
 		o.status, o.result = activation.StatusDeveloperError, activation.ErrorResult(msgNotDict)
-	case obj["error"] != nil:
+	case errField != nil:
 		o.status, o.result = activation.StatusApplicationError, resp.Body
 	default:
 		o.status, o.result = activation.StatusSuccess, resp.Body
@@ -311,7 +311,7 @@ func (i *Invoker) register(ctx context.Context, log *slog.Logger, c *pool.Contai
 	cancel()
 	o.end = time.Now()
 	var ae *container.ActionError
-	switch _, isObj := asObject(table); {
+	switch _, isObj := objectError(table); {
 	case errors.As(err, &ae):
 		log.Info("app register failed", "err", ae.Message)
 		o.status, o.result = activation.StatusDeveloperError, activation.ErrorResult("the app's /register failed: "+ae.Message)
@@ -339,24 +339,6 @@ func (i *Invoker) register(ctx context.Context, log *slog.Logger, c *pool.Contai
 }
 
 func logLimit(lim entity.Limits) int { return int(lim.Logs) << 20 }
-
-// asObject decodes a JSON object; ok is false for anything else.
-func asObject(b []byte) (map[string]json.RawMessage, bool) {
-	var obj map[string]json.RawMessage
-	if err := json.Unmarshal(b, &obj); err != nil || obj == nil {
-		return nil, false
-	}
-	return obj, true
-}
-
-// errorField is the "error" member of a JSON object body, or nil.
-func errorField(b []byte) json.RawMessage {
-	obj, ok := asObject(b)
-	if !ok {
-		return nil
-	}
-	return obj["error"]
-}
 
 func mustJSON(v any) json.RawMessage {
 	b, err := json.Marshal(v)
