@@ -81,25 +81,3 @@ func BenchmarkRecordUnmarshal(b *testing.B) {
 		}
 	}
 }
-
-func BenchmarkMessageUnmarshalRawAction(b *testing.B) {
-	data, _ := json.Marshal(benchMessage())
-	type wire struct {
-		ActivationID string          `json:"activationId"`
-		Namespace    string          `json:"namespace"`
-		Action       json.RawMessage `json:"action"`
-		Params       json.RawMessage `json:"params"`
-		Subject      string          `json:"subject"`
-		Blocking     bool            `json:"blocking"`
-		Admitted     int64           `json:"admitted"`
-		Cause        string          `json:"cause,omitempty"`
-		App          *AppCall        `json:"app,omitempty"`
-	}
-	b.ReportAllocs()
-	for b.Loop() {
-		var m wire
-		if err := json.Unmarshal(data, &m); err != nil {
-			b.Fatal(err)
-		}
-	}
-}

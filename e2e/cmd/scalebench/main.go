@@ -239,17 +239,19 @@ func runOne(c config, code, dir string, nActions, nInvokers int) (result, error)
 	// for the rest, so that the measured phase starts in that load's
 	// steady state (no container starts of a heavier warm-up spilling
 	// into it).
-	invokeResult := func() invokeFunc { return invokeCallers(sys.Callers(c.clients)) }
+	cs := sys.Callers(c.clients)
+	defer cs.Close()
+	invoke := invokeCallers(cs)
 	if c.netHTTP {
-		invokeResult = func() invokeFunc { return invokeNetHTTP(sys) }
+		invoke = invokeNetHTTP(sys)
 	}
 	var next atomic.Int64
 	end := time.Now().Add(c.warmup)
 	load(c.clients, end, func(*rand.Rand) (string, bool) {
 		i := next.Add(1) - 1
 		return names[min(i, int64(nActions)-1)], i < int64(nActions)
-	}, invokeResult(), nil, nil)
-	drive(end, invokeResult(), nil, nil)
+	}, invoke, nil, nil)
+	drive(end, invoke, nil, nil)
 
 	before := hb.Fresh()
 	beforeEach := hb.Snapshot()
@@ -265,7 +267,6 @@ func runOne(c config, code, dir string, nActions, nInvokers int) (result, error)
 		samples = append(samples, d...)
 		mu.Unlock()
 	}
-	invoke := invokeResult()
 	if c.breakdown {
 		invoke = invokeRecord(sys)
 	}
