@@ -28,6 +28,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"os"
@@ -322,19 +323,33 @@ func (f *floor) settle(ctx context.Context, nc *nats.Conn, js jetstream.JetStrea
 	}
 	id := msg.Headers().Get(names.HeaderMsgID)
 	if f.started {
-		_ = nc.Publish(names.StartedSubject(id), []byte(`{"invoker":"floor","at":1764892800123}`))
+		_ = nc.Publish(names.StartedSubject(id), startedMarker)
 	}
 	rec := make([]byte, f.recSize)
-	reply := &nats.Msg{Subject: msg.Headers().Get(names.HeaderReply), Header: nats.Header{}, Data: rec}
-	reply.Header.Set(names.HeaderMsgID, id)
-	_ = nc.PublishMsg(reply)
-	r := &nats.Msg{Subject: names.RecordSubject("guest", id), Header: nats.Header{}, Data: rec}
-	r.Header.Set(names.HeaderMsgID, id)
-	if _, err := js.PublishMsg(ctx, r); err != nil {
-		fmt.Fprintln(os.Stderr, "natsfloor: record:", err)
+	_ = nc.PublishMsg(withHeader(msg.Headers().Get(names.HeaderReply), rec, names.HeaderMsgID, id))
+	if _, err := js.PublishMsg(ctx, withHeader(names.RecordSubject("guest", id), rec, names.HeaderMsgID, id)); err != nil {
+		complain("record", err)
 		return
 	}
 	_ = msg.Ack()
+}
+
+// complain reports a failed publish, unless the run is over and its
+// connection closed under it.
+func complain(what string, err error) {
+	if !errors.Is(err, nats.ErrConnectionClosed) {
+		fmt.Fprintf(os.Stderr, "natsfloor: %s: %v\n", what, err)
+	}
+}
+
+// startedMarker is the started marker's payload, of the invoker's size.
+var startedMarker = []byte(`{"invoker":"floor","at":1764892800123}`)
+
+// withHeader is a message of data to subject with header key set to value.
+func withHeader(subject string, data []byte, key, value string) *nats.Msg {
+	m := &nats.Msg{Subject: subject, Header: nats.Header{}, Data: data}
+	m.Header.Set(key, value)
+	return m
 }
 
 // batchHeader lists the activation ids of a -batch message.
@@ -387,17 +402,13 @@ func (f *floor) publishBatches(ctx context.Context, js jetstream.JetStream, p in
 // awaited together) for each activation.
 func (f *floor) settleBatch(ctx context.Context, nc *nats.Conn, js jetstream.JetStream, msg jetstream.Msg, ids []string) {
 	if f.started {
-		_ = nc.Publish(names.StartedSubject(ids[0]), []byte(`{"invoker":"floor","at":1764892800123}`))
+		_ = nc.Publish(names.StartedSubject(ids[0]), startedMarker)
 	}
 	if f.batchRecords {
 		recs := make([]byte, f.recSize*len(ids))
-		reply := &nats.Msg{Subject: msg.Headers().Get(names.HeaderReply), Header: nats.Header{}, Data: recs}
-		reply.Header.Set(batchHeader, strings.Join(ids, ","))
-		_ = nc.PublishMsg(reply)
-		r := &nats.Msg{Subject: names.RecordSubject("guest", ids[0]), Header: nats.Header{}, Data: recs}
-		r.Header.Set(names.HeaderMsgID, ids[0])
-		if _, err := js.PublishMsg(ctx, r); err != nil {
-			fmt.Fprintln(os.Stderr, "natsfloor: records:", err)
+		_ = nc.PublishMsg(withHeader(msg.Headers().Get(names.HeaderReply), recs, batchHeader, strings.Join(ids, ",")))
+		if _, err := js.PublishMsg(ctx, withHeader(names.RecordSubject("guest", ids[0]), recs, names.HeaderMsgID, ids[0])); err != nil {
+			complain("records", err)
 			return
 		}
 		_ = msg.Ack()
@@ -406,14 +417,10 @@ func (f *floor) settleBatch(ctx context.Context, nc *nats.Conn, js jetstream.Jet
 	rec := make([]byte, f.recSize)
 	var acks []jetstream.PubAckFuture
 	for _, id := range ids {
-		reply := &nats.Msg{Subject: msg.Headers().Get(names.HeaderReply), Header: nats.Header{}, Data: rec}
-		reply.Header.Set(names.HeaderMsgID, id)
-		_ = nc.PublishMsg(reply)
-		r := &nats.Msg{Subject: names.RecordSubject("guest", id), Header: nats.Header{}, Data: rec}
-		r.Header.Set(names.HeaderMsgID, id)
-		a, err := js.PublishMsgAsync(r)
+		_ = nc.PublishMsg(withHeader(msg.Headers().Get(names.HeaderReply), rec, names.HeaderMsgID, id))
+		a, err := js.PublishMsgAsync(withHeader(names.RecordSubject("guest", id), rec, names.HeaderMsgID, id))
 		if err != nil {
-			fmt.Fprintln(os.Stderr, "natsfloor: record:", err)
+			complain("record", err)
 			return
 		}
 		acks = append(acks, a)
@@ -422,7 +429,7 @@ func (f *floor) settleBatch(ctx context.Context, nc *nats.Conn, js jetstream.Jet
 		select {
 		case <-a.Ok():
 		case err := <-a.Err():
-			fmt.Fprintln(os.Stderr, "natsfloor: record:", err)
+			complain("record", err)
 			return
 		case <-ctx.Done():
 			return
