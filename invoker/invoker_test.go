@@ -289,13 +289,11 @@ func TestActivations(t *testing.T) {
 			if tt.code != "badinit" && !strings.Contains(strings.Join(rec.Logs, "\n"), "stdout: running "+rec.ActivationID) {
 				t.Errorf("logs %q lack the action's line", rec.Logs)
 			}
-			// The caller hears first; the stream write follows.
-			var stored *activation.Record
-			testutil.CheckFor(t, 5*time.Second, 5*time.Millisecond, func() error {
-				var err error
-				stored, err = e.storedRecord("guest", rec.ActivationID)
-				return err
-			})
+			// The record is stored before the caller hears (ADR 016).
+			stored, err := e.storedRecord("guest", rec.ActivationID)
+			if err != nil {
+				t.Fatalf("record not stored when the caller got it: %v", err)
+			}
 			if stored.Response.StatusCode != tt.status {
 				t.Errorf("stored status %d", stored.Response.StatusCode)
 			}

@@ -18,8 +18,8 @@ import (
 // retry policy that allows another attempt is not recorded: msg is nak'd
 // with the policy's backoff and runs again (Lambda's asynchronous
 // invocation; a blocking caller decides on retries itself). Otherwise
-// settle sends the record to a waiting caller, stores it (once per
-// activation id), and for an asynchronous activation publishes the dead
+// settle stores the record (once per activation id), then sends it to a
+// waiting caller, and for an asynchronous activation publishes the dead
 // letter of a final failure under a retry policy and the record to the
 // action's destination; then it acks msg.
 //
@@ -47,12 +47,15 @@ func (i *Invoker) settle(ctx context.Context, log *slog.Logger, msg jetstream.Ms
 		rec.Annotate(activation.AnnotationAttempts, attempt)
 	}
 	data := i.encodeRecord(log, rec)
-	if reply := msg.Headers().Get(names.HeaderReply); reply != "" {
-		i.reply(log, reply, data)
-	}
 	if err := i.writeRecord(ctx, m, data); err != nil {
 		log.Error("activation record not written; leaving the message for redelivery", "err", err)
 		return
+	}
+	// Only a stored record is a result (ADR 016): the caller can read it
+	// back by id at once, and a crash from here on cannot make a re-run
+	// whose record differs from what the caller saw.
+	if reply := msg.Headers().Get(names.HeaderReply); reply != "" {
+		i.reply(log, reply, data)
 	}
 	if err := i.asyncDone(ctx, log, m, rec, data); err != nil {
 		log.Error("dead letter not written; leaving the message for redelivery", "err", err)
