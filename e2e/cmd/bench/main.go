@@ -281,7 +281,13 @@ func findWarmContainer(s *system) (func() error, error) {
 	var addrs []string
 	for _, id := range strings.Fields(string(out)) {
 		if sock, err := exec.Command("docker", "inspect", "--format", `{{index .Config.Labels "`+docker.LabelSocket+`"}}`, id).Output(); err == nil && len(bytes.TrimSpace(sock)) > 0 {
-			addrs = append(addrs, "unix:"+string(bytes.TrimSpace(sock)))
+			// A Go action serves /run itself on a socket next to the
+			// proxy's (ADR 014), and the proxy refuses /run for it: try
+			// every socket in the directory.
+			socks, _ := filepath.Glob(filepath.Join(filepath.Dir(string(bytes.TrimSpace(sock))), "*.sock"))
+			for _, s := range socks {
+				addrs = append(addrs, "unix:"+s)
+			}
 			continue
 		}
 		if p, err := exec.Command("docker", "port", id, "8080/tcp").Output(); err == nil {
