@@ -26,6 +26,11 @@ const (
 	DefaultDrainTimeout   = 30 * time.Second
 	DefaultHealthInterval = time.Second
 	DefaultCodeCacheMB    = 128
+	// DefaultMinInitTimeout: shipping and starting an action's code is the
+	// platform's work and slows with the node's load (tens of ms on a quiet
+	// node, hundreds on a busy one), so a short action timeout does not
+	// bound /init; Lambda gives its init phase 10 s the same way.
+	DefaultMinInitTimeout = 10 * time.Second
 	// slotMemoryMB sizes the default number of slots.
 	slotMemoryMB = 256
 	minSlots     = 4
@@ -88,6 +93,9 @@ type Config struct {
 	// DrainTimeout bounds the wait for in-flight activations on shutdown
 	// (default 30 s); past it they are cancelled and left for redelivery.
 	DrainTimeout time.Duration
+	// MinInitTimeout is the least time a cold or prewarm start's /init
+	// gets (default 10 s); an action with a longer timeout gets that.
+	MinInitTimeout time.Duration
 	// HealthInterval is the heartbeat period (default 1 s).
 	HealthInterval time.Duration
 	// CodeCacheMB bounds the in-memory cache of action code (default 128).
@@ -139,6 +147,9 @@ func (c Config) WithDefaults() Config {
 	if c.DrainTimeout == 0 {
 		c.DrainTimeout = DefaultDrainTimeout
 	}
+	if c.MinInitTimeout == 0 {
+		c.MinInitTimeout = DefaultMinInitTimeout
+	}
 	if c.HealthInterval == 0 {
 		c.HealthInterval = DefaultHealthInterval
 	}
@@ -167,7 +178,7 @@ func (c Config) Validate() error {
 	if c.MaxConcurrent < 1 {
 		errs = append(errs, fmt.Errorf("max concurrent %d is not positive", c.MaxConcurrent))
 	}
-	if c.IdleTimeout < 0 || c.AckProgress < 0 || c.FetchMaxWait < 0 || c.DrainTimeout < 0 || c.HealthInterval < 0 ||
+	if c.IdleTimeout < 0 || c.AckProgress < 0 || c.FetchMaxWait < 0 || c.DrainTimeout < 0 || c.MinInitTimeout < 0 || c.HealthInterval < 0 ||
 		c.PollInterval < 0 || c.MemberTimeout < 0 {
 		errs = append(errs, errors.New("negative duration"))
 	}

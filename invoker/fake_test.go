@@ -8,6 +8,7 @@ import (
 	"maps"
 	"net"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -19,7 +20,8 @@ import (
 // HTTP servers speaking the action protocol. The code sent to /init picks
 // the behaviour of /run: "echo" (returns its params and logs a line),
 // "apperror", "sleep" (sleeps params.ms), "crash" (drops the connection),
-// "notdict", "big" (2 MiB result), "badinit" (init fails).
+// "notdict", "big" (2 MiB result), "badinit" (init fails), "slowinit:MS"
+// (init takes MS milliseconds, then the action is "echo").
 type protoRuntime struct {
 	mu      sync.Mutex
 	seq     int
@@ -134,7 +136,17 @@ func (pc *protoContainer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			io.WriteString(w, `{"error":"cannot compile"}`)
 			return
 		}
-		pc.inited, pc.code = true, body.Value.Code
+		code := body.Value.Code
+		if ms, ok := strings.CutPrefix(code, "slowinit:"); ok {
+			d, _ := strconv.Atoi(ms)
+			select {
+			case <-time.After(time.Duration(d) * time.Millisecond):
+			case <-r.Context().Done():
+				return
+			}
+			code = "echo"
+		}
+		pc.inited, pc.code = true, code
 		io.WriteString(w, `{"ok":true}`)
 	case "/register":
 		pc.mu.Lock()

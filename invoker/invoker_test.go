@@ -214,7 +214,7 @@ func resultError(t *testing.T, rec *activation.Record) string {
 
 func TestActivations(t *testing.T) {
 	rt := newProtoRuntime()
-	e := start(t, rt, Config{Images: map[string]string{"go": "img-go"}, Prewarm: map[string]int{}, MemoryMB: 1024})
+	e := start(t, rt, Config{Images: map[string]string{"go": "img-go"}, Prewarm: map[string]int{}, MemoryMB: 1024, MinInitTimeout: time.Second})
 	lim := entity.Limits{Memory: 128}
 
 	tests := []struct {
@@ -226,6 +226,7 @@ func TestActivations(t *testing.T) {
 		result  string // exact JSON, or "" to check errText
 		errText string
 		removed bool // container replaced
+		noRun   bool // failed before /run, so the action logged nothing
 	}{
 		{name: "success", code: "echo", params: `{"name":"flurry"}`, status: activation.StatusSuccess, result: `{"name":"flurry"}`},
 		{name: "application error", code: "apperror", status: activation.StatusApplicationError, errText: "no such thing"},
@@ -236,7 +237,11 @@ func TestActivations(t *testing.T) {
 		{name: "not a dictionary", code: "notdict", status: activation.StatusDeveloperError, errText: "The action did not return a dictionary."},
 		{name: "result too long", code: "big", status: activation.StatusApplicationError,
 			errText: fmt.Sprintf("The action produced a response that exceeded the allowed length: %d > 1048576 bytes.", 2<<20+8)},
-		{name: "init failure", code: "badinit", status: activation.StatusDeveloperError, errText: "cannot compile", removed: true},
+		{name: "init failure", code: "badinit", status: activation.StatusDeveloperError, errText: "cannot compile", removed: true, noRun: true},
+		// /init gets MinInitTimeout however short the action's timeout.
+		{name: "init slower than the timeout", code: "slowinit:300", lim: entity.Limits{Timeout: 100, Memory: 128}, status: activation.StatusSuccess, result: `{}`},
+		{name: "init timeout", code: "slowinit:5000", lim: entity.Limits{Timeout: 200, Memory: 128}, status: activation.StatusDeveloperError,
+			errText: "The action did not initialize within 1000 milliseconds.", removed: true, noRun: true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -286,7 +291,7 @@ func TestActivations(t *testing.T) {
 			if lm, _ := annotation(t, rec, activation.AnnotationLimits).(map[string]any); lm["timeout"] != float64(l.WithDefaults().Timeout) {
 				t.Errorf("limits annotation %v", lm)
 			}
-			if tt.code != "badinit" && !strings.Contains(strings.Join(rec.Logs, "\n"), "stdout: running "+rec.ActivationID) {
+			if !tt.noRun && !strings.Contains(strings.Join(rec.Logs, "\n"), "stdout: running "+rec.ActivationID) {
 				t.Errorf("logs %q lack the action's line", rec.Logs)
 			}
 			// The record is stored before the caller hears (ADR 016).

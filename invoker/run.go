@@ -18,6 +18,7 @@ import (
 // recognise them.
 const (
 	msgTimeoutT     = "The action exceeded its time limits of %d milliseconds."
+	msgInitTimeoutT = "The action did not initialize within %d milliseconds."
 	msgNotDict      = "The action did not return a dictionary."
 	msgTooLongT     = "The action produced a response that exceeded the allowed length: %d > %d bytes."
 	msgCrashed      = "The action did not produce a valid response and exited unexpectedly."
@@ -195,7 +196,8 @@ func (i *Invoker) execute(ctx context.Context, log *slog.Logger, m *activation.M
 				return internal("%v", err)
 			}
 		}
-		ictx, cancel := context.WithTimeout(ctx, timeout)
+		initTimeout := max(timeout, i.cfg.MinInitTimeout)
+		ictx, cancel := context.WithTimeout(ctx, initTimeout)
 		err = initConn(ictx, cn, a, code, how != pool.StartLoaded, m.App != nil, serveEndpoint(m.App))
 		cancel()
 		o.initDur = max(time.Since(o.start), time.Millisecond)
@@ -206,7 +208,7 @@ func (i *Invoker) execute(ctx context.Context, log *slog.Logger, m *activation.M
 				log.Info("action init failed", "err", ae.Message)
 				return failed(activation.StatusDeveloperError, activation.ErrorResult(ae.Message))
 			case ctx.Err() == nil && errors.Is(err, context.DeadlineExceeded):
-				return failed(activation.StatusDeveloperError, activation.ErrorResult(fmt.Sprintf(msgTimeoutT, lim.Timeout)))
+				return failed(activation.StatusDeveloperError, activation.ErrorResult(fmt.Sprintf(msgInitTimeoutT, initTimeout.Milliseconds())))
 			default:
 				log.Info("action init crashed", "err", err)
 				return failed(activation.StatusDeveloperError, activation.ErrorResult(msgInitCrashed))
