@@ -5,7 +5,9 @@
 // each call to a proxy picked at random, so most calls find their proxy
 // and its action asleep, as in a run with many actions. It prints calls/s,
 // the latency percentiles, and the CPU per call of the proxies and of the
-// actions, read from /proc over the measured phase.
+// actions, read from /proc over the measured phase; and first the time of
+// the /init calls that started the actions, one after another (a cold
+// start's share in the proxy and its client).
 //
 //	go run ./e2e/cmd/proxybench -flurry bin/flurry -proxies 50 -clients 4 -duration 10s
 package main
@@ -56,6 +58,7 @@ func run(flurry string, n, clients int, duration time.Duration, noInit bool) err
 
 	var pids []int
 	var cls []*container.Client
+	var inits []time.Duration
 	defer func() {
 		for _, c := range cls {
 			c.Close()
@@ -80,7 +83,9 @@ func run(flurry string, n, clients int, duration time.Duration, noInit bool) err
 		wctx, wcancel := context.WithTimeout(ctx, 10*time.Second)
 		err := c.WaitReady(wctx)
 		if err == nil && !noInit {
+			t0 := time.Now()
 			err = c.Init(wctx, container.InitRequest{Name: "noop", Main: "main", Code: code, Binary: true})
+			inits = append(inits, time.Since(t0))
 		}
 		wcancel()
 		if err != nil {
@@ -97,6 +102,11 @@ func run(flurry string, n, clients int, duration time.Duration, noInit bool) err
 			err = fmt.Errorf("status %d: %s", resp.StatusCode, resp.Body)
 		}
 		return err
+	}
+	if len(inits) > 0 {
+		slices.Sort(inits)
+		fmt.Printf("%d /init of a %d KB executable, one at a time: p50 %s, max %s\n",
+			len(inits), len(code)*3/4>>10, inits[len(inits)/2], inits[len(inits)-1])
 	}
 	// Warm-up: every proxy a few times.
 	for range 3 {
