@@ -90,9 +90,11 @@ type Container[T any] struct {
 	lastUsed    time.Time
 	// policyWarmed: initialized by a policy prewarm and not used since.
 	policyWarmed bool
-	// runSince is when the last warm Acquire took c (zero otherwise):
-	// Release measures the key's run time from it.
+	// runSince is when the last warm Acquire took c, or when /init
+	// ended for the activation that started it (zero otherwise): Release
+	// measures the key's run time from it. firstRun marks the latter.
 	runSince time.Time
+	firstRun bool
 }
 
 // Stats is a snapshot of the pool: current sizes, then counters that
@@ -183,6 +185,9 @@ type keyState struct {
 	avgRun   time.Duration
 	floorRun time.Duration
 	waiting  int
+	// firstOnly: avgRun is the run right after a cold start's /init,
+	// the only one measured so far (see measureRun).
+	firstOnly bool
 	// avgGap is a moving average of the time between two Acquires of the
 	// key (0: not known yet), lastArrival the latest one's time.
 	avgGap      time.Duration
@@ -312,7 +317,7 @@ func (p *Pool[T]) acquire(ctx context.Context, req Request) (*Container[T], Star
 		if c := p.warmLocked(req); c != nil {
 			c.active++
 			c.lastUsed = now
-			c.runSince = now
+			c.runSince, c.firstRun = now, false
 			p.count.warm++
 			if c.policyWarmed {
 				c.policyWarmed = false
@@ -358,6 +363,12 @@ func (p *Pool[T]) acquire(ctx context.Context, req Request) (*Container[T], Star
 		if ok {
 			p.count.evictions += uint64(len(victims))
 			p.stems.demandLocked(req)
+			if ks := p.keys[req.Key]; ks != nil && p.log.Enabled(ctx, slog.LevelDebug) {
+				p.log.Debug("cold start", "action", req.Key, "containers", len(p.byKey[req.Key]),
+					"waiting", ks.waiting, "avgRun", ks.avgRun, "floorRun", ks.floorRun,
+					"avgStart", p.avgStart, "waited", now.Sub(queueUntil)+max(p.cfg.QueueWait, p.avgStart),
+					"contended", p.cfg.Contended())
+			}
 		} else {
 			wait := p.changed
 			p.mu.Unlock()
@@ -457,6 +468,28 @@ func (p *Pool[T]) awaitWarm(ctx context.Context, req Request, slots int, d time.
 	ks.waiting--
 	p.mu.Unlock()
 	return err
+}
+
+// measureRun takes one run of d into the key's run times. The run right
+// after a cold or prewarm start's /init (first) is slower than later
+// ones (page faults, lazy initialization in the action), so it only
+// stands in while nothing else is known: without it an action's calls
+// that collide before its first warm run would each start a container,
+// however short its runs (under a storm of starts that is every call of
+// the storm). The first warm run replaces it; floorRun takes warm runs
+// only.
+func (ks *keyState) measureRun(d time.Duration, first bool) {
+	switch {
+	case first:
+		if ks.avgRun == 0 && plausible(d) {
+			ks.avgRun, ks.firstOnly = d, true
+		}
+		return
+	case ks.firstOnly && plausible(d):
+		ks.avgRun, ks.firstOnly = 0, false
+	}
+	ks.avgRun = ewma(ks.avgRun, d)
+	ks.floorRun = floor(ks.floorRun, d)
 }
 
 // backlogged reports whether the key's offered load, arrivals per second
@@ -604,6 +637,11 @@ func (p *Pool[T]) start(ctx context.Context, kind, image string, mb int64, bind 
 func (p *Pool[T]) Initialized(c *Container[T]) {
 	p.mu.Lock()
 	c.initialized = true
+	if c.active > 0 {
+		// The activation that started c runs next: its run is the
+		// action's first measured one when no warm run is known yet.
+		c.runSince, c.firstRun = p.now(), true
+	}
 	p.broadcastLocked()
 	p.mu.Unlock()
 }
@@ -615,9 +653,8 @@ func (p *Pool[T]) Release(c *Container[T]) {
 	c.active--
 	now := p.now()
 	if ks := p.keys[c.key]; ks != nil && !c.runSince.IsZero() {
-		ks.avgRun = ewma(ks.avgRun, now.Sub(c.runSince))
-		ks.floorRun = floor(ks.floorRun, now.Sub(c.runSince))
-		c.runSince = time.Time{}
+		ks.measureRun(now.Sub(c.runSince), c.firstRun)
+		c.runSince, c.firstRun = time.Time{}, false
 	}
 	c.lastUsed = now
 	p.leaveLocked(c.key)

@@ -494,10 +494,10 @@ func TestQueueForBusyWarm(t *testing.T) {
 	p.SetWarm(func(context.Context, string, struct{}) error { return nil })
 	c := mustAcquire(t, p, req("a", 128, 1), StartCold)
 	p.Initialized(c)
-	clk.add(time.Second) // a cold run does not count
+	clk.add(time.Second) // the cold run stands in until a warm run is known
 	p.Release(c)
 	c = mustAcquire(t, p, req("a", 128, 1), StartWarm)
-	clk.add(2 * time.Millisecond) // a warm run: avgRun = 2 ms
+	clk.add(2 * time.Millisecond) // a warm run replaces it: avgRun = 2 ms
 	p.Release(c)
 
 	busy := mustAcquire(t, p, req("a", 128, 1), StartWarm)
@@ -570,6 +570,65 @@ func TestQueueForBusyWarm(t *testing.T) {
 	held := mustAcquire(t, p, req("slow", 128, 1), StartWarm)
 	mustAcquire(t, p, req("slow", 128, 1), StartCold)
 	p.Release(held)
+}
+
+// TestQueueAfterFirstRun: calls that collide after an action's first
+// (cold) run, before any warm one, wait for its container instead of
+// each starting one (as they did when only warm runs were measured).
+func TestQueueAfterFirstRun(t *testing.T) {
+	p, clk := newPool(t, newFake(), Config{MemoryMB: 1024})
+	c := mustAcquire(t, p, req("a", 128, 1), StartCold)
+	clk.add(400 * time.Millisecond) // /init
+	p.Initialized(c)
+	clk.add(3 * time.Millisecond) // the first run
+	p.Release(c)
+
+	busy := mustAcquire(t, p, req("a", 128, 1), StartWarm)
+	done := make(chan Start, 1)
+	go func() {
+		c, start, err := p.Acquire(context.Background(), req("a", 128, 1))
+		if err != nil {
+			t.Error(err)
+		}
+		done <- start
+		p.Release(c)
+	}()
+	time.Sleep(50 * time.Millisecond)
+	p.Release(busy)
+	if start := <-done; start != StartWarm {
+		t.Fatalf("collision after the first run: %s, want warm", start)
+	}
+	if s := p.Stats(); s.ColdStarts != 1 {
+		t.Fatalf("%d cold starts, want 1", s.ColdStarts)
+	}
+
+	// Without a known run (the first call still initializing) a
+	// collision starts a container, as before.
+	first := mustAcquire(t, p, req("b", 128, 1), StartCold)
+	mustAcquire(t, p, req("b", 128, 1), StartCold)
+	p.Initialized(first)
+}
+
+func TestMeasureRun(t *testing.T) {
+	ms := time.Millisecond
+	var ks keyState
+	ks.measureRun(40*ms, true)
+	if ks.avgRun != 40*ms || ks.floorRun != 0 {
+		t.Fatalf("after the first run: avgRun %v floorRun %v, want 40ms and none", ks.avgRun, ks.floorRun)
+	}
+	ks.measureRun(2*ms, false)
+	if ks.avgRun != 2*ms || ks.floorRun != 2*ms {
+		t.Fatalf("after the first warm run: avgRun %v floorRun %v, want 2ms and 2ms", ks.avgRun, ks.floorRun)
+	}
+	ks.measureRun(40*ms, true) // a later container's first run: warm runs are known
+	ks.measureRun(7*ms, false)
+	if ks.avgRun != 3*ms {
+		t.Fatalf("avgRun %v, want 3ms (2 ms and 7 ms averaged, the first run ignored)", ks.avgRun)
+	}
+	ks.measureRun(-ms, false)
+	if ks.avgRun != 3*ms {
+		t.Fatalf("a negative run moved avgRun to %v", ks.avgRun)
+	}
 }
 
 func TestBackloggedUnderContention(t *testing.T) {

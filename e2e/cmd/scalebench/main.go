@@ -95,7 +95,7 @@ func main() {
 	flag.StringVar(&c.runtime, "runtime", "docker", "container runtime of the invokers: docker or process")
 	flag.IntVar(&c.clients, "clients", 64, "concurrent closed-loop REST clients")
 	flag.DurationVar(&c.duration, "duration", 10*time.Second, "measured phase per configuration (at most 1m)")
-	flag.DurationVar(&c.warmup, "warmup", 20*time.Second, "warm-up bound per configuration: every action once, then the measured load shape")
+	flag.DurationVar(&c.warmup, "warmup", 20*time.Second, "warm-up per configuration: every action once, then the measured load shape (for at least a quarter of the warm-up)")
 	flag.StringVar(&actions, "actions", "1,100,1000", "distinct action counts")
 	flag.StringVar(&invokers, "invokers", "1,2", "invoker counts (1 or 2)")
 	flag.IntVar(&c.memoryMB, "memory", 8192, "memory budget of each invoker, MiB (slots = memory/256)")
@@ -238,7 +238,9 @@ func runOne(c config, code, dir string, nActions, nInvokers int) (result, error)
 	// Warm-up: every action once (bounded), then the measured load shape
 	// for the rest, so that the measured phase starts in that load's
 	// steady state (no container starts of a heavier warm-up spilling
-	// into it).
+	// into it). The load shape gets at least a quarter of the warm-up
+	// even when the first calls took all of it (a hundred Docker starts
+	// at once can take a minute on a slow engine).
 	cs := sys.Callers(c.clients)
 	defer cs.Close()
 	invoke := invokeCallers(cs)
@@ -251,6 +253,9 @@ func runOne(c config, code, dir string, nActions, nInvokers int) (result, error)
 		i := next.Add(1) - 1
 		return names[min(i, int64(nActions)-1)], i < int64(nActions)
 	}, invoke, nil, nil)
+	fmt.Fprintf(os.Stderr, "%d actions, %d invokers: first calls took %s\n", nActions, nInvokers,
+		time.Since(end.Add(-c.warmup)).Round(time.Millisecond))
+	end = later(end, time.Now().Add(c.warmup/4))
 	drive(end, invoke, nil, nil)
 
 	before := hb.Fresh()
@@ -403,4 +408,12 @@ func appendLog(path string, nActions, nInvokers int, out fmt.Stringer) {
 	}
 	defer f.Close()
 	fmt.Fprintf(f, "==== %d actions, %d invokers\n%s", nActions, nInvokers, out.String())
+}
+
+// later is the later of a and b.
+func later(a, b time.Time) time.Time {
+	if b.After(a) {
+		return b
+	}
+	return a
 }
