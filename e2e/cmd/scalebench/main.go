@@ -248,6 +248,7 @@ func runOne(c config, code, dir string, nActions, nInvokers int) (result, error)
 		invoke = invokeNetHTTP(sys)
 	}
 	var next atomic.Int64
+	warmFrom := hb.Fresh()
 	end := time.Now().Add(c.warmup)
 	load(c.clients, end, func(*rand.Rand) (string, bool) {
 		i := next.Add(1) - 1
@@ -260,6 +261,9 @@ func runOne(c config, code, dir string, nActions, nInvokers int) (result, error)
 
 	before := hb.Fresh()
 	beforeEach := hb.Snapshot()
+	w := before.Sub(warmFrom)
+	fmt.Fprintf(os.Stderr, "%d actions, %d invokers: warm-up started %d containers (%d cold + %d stem + %d scale-out)\n",
+		nActions, nInvokers, w.ColdStarts+w.PrewarmStarts+w.ScaleOuts, w.ColdStarts, w.PrewarmStarts, w.ScaleOuts)
 	var cpuBefore cpuSample
 	if c.cpu {
 		cpuBefore = sampleCPU()
