@@ -307,6 +307,7 @@ func (p *Pool[T]) leaveLocked(key string) {
 
 func (p *Pool[T]) acquire(ctx context.Context, req Request) (*Container[T], Start, error) {
 	var queueUntil time.Time // set when the first wait for a busy container begins
+	arrived := p.now()
 	for {
 		p.mu.Lock()
 		if p.closed {
@@ -366,7 +367,7 @@ func (p *Pool[T]) acquire(ctx context.Context, req Request) (*Container[T], Star
 			if ks := p.keys[req.Key]; ks != nil && p.log.Enabled(ctx, slog.LevelDebug) {
 				p.log.Debug("cold start", "action", req.Key, "containers", len(p.byKey[req.Key]),
 					"waiting", ks.waiting, "avgRun", ks.avgRun, "floorRun", ks.floorRun,
-					"avgStart", p.avgStart, "waited", now.Sub(queueUntil)+max(p.cfg.QueueWait, p.avgStart),
+					"avgStart", p.avgStart, "waited", now.Sub(arrived),
 					"contended", p.cfg.Contended())
 			}
 		} else {
@@ -475,9 +476,9 @@ func (p *Pool[T]) awaitWarm(ctx context.Context, req Request, slots int, d time.
 // ones (page faults, lazy initialization in the action), so it only
 // stands in while nothing else is known: without it an action's calls
 // that collide before its first warm run would each start a container,
-// however short its runs (under a storm of starts that is every call of
-// the storm). The first warm run replaces it; floorRun takes warm runs
-// only.
+// however short its runs (while starts take seconds, that is every
+// collision in the first seconds of a burst). The first warm run
+// replaces it; floorRun takes warm runs only.
 func (ks *keyState) measureRun(d time.Duration, first bool) {
 	switch {
 	case first:
