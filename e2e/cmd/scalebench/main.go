@@ -249,14 +249,17 @@ func runOne(c config, code, dir string, nActions, nInvokers int) (result, error)
 	}
 	var next atomic.Int64
 	warmFrom := hb.Fresh()
-	end := time.Now().Add(c.warmup)
+	warmStart := time.Now()
+	end := warmStart.Add(c.warmup)
 	load(c.clients, end, func(*rand.Rand) (string, bool) {
 		i := next.Add(1) - 1
 		return names[min(i, int64(nActions)-1)], i < int64(nActions)
 	}, invoke, nil, nil)
 	fmt.Fprintf(os.Stderr, "%d actions, %d invokers: first calls took %s\n", nActions, nInvokers,
-		time.Since(end.Add(-c.warmup)).Round(time.Millisecond))
-	end = later(end, time.Now().Add(c.warmup/4))
+		time.Since(warmStart).Round(time.Millisecond))
+	if time.Until(end) < c.warmup/4 {
+		end = time.Now().Add(c.warmup / 4)
+	}
 	drive(end, invoke, nil, nil)
 
 	before := hb.Fresh()
@@ -412,12 +415,4 @@ func appendLog(path string, nActions, nInvokers int, out fmt.Stringer) {
 	}
 	defer f.Close()
 	fmt.Fprintf(f, "==== %d actions, %d invokers\n%s", nActions, nInvokers, out.String())
-}
-
-// later is the later of a and b.
-func later(a, b time.Time) time.Time {
-	if b.After(a) {
-		return b
-	}
-	return a
 }
