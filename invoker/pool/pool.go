@@ -307,7 +307,6 @@ func (p *Pool[T]) leaveLocked(key string) {
 
 func (p *Pool[T]) acquire(ctx context.Context, req Request) (*Container[T], Start, error) {
 	var queueUntil time.Time // set when the first wait for a busy container begins
-	arrived := p.now()
 	for {
 		p.mu.Lock()
 		if p.closed {
@@ -367,7 +366,7 @@ func (p *Pool[T]) acquire(ctx context.Context, req Request) (*Container[T], Star
 			if ks := p.keys[req.Key]; ks != nil && p.log.Enabled(ctx, slog.LevelDebug) {
 				p.log.Debug("cold start", "action", req.Key, "containers", len(p.byKey[req.Key]),
 					"waiting", ks.waiting, "avgRun", ks.avgRun, "floorRun", ks.floorRun,
-					"avgStart", p.avgStart, "waited", now.Sub(arrived),
+					"avgStart", p.avgStart, "waitLeft", queueUntil.Sub(now), // ≤ 0: a wait for a busy container ran out
 					"contended", p.cfg.Contended())
 			}
 		} else {
