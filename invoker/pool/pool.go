@@ -188,6 +188,9 @@ type keyState struct {
 	// firstOnly: avgRun is the run right after a cold start's /init,
 	// the only one measured so far (see measureRun).
 	firstOnly bool
+	// starting counts cold starts for the key in progress (not yet in
+	// the pool's index).
+	starting int
 	// avgGap is a moving average of the time between two Acquires of the
 	// key (0: not known yet), lastArrival the latest one's time.
 	avgGap      time.Duration
@@ -240,8 +243,8 @@ var nameUnsafe = regexp.MustCompile(`[^A-Za-z0-9_.-]`)
 
 // Acquire returns a container for req: a warm one of req.Key with a free
 // concurrency slot, else an idle stem cell of the same kind, image and
-// memory, else a new one (evicting idle containers, least recently used
-// first, when the budget is full). When nothing can be evicted it waits
+// memory, else a new one (evicting idle containers when the budget is
+// full, see reserveLocked). When nothing can be evicted it waits
 // for capacity until ctx is done. Errors are platform errors (runtime
 // failure, ErrClosed, ErrTooLarge, ctx.Err()).
 //
@@ -359,7 +362,7 @@ func (p *Pool[T]) acquire(ctx context.Context, req Request) (*Container[T], Star
 			p.kickRefill()
 			return c, StartPrewarm, nil
 		}
-		victims, ok := p.reserveLocked(req.MemoryMB)
+		victims, ok := p.reserveLocked(req.MemoryMB, p.hasWarmLocked(req.Key), now)
 		if ok {
 			p.count.evictions += uint64(len(victims))
 			p.stems.demandLocked(req)
@@ -379,6 +382,8 @@ func (p *Pool[T]) acquire(ctx context.Context, req Request) (*Container[T], Star
 				continue
 			}
 		}
+		ks := p.keys[req.Key] // not forgotten: this Acquire runs
+		ks.starting++
 		p.mu.Unlock()
 		for _, v := range victims {
 			p.log.Info("evicting idle container for capacity", "container", v.ID, "action", v.key, "memoryMB", v.MemoryMB)
@@ -388,8 +393,12 @@ func (p *Pool[T]) acquire(ctx context.Context, req Request) (*Container[T], Star
 			c.key = req.Key
 			c.maxActive = req.Concurrency
 			c.active = 1
+			ks.starting--
 		})
 		if err != nil {
+			p.mu.Lock()
+			ks.starting--
+			p.mu.Unlock()
 			return nil, "", err
 		}
 		p.mu.Lock()
@@ -419,15 +428,31 @@ func (p *Pool[T]) warmLocked(req Request) *Container[T] {
 // known and short enough that, with the Acquires already waiting, one of
 // its busy containers is expected to be free before until. slots is the
 // number of activations the key's containers run at once.
+//
+// While no run of the action is known, an Acquire waits (until until) for
+// a container of the action that is starting, initializing or running its
+// first activation: most actions run for far less than a start takes, and
+// the wait costs at most what the start would have. Starting instead, a
+// burst of calls for a new action started a container for each call that
+// came while the first one started; where starts took seconds (busy
+// fuse-overlayfs engine, 4–7 s) that was 3–5 containers per action.
 func (p *Pool[T]) queueLocked(req Request, now, until time.Time) (ok bool, slots int) {
 	ks := p.keys[req.Key]
-	if p.cfg.QueueWait <= 0 || ks == nil || ks.avgRun <= 0 || !now.Before(until) {
+	if p.cfg.QueueWait <= 0 || ks == nil || !now.Before(until) {
 		return false, 0
 	}
+	pending := ks.starting
 	for _, c := range p.byKey[req.Key] {
-		if c.initialized && !c.removing {
+		switch {
+		case c.removing:
+		case c.initialized:
 			slots += c.maxActive
+		default:
+			pending++
 		}
+	}
+	if ks.avgRun <= 0 {
+		return slots+pending > 0, slots
 	}
 	if slots == 0 {
 		return false, 0
@@ -445,7 +470,7 @@ func (p *Pool[T]) queueLocked(req Request, now, until time.Time) (ok bool, slots
 func (p *Pool[T]) awaitWarm(ctx context.Context, req Request, slots int, d time.Duration) error {
 	ks := p.keys[req.Key]
 	ks.waiting++
-	backlog := ks.waiting > slots && !ks.warming && ks.backlogged(slots, p.cfg.Contended())
+	backlog := slots > 0 && ks.waiting > slots && !ks.warming && ks.backlogged(slots, p.cfg.Contended())
 	wait := p.changed
 	if backlog {
 		p.log.Info("scaling out: starting one more container", "action", req.Key, "waiting", ks.waiting,
@@ -537,37 +562,50 @@ func (p *Pool[T]) stemLocked(req Request) *Container[T] {
 }
 
 // reserveLocked reserves mb of the budget, choosing idle containers to
-// evict if needed (warm ones least recently used first, then stem cells).
-// The victims are marked removing; their memory stays counted until the
-// caller has removed them, so the budget holds at every moment.
-func (p *Pool[T]) reserveLocked(mb int64) ([]*Container[T], bool) {
+// evict if needed, cheapest loss first (see evictionRank), least recently
+// used first within a rank. The victims are marked removing; their memory
+// stays counted until the caller has removed them, so the budget holds at
+// every moment.
+//
+// For a scale-out (the action already has a warm container, busy) a
+// container its action still calls (rank 2, not surplus) is not evicted:
+// the caller waits for its action's own containers instead.
+func (p *Pool[T]) reserveLocked(mb int64, scaleOut bool, now time.Time) ([]*Container[T], bool) {
 	free := p.cfg.MemoryMB - p.usedMB
 	if free >= mb {
 		p.useLocked(mb)
 		return nil, true
 	}
-	var idle []*Container[T]
+	type candidate struct {
+		c    *Container[T]
+		rank int
+	}
+	var idle []candidate
 	for _, c := range p.all {
 		// A container bound to a key but not initialized is a policy
 		// prewarm in progress: not idle yet.
-		if c.active == 0 && !c.removing && (c.key == "" || c.initialized) {
-			idle = append(idle, c)
+		if c.active > 0 || c.removing || (c.key != "" && !c.initialized) {
+			continue
 		}
+		rank := p.evictionRank(c, now)
+		if scaleOut && rank == rankInUse && !p.surplusLocked(c) {
+			continue
+		}
+		idle = append(idle, candidate{c, rank})
 	}
 	sort.Slice(idle, func(a, b int) bool {
-		sa, sb := idle[a].key == "", idle[b].key == ""
-		if sa != sb {
-			return !sa
+		if idle[a].rank != idle[b].rank {
+			return idle[a].rank < idle[b].rank
 		}
-		return idle[a].lastUsed.Before(idle[b].lastUsed)
+		return idle[a].c.lastUsed.Before(idle[b].c.lastUsed)
 	})
 	var victims []*Container[T]
-	for _, c := range idle {
+	for _, cd := range idle {
 		if free >= mb {
 			break
 		}
-		victims = append(victims, c)
-		free += c.MemoryMB
+		victims = append(victims, cd.c)
+		free += cd.c.MemoryMB
 	}
 	if free < mb {
 		return nil, false
@@ -577,6 +615,62 @@ func (p *Pool[T]) reserveLocked(mb int64) ([]*Container[T], bool) {
 	}
 	p.useLocked(mb)
 	return victims, true
+}
+
+// Eviction ranks, cheapest loss first.
+const (
+	rankStale = iota // a warm container its action seems to have stopped calling
+	rankStem         // a stem cell: the next start of its kind pays a runtime start
+	rankInUse        // a warm container between calls: its next call pays a cold start
+)
+
+// staleAfterMin is the least idle time after which a warm container may
+// count as stale.
+const staleAfterMin = time.Second
+
+// evictionRank ranks the idle container c for eviction. A warm container
+// is stale once idle for twice its action's usual gap between calls (and
+// at least staleAfterMin).
+//
+// Stem cells used to go last and scale-outs evicted like first starts,
+// least recently used first. With memory for about one container per
+// action and calls spread over the actions (a killed invoker's survivor
+// running its 16 actions in 2,048 MB beside a 256 MB stem cell), that
+// evicted, call after call, the container the next call needed: 126 cold
+// starts for 200 calls.
+func (p *Pool[T]) evictionRank(c *Container[T], now time.Time) int {
+	if c.key == "" {
+		return rankStem
+	}
+	stale := staleAfterMin
+	if ks := p.keys[c.key]; ks != nil {
+		stale = max(stale, 2*ks.avgGap)
+	}
+	if now.Sub(c.lastUsed) >= stale {
+		return rankStale
+	}
+	return rankInUse
+}
+
+// surplusLocked reports whether c's action has another idle warm container.
+func (p *Pool[T]) surplusLocked(c *Container[T]) bool {
+	for _, o := range p.byKey[c.key] {
+		if o != c && o.initialized && !o.removing && o.active == 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// hasWarmLocked reports whether key has an initialized container that is
+// not being removed: one more would be a scale-out.
+func (p *Pool[T]) hasWarmLocked(key string) bool {
+	for _, c := range p.byKey[key] {
+		if c.initialized && !c.removing {
+			return true
+		}
+	}
+	return false
 }
 
 // start starts a container whose memory is already reserved, and adds it

@@ -25,6 +25,8 @@ type fakeRuntime struct {
 	started []container.Spec
 	removed []string
 	failImg string // Start fails for this image
+	// startGate, when set, holds every Start until it is closed.
+	startGate chan struct{}
 }
 
 var _ container.Runtime = (*fakeRuntime)(nil)
@@ -34,6 +36,12 @@ func newFake() *fakeRuntime { return &fakeRuntime{live: map[string]container.Spe
 func (f *fakeRuntime) Name() string { return "fake" }
 
 func (f *fakeRuntime) Start(_ context.Context, s container.Spec) (*container.Container, error) {
+	f.mu.Lock()
+	gate := f.startGate
+	f.mu.Unlock()
+	if gate != nil {
+		<-gate
+	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if s.Image == f.failImg {
@@ -102,6 +110,11 @@ func newPool(t *testing.T, rt *fakeRuntime, cfg Config) (*Pool[struct{}], *clock
 	}
 	if cfg.Images == nil {
 		cfg.Images = map[string]string{"go": "img-go"}
+	}
+	if cfg.QueueWait == 0 {
+		// Off unless a test is about queueing: a wait for a busy
+		// container ends by the pool's clock, which tests hold still.
+		cfg.QueueWait = -1
 	}
 	p, err := New[struct{}](rt, cfg, nil, slog.New(slog.DiscardHandler))
 	if err != nil {
@@ -576,7 +589,7 @@ func TestQueueForBusyWarm(t *testing.T) {
 // (cold) run, before any warm one, wait for its container instead of
 // each starting one (as they did when only warm runs were measured).
 func TestQueueAfterFirstRun(t *testing.T) {
-	p, clk := newPool(t, newFake(), Config{MemoryMB: 1024})
+	p, clk := newPool(t, newFake(), Config{MemoryMB: 1024, QueueWait: DefaultQueueWait})
 	c := mustAcquire(t, p, req("a", 128, 1), StartCold)
 	clk.add(400 * time.Millisecond) // /init
 	p.Initialized(c)
@@ -603,10 +616,72 @@ func TestQueueAfterFirstRun(t *testing.T) {
 	}
 
 	// Without a known run (the first call still initializing) a
-	// collision starts a container, as before.
+	// collision waits for the container being initialized too.
 	first := mustAcquire(t, p, req("b", 128, 1), StartCold)
-	mustAcquire(t, p, req("b", 128, 1), StartCold)
+	go func() {
+		c, start, err := p.Acquire(context.Background(), req("b", 128, 1))
+		if err != nil {
+			t.Error(err)
+		}
+		done <- start
+		p.Release(c)
+	}()
+	time.Sleep(50 * time.Millisecond)
 	p.Initialized(first)
+	clk.add(3 * time.Millisecond)
+	p.Release(first)
+	if start := <-done; start != StartWarm {
+		t.Fatalf("collision during the first /init: %s, want warm", start)
+	}
+	if s := p.Stats(); s.ColdStarts != 2 {
+		t.Fatalf("%d cold starts, want 2 (one per action)", s.ColdStarts)
+	}
+}
+
+// TestQueueForStartingContainer: calls for an action whose first
+// container is still starting wait for it instead of starting their own;
+// once the wait has lasted as long as a start would, they start one.
+func TestQueueForStartingContainer(t *testing.T) {
+	rt := newFake()
+	p, clk := newPool(t, rt, Config{MemoryMB: 1024, QueueWait: time.Hour})
+	rt.mu.Lock()
+	rt.startGate = make(chan struct{})
+	rt.mu.Unlock()
+	first := make(chan *Container[struct{}], 1)
+	go func() { first <- mustAcquire(t, p, req("a", 128, 1), StartCold) }()
+	testutil.CheckFor(t, 5*time.Second, time.Millisecond, func() error {
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		if ks := p.keys["a"]; ks == nil || ks.starting != 1 {
+			return errors.New("the first start has not begun")
+		}
+		return nil
+	})
+	done := make(chan Start, 2)
+	for range 2 {
+		go func() {
+			c, start, err := p.Acquire(context.Background(), req("a", 128, 1))
+			if err != nil {
+				t.Error(err)
+			}
+			done <- start
+			p.Release(c)
+		}()
+	}
+	time.Sleep(50 * time.Millisecond)
+	close(rt.startGate)
+	c := <-first
+	p.Initialized(c)
+	clk.add(2 * time.Millisecond)
+	p.Release(c)
+	for range 2 {
+		if start := <-done; start != StartWarm {
+			t.Fatalf("call during the first start: %s, want warm", start)
+		}
+	}
+	if s := p.Stats(); s.ColdStarts != 1 {
+		t.Fatalf("%d cold starts, want 1", s.ColdStarts)
+	}
 }
 
 func TestMeasureRun(t *testing.T) {
@@ -707,5 +782,92 @@ func BenchmarkWarmAcquire(b *testing.B) {
 				p.Release(c)
 			}
 		})
+	}
+}
+
+// TestScaleOutEvictsOnlyStale: with memory full, one more container for an
+// action whose containers are busy does not evict another action's
+// container that is in use between calls; it waits for its own. Once the
+// other action's container is stale it is evicted.
+func TestScaleOutEvictsOnlyStale(t *testing.T) {
+	rt := newFake()
+	p, clk := newPool(t, rt, Config{MemoryMB: 256, QueueWait: time.Millisecond})
+	// a's runs take 30 s, so a's second call would rather start a
+	// container than wait; b is called every 40 s.
+	b := mustAcquire(t, p, req("b", 128, 1), StartCold)
+	p.Initialized(b)
+	p.Release(b)
+	a := mustAcquire(t, p, req("a", 128, 1), StartCold)
+	p.Initialized(a)
+	clk.add(30 * time.Second)
+	p.Release(a)
+	clk.add(10 * time.Second)
+	p.Release(mustAcquire(t, p, req("b", 128, 1), StartWarm))
+	clk.add(time.Second)
+
+	a = mustAcquire(t, p, req("a", 128, 1), StartWarm)
+	done := make(chan Start, 1)
+	go func() {
+		c, start, err := p.Acquire(context.Background(), req("a", 128, 1))
+		if err != nil {
+			t.Error(err)
+		}
+		done <- start
+		p.Release(c)
+	}()
+	time.Sleep(50 * time.Millisecond)
+	if s := p.Stats(); s.Evictions != 0 || s.ColdStarts != 2 {
+		t.Fatalf("scale-out with b in use: evictions %d, cold starts %d; want 0 and 2", s.Evictions, s.ColdStarts)
+	}
+	clk.add(30 * time.Second) // a warm run as long as the first
+	p.Release(a)
+	if start := <-done; start != StartWarm {
+		t.Fatalf("scale-out refused: %s, want warm after the wait", start)
+	}
+
+	// b idle for over twice its gap: stale, evicted for a's second one.
+	clk.add(100 * time.Second)
+	a = mustAcquire(t, p, req("a", 128, 1), StartWarm)
+	mustAcquire(t, p, req("a", 128, 1), StartCold)
+	if s := p.Stats(); s.Evictions != 1 {
+		t.Fatalf("scale-out with b stale: %d evictions, want 1", s.Evictions)
+	}
+	p.Release(a)
+
+	// A first container still evicts the least recently used.
+	mustAcquire(t, p, req("c", 128, 1), StartCold)
+	if s := p.Stats(); s.Evictions != 2 {
+		t.Fatalf("first container of c: %d evictions, want 2", s.Evictions)
+	}
+}
+
+// TestEvictionOrder: a stale warm container goes first, then a stem cell,
+// then a warm container whose action is still being called.
+func TestEvictionOrder(t *testing.T) {
+	rt := newFake()
+	p, clk := newPool(t, rt, Config{MemoryMB: 512, Prewarm: []PrewarmSpec{{Kind: "go", MemoryMB: 256, Count: 1}}})
+	p.fill(context.Background())
+	stem := rt.liveIDs()[0]
+	warm := func(key string) *Container[struct{}] {
+		c := mustAcquire(t, p, req(key, 128, 1), StartCold)
+		p.Initialized(c)
+		p.Release(c)
+		return c
+	}
+	old, recent := warm("old"), warm("recent")
+	clk.add(10 * time.Second) // both stale: unknown gap, idle past staleAfterMin
+	p.Release(mustAcquire(t, p, req("recent", 128, 1), StartWarm))
+
+	mustAcquire(t, p, req("a", 128, 1), StartCold)
+	if live := rt.liveIDs(); slices.Contains(live, old.ID) || !slices.Contains(live, stem) {
+		t.Fatalf("first eviction: live %v; want the stale %s gone, the stem cell %s kept", live, old.ID, stem)
+	}
+	mustAcquire(t, p, req("b", 128, 1), StartCold)
+	if live := rt.liveIDs(); slices.Contains(live, stem) || !slices.Contains(live, recent.ID) {
+		t.Fatalf("second eviction: live %v; want the stem cell %s gone, %s kept", live, stem, recent.ID)
+	}
+	mustAcquire(t, p, req("c", 256, 1), StartCold) // 128 MB free and recent's 128
+	if live := rt.liveIDs(); slices.Contains(live, recent.ID) {
+		t.Fatalf("third eviction: live %v; want %s gone", live, recent.ID)
 	}
 }

@@ -63,30 +63,36 @@ func BenchmarkKeepAliveReplay(b *testing.B) {
 		return h
 	}
 	for _, tc := range []struct {
-		name   string
-		policy func() KeepAlive
+		name     string
+		policy   func() KeepAlive
+		memoryMB int64
 	}{
-		{"fixed-10m", func() KeepAlive { return FixedKeepAlive(10 * time.Minute) }},
-		{"fixed-20m", func() KeepAlive { return FixedKeepAlive(20 * time.Minute) }},
-		{"histogram", hist},
+		{"fixed-10m", func() KeepAlive { return FixedKeepAlive(10 * time.Minute) }, 1 << 20},
+		{"fixed-20m", func() KeepAlive { return FixedKeepAlive(20 * time.Minute) }, 1 << 20},
+		{"histogram", hist, 1 << 20},
+		// Memory for 8 of the 60 actions: evictions decide.
+		{"fixed-10m-2GB", func() KeepAlive { return FixedKeepAlive(10 * time.Minute) }, 2048},
+		{"histogram-2GB", hist, 2048},
 	} {
 		b.Run(tc.name, func(b *testing.B) {
 			for b.Loop() {
-				s := replay(b, trace, tc.policy())
+				s := replay(b, trace, tc.policy(), tc.memoryMB)
 				calls := float64(s.ColdStarts + s.PrewarmStarts + s.WarmHits)
 				b.ReportMetric(100*float64(s.ColdStarts)/calls, "cold%")
 				b.ReportMetric(s.MemoryMBSeconds/1024/3600, "GB·h")
 				b.ReportMetric(float64(s.PolicyPrewarms), "prewarms")
+				b.ReportMetric(float64(s.Evictions), "evictions")
 			}
 		})
 	}
 }
 
-// replay runs trace (calls of 100 ms, 256 MB) with sweeps every 10 s.
-func replay(b *testing.B, trace []arrival, ka KeepAlive) Stats {
+// replay runs trace (calls of 100 ms, 256 MB) on a pool of memoryMB with
+// sweeps every 10 s.
+func replay(b *testing.B, trace []arrival, ka KeepAlive, memoryMB int64) Stats {
 	ctx := context.Background()
 	rt := newFake()
-	p, err := New[struct{}](rt, Config{InvokerID: "replay", MemoryMB: 1 << 20, KeepAlive: ka,
+	p, err := New[struct{}](rt, Config{InvokerID: "replay", MemoryMB: memoryMB, KeepAlive: ka,
 		Images: map[string]string{"go": "img-go"}}, nil, slog.New(slog.DiscardHandler))
 	if err != nil {
 		b.Fatal(err)
