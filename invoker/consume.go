@@ -158,54 +158,31 @@ func (pl *puller) run(ctx, actx context.Context) {
 
 // schedule starts a fetch on every partition with work, owned ones first,
 // while free slots last.
-//
-// When several partitions have work, each fetch takes at most its share
-// of the free slots; the rest of its backlog is fetched as slots free, in
-// turn with the others. Taking a partition's whole backlog at once, up
-// to every slot, ran one action's activations side by side: each
-// collision past its warm containers started a container (evicting
-// others' idle ones once memory was full) while the other partitions'
-// activations waited in the stream for the same containers the pool was
-// evicting. With a share, activations of different actions run side by
-// side, each on its own warm container.
 func (pl *puller) schedule(ctx, actx context.Context, fetches *sync.WaitGroup) {
 	pl.mu.Lock()
 	defer pl.mu.Unlock()
 	now := time.Now()
 	start := pl.next
 	pl.next = (pl.next + 1) % names.Partitions
-	var ready [names.Partitions]bool
-	nready := 0
-	for p := range names.Partitions {
-		if pl.busy[p] || pl.bells[p] == 0 {
-			continue
-		}
-		if !pl.members.owns(p) && now.After(pl.help[p]) && (!pl.probe[p] || !pl.members.ownerSaturated(p)) {
-			// Another invoker's partition: its owner takes its work
-			// unless it asked for help; the periodic probe still finds
-			// a backlog nobody announced, but only of an owner that was
-			// saturated (an idle owner's partition holds activations in
-			// passing, not a backlog: taking them here cold-started
-			// containers the owner had warm).
-			pl.bells[p], pl.probe[p] = 0, false
-			continue
-		}
-		ready[p] = true
-		nready++
-	}
-	if nready == 0 {
-		return
-	}
-	share := max(1, (pl.i.freeSlots()+nready-1)/nready)
 	for pass := range 2 {
 		owned := pass == 0
 		for k := range names.Partitions {
 			p := (start + k) % names.Partitions
-			if !ready[p] || pl.members.owns(p) != owned {
+			if pl.busy[p] || pl.bells[p] == 0 || pl.members.owns(p) != owned {
 				continue
 			}
 			want := pl.bells[p]
-			n := pl.i.takeFree(min(want, share))
+			if !owned && now.After(pl.help[p]) && (!pl.probe[p] || !pl.members.ownerSaturated(p)) {
+				// Another invoker's partition: its owner takes its work
+				// unless it asked for help; the periodic probe still
+				// finds a backlog nobody announced, but only of an owner
+				// that was saturated (an idle owner's partition holds
+				// activations in passing, not a backlog: taking them
+				// here cold-started containers the owner had warm).
+				pl.bells[p], pl.probe[p] = 0, false
+				continue
+			}
+			n := pl.i.takeFree(want)
 			if n == 0 {
 				if pl.i.saturated() {
 					pl.askHelp(now)
@@ -293,9 +270,6 @@ func (pl *puller) fetch(ctx, actx context.Context, p, n, want int, owned, probin
 	pl.mu.Unlock()
 	pl.poke()
 }
-
-// freeSlots is the number of slots neither running nor fetching.
-func (i *Invoker) freeSlots() int { return cap(i.slots) - len(i.slots) }
 
 // takeFree takes up to want free slots without blocking.
 func (i *Invoker) takeFree(want int) int {
