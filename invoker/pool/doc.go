@@ -1,7 +1,8 @@
 // Package pool owns one invoker's containers: warm containers keyed by
 // action revision (entity.Action.Key), prewarmed stem cells per (kind,
-// memory) sized to recent demand, the node's memory budget with LRU
-// eviction of idle containers, the keep-alive and prewarm policy, and
+// memory) sized to recent demand, the node's memory budget with eviction
+// of idle containers (stale ones first, then stem cells, then those still
+// in use between calls), the keep-alive and prewarm policy, and
 // removal of containers a previous run left behind.
 //
 // The main type is Pool. Acquire hands out a container (warm, prewarm or

@@ -125,7 +125,8 @@ type Stats struct {
 	// background for an action whose activations were queued for its
 	// busy warm containers (ADR 011).
 	ScaleOuts uint64 `json:"scaleOuts"`
-	// Evictions counts idle containers removed to make room (LRU).
+	// Evictions counts idle containers removed to make room (see
+	// reserveLocked for the order).
 	Evictions uint64 `json:"evictions"`
 	// Expired counts idle containers removed by the keep-alive policy
 	// (idle timeout, release for re-warm) and excess stem cells.
@@ -188,8 +189,8 @@ type keyState struct {
 	// firstOnly: avgRun is the run right after a cold start's /init,
 	// the only one measured so far (see measureRun).
 	firstOnly bool
-	// starting counts cold starts for the key in progress (not yet in
-	// the pool's index).
+	// starting counts cold starts for the key in progress (in the pool's
+	// index only once the runtime start returns).
 	starting int
 	// avgGap is a moving average of the time between two Acquires of the
 	// key (0: not known yet), lastArrival the latest one's time.
@@ -393,17 +394,16 @@ func (p *Pool[T]) acquire(ctx context.Context, req Request) (*Container[T], Star
 			c.key = req.Key
 			c.maxActive = req.Concurrency
 			c.active = 1
-			ks.starting--
 		})
+		p.mu.Lock()
+		ks.starting--
+		if err == nil {
+			p.count.cold++
+		}
+		p.mu.Unlock()
 		if err != nil {
-			p.mu.Lock()
-			ks.starting--
-			p.mu.Unlock()
 			return nil, "", err
 		}
-		p.mu.Lock()
-		p.count.cold++
-		p.mu.Unlock()
 		return c, StartCold, nil
 	}
 }
