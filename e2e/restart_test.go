@@ -90,9 +90,14 @@ func TestStandaloneKilledLosesNothing(t *testing.T) {
 	<-s.exited
 	// ran reports whether out logged the end of a run of activation id.
 	ran := func(out, id string) bool { return strings.Contains(out, "activation="+id+" action=") }
-	before1 := s.output.String()
+	out1 := s.output.String()
 
 	s2 := startSystem(t, dir)
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("standalone before the kill:\n%s\nafter the restart:\n%s", out1, s2.output.String())
+		}
+	})
 	internal, reruns := 0, 0
 	for _, id := range ids {
 		var rec map[string]any
@@ -110,7 +115,7 @@ func TestStandaloneKilledLosesNothing(t *testing.T) {
 		// A run both sides of the kill is possible by design (ADR 004:
 		// the started marker is published without waiting, so a kill
 		// can beat it); it is reported, not failed.
-		if ran(before1, id) && ran(s2.output.String(), id) {
+		if ran(out1, id) && ran(s2.output.String(), id) {
 			reruns++
 			t.Logf("activation %s ran before the kill and again after the restart", id)
 		}
