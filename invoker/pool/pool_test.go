@@ -153,6 +153,21 @@ func req(key string, mb int64, conc int) Request {
 	return Request{Key: key, Kind: "go", Image: "img-go", MemoryMB: mb, Concurrency: conc}
 }
 
+// acquireAsync acquires r in the background, sends the start to done and
+// releases the container.
+func acquireAsync(t *testing.T, p *Pool[struct{}], r Request, done chan<- Start) {
+	go func() {
+		c, start, err := p.Acquire(context.Background(), r)
+		if err != nil {
+			t.Error(err)
+			done <- ""
+			return
+		}
+		done <- start
+		p.Release(c)
+	}()
+}
+
 func mustAcquire(t *testing.T, p *Pool[struct{}], r Request, want Start) *Container[struct{}] {
 	t.Helper()
 	c, start, err := p.Acquire(context.Background(), r)
@@ -598,14 +613,7 @@ func TestQueueAfterFirstRun(t *testing.T) {
 
 	busy := mustAcquire(t, p, req("a", 128, 1), StartWarm)
 	done := make(chan Start, 1)
-	go func() {
-		c, start, err := p.Acquire(context.Background(), req("a", 128, 1))
-		if err != nil {
-			t.Error(err)
-		}
-		done <- start
-		p.Release(c)
-	}()
+	acquireAsync(t, p, req("a", 128, 1), done)
 	time.Sleep(50 * time.Millisecond)
 	p.Release(busy)
 	if start := <-done; start != StartWarm {
@@ -618,14 +626,7 @@ func TestQueueAfterFirstRun(t *testing.T) {
 	// Without a known run (the first call still initializing) a
 	// collision waits for the container being initialized too.
 	first := mustAcquire(t, p, req("b", 128, 1), StartCold)
-	go func() {
-		c, start, err := p.Acquire(context.Background(), req("b", 128, 1))
-		if err != nil {
-			t.Error(err)
-		}
-		done <- start
-		p.Release(c)
-	}()
+	acquireAsync(t, p, req("b", 128, 1), done)
 	time.Sleep(50 * time.Millisecond)
 	p.Initialized(first)
 	clk.add(3 * time.Millisecond)
@@ -659,14 +660,7 @@ func TestQueueForStartingContainer(t *testing.T) {
 	})
 	done := make(chan Start, 2)
 	for range 2 {
-		go func() {
-			c, start, err := p.Acquire(context.Background(), req("a", 128, 1))
-			if err != nil {
-				t.Error(err)
-			}
-			done <- start
-			p.Release(c)
-		}()
+		acquireAsync(t, p, req("a", 128, 1), done)
 	}
 	time.Sleep(50 * time.Millisecond)
 	close(rt.startGate)
@@ -807,14 +801,7 @@ func TestScaleOutEvictsOnlyStale(t *testing.T) {
 
 	a = mustAcquire(t, p, req("a", 128, 1), StartWarm)
 	done := make(chan Start, 1)
-	go func() {
-		c, start, err := p.Acquire(context.Background(), req("a", 128, 1))
-		if err != nil {
-			t.Error(err)
-		}
-		done <- start
-		p.Release(c)
-	}()
+	acquireAsync(t, p, req("a", 128, 1), done)
 	time.Sleep(50 * time.Millisecond)
 	if s := p.Stats(); s.Evictions != 0 || s.ColdStarts != 2 {
 		t.Fatalf("scale-out with b in use: evictions %d, cold starts %d; want 0 and 2", s.Evictions, s.ColdStarts)
