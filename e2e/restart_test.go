@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"encoding/json"
 	"fmt"
 	"net/http"
 	"strings"
@@ -123,16 +122,8 @@ func TestStandaloneKilledLosesNothing(t *testing.T) {
 	t.Logf("%d activations: %d internal-error records (begun before the kill), %d run twice", n, internal, reruns)
 
 	// Exactly one record per activation.
-	r := s2.do(t, http.MethodGet, "/api/v1/namespaces/_/activations?limit=200&name=crash", guestAuth, nil)
-	if r.status != http.StatusOK {
-		t.Fatalf("list activations: %d %s", r.status, r.body)
-	}
-	var page []map[string]any
-	if err := json.Unmarshal(r.body, &page); err != nil {
-		t.Fatalf("list activations: %v: %s", err, r.body)
-	}
 	count := map[string]int{}
-	for _, rec := range page {
+	for _, rec := range s2.records(t, "crash") {
 		id, _ := rec["activationId"].(string)
 		count[id]++
 	}
