@@ -62,16 +62,17 @@ func BenchmarkKeepAliveReplay(b *testing.B) {
 		}
 		return h
 	}
+	fixed10m := func() KeepAlive { return FixedKeepAlive(10 * time.Minute) }
 	for _, tc := range []struct {
 		name     string
 		policy   func() KeepAlive
 		memoryMB int64
 	}{
-		{"fixed-10m", func() KeepAlive { return FixedKeepAlive(10 * time.Minute) }, 1 << 20},
+		{"fixed-10m", fixed10m, 1 << 20},
 		{"fixed-20m", func() KeepAlive { return FixedKeepAlive(20 * time.Minute) }, 1 << 20},
 		{"histogram", hist, 1 << 20},
 		// Memory for 8 of the 60 actions: evictions decide.
-		{"fixed-10m-2GB", func() KeepAlive { return FixedKeepAlive(10 * time.Minute) }, 2048},
+		{"fixed-10m-2GB", fixed10m, 2048},
 		{"histogram-2GB", hist, 2048},
 	} {
 		b.Run(tc.name, func(b *testing.B) {
