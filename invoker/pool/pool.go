@@ -330,11 +330,14 @@ func (p *Pool[T]) acquire(ctx context.Context, req Request) (*Container[T], Star
 			p.mu.Unlock()
 			return c, StartWarm, nil
 		}
-		if queueUntil.IsZero() {
+		if queueUntil.IsZero() || p.startUnderWayLocked(req.Key) {
 			// Waiting beats starting while it is expected to be shorter
 			// than a start: at least QueueWait, and as long as starts
 			// have been taking lately (seconds on a loaded engine).
-			queueUntil = now.Add(max(p.cfg.QueueWait, p.avgStart))
+			// While the runtime is still starting a container of the
+			// key, the wait goes on as long as that start does: one made
+			// now would not be ready sooner.
+			queueUntil = later(queueUntil, now.Add(max(p.cfg.QueueWait, p.avgStart)))
 		}
 		if ok, slots := p.queueLocked(req, now, queueUntil); ok {
 			if err := p.awaitWarm(ctx, req, slots, queueUntil.Sub(now)); err != nil {
@@ -459,6 +462,25 @@ func (p *Pool[T]) queueLocked(req Request, now, until time.Time) (ok bool, slots
 	}
 	expected := ks.avgRun * time.Duration(ks.waiting+1) / time.Duration(slots)
 	return now.Add(expected).Before(until), slots
+}
+
+// startUnderWayLocked reports whether a cold start of key is in progress
+// while no run of key is known: the case where an Acquire waits for the
+// start however long it takes. avgStart is a moving average, so it lags
+// when starts suddenly slow down (a start storm after an invoker is lost,
+// when every start takes seconds); a wait bounded by it ran out before
+// the start it waited for finished, and the caller started a container
+// of its own, adding to the storm.
+func (p *Pool[T]) startUnderWayLocked(key string) bool {
+	ks := p.keys[key]
+	return ks != nil && ks.starting > 0 && ks.avgRun <= 0
+}
+
+func later(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
 }
 
 // awaitWarm waits, as one of req.Key's queued Acquires, until a container

@@ -678,6 +678,66 @@ func TestQueueForStartingContainer(t *testing.T) {
 	}
 }
 
+// TestQueueOutlastsSlowStart: a call waiting for its action's first
+// container keeps waiting while the runtime still starts it, past
+// QueueWait and the average start time (which lag when starts slow down);
+// a start of its own would not be ready sooner.
+func TestQueueOutlastsSlowStart(t *testing.T) {
+	rt := newFake()
+	p, clk := newPool(t, rt, Config{MemoryMB: 1024, QueueWait: 10 * time.Millisecond})
+	rt.mu.Lock()
+	rt.startGate = make(chan struct{})
+	rt.mu.Unlock()
+	first := make(chan *Container[struct{}], 1)
+	go func() { first <- mustAcquire(t, p, req("a", 128, 1), StartCold) }()
+	state := func(want func(ks *keyState) error) func() error {
+		return func() error {
+			p.mu.Lock()
+			defer p.mu.Unlock()
+			ks := p.keys["a"]
+			if ks == nil {
+				return errors.New("key a not known yet")
+			}
+			return want(ks)
+		}
+	}
+	testutil.CheckFor(t, 5*time.Second, time.Millisecond, state(func(ks *keyState) error {
+		if ks.starting != 1 {
+			return errors.New("the first start has not begun")
+		}
+		return nil
+	}))
+	done := make(chan Start, 1)
+	acquireAsync(t, p, req("a", 128, 1), done)
+	testutil.CheckFor(t, 5*time.Second, time.Millisecond, state(func(ks *keyState) error {
+		if ks.waiting != 1 {
+			return errors.New("the second call does not wait yet")
+		}
+		return nil
+	}))
+	// The start takes far longer than QueueWait: the waiter's timer fires
+	// several times with its deadline passed.
+	clk.add(time.Second)
+	time.Sleep(100 * time.Millisecond)
+	p.mu.Lock()
+	starting := p.keys["a"].starting
+	p.mu.Unlock()
+	if starting != 1 {
+		t.Fatalf("%d starts in progress after the wait's deadline passed, want 1 (the waiter started its own)", starting)
+	}
+	close(rt.startGate)
+	c := <-first
+	p.Initialized(c)
+	clk.add(2 * time.Millisecond)
+	p.Release(c)
+	if start := <-done; start != StartWarm {
+		t.Fatalf("call during the slow start: %s, want warm", start)
+	}
+	if s := p.Stats(); s.ColdStarts != 1 {
+		t.Fatalf("%d cold starts, want 1", s.ColdStarts)
+	}
+}
+
 func TestMeasureRun(t *testing.T) {
 	ms := time.Millisecond
 	var ks keyState
