@@ -114,7 +114,7 @@ func (i *Invoker) activate(ctx context.Context, log *slog.Logger, m *activation.
 	if m.Cause != "" {
 		rec.Annotate(activation.AnnotationCausedBy, m.Cause) // the sequence or trigger activation
 	}
-	log.Info("activation finished", "action", a.Key(), "status", activation.StatusText(o.status),
+	log.Debug("activation finished", "action", a.Key(), "status", activation.StatusText(o.status),
 		"start", o.how, "durationMs", rec.Duration, "initMs", o.initDur.Milliseconds())
 	return rec, nil
 }
