@@ -145,8 +145,11 @@ func (i *Invoker) execute(ctx context.Context, log *slog.Logger, m *activation.M
 		Image:       image,
 		MemoryMB:    lim.Memory,
 		Concurrency: int(lim.Concurrency),
+		Family:      a.Namespace + "/" + a.Name,
+		Revision:    a.Revision,
 	}
 	if m.App != nil {
+		req.Family = "" // an app's keys are per endpoint (appKey)
 		i.apps.remember(a)
 		req.Key = appKey(a, m.App.Endpoint)
 		if m.App.Op == activation.AppServe {

@@ -67,6 +67,15 @@ type Request struct {
 	// started. A web app's containers are loaded with the app under one
 	// key and specialized per endpoint (ADR 010).
 	Loaded string
+	// Family and Revision, when Family is set, say that Key is revision
+	// Revision of the action Family (namespace/name). A request for a
+	// newer revision than the pool has seen retires the family's older
+	// revisions: their idle containers are removed at once, busy ones
+	// when released, and the keep-alive policy prewarms none of them.
+	// An action update thus frees its old containers' memory at its
+	// first call instead of after the idle timeout.
+	Family   string
+	Revision uint64
 }
 
 // Container is one container of the pool. Its exported fields never
@@ -165,6 +174,7 @@ type Pool[T any] struct {
 	warm      WarmFunc[T]          // nil: no policy prewarms
 	avgStart  time.Duration        // moving average of container starts (ADR 011)
 	keys      map[string]*keyState // action revisions seen and not yet forgotten
+	latest    map[string]uint64    // newest revision requested per Request.Family
 	stems     stemState
 	count     counters
 	memMBs    float64   // MB·s accrued up to lastAccrue
@@ -178,6 +188,7 @@ type keyState struct {
 	idleSince time.Time // when running last dropped to 0
 	rewarmed  bool      // the current idle period's policy prewarm is done or given up
 	warming   bool      // a policy prewarm is in progress
+	retired   bool      // a newer revision of the key's action was requested
 	// avgRun is a moving average of how long an activation holds a
 	// container (0: not known yet); floorRun follows its recent shortest
 	// runs (falls at once, rises slowly: the run without CPU contention,
@@ -228,6 +239,7 @@ func New[T any](rt container.Runtime, cfg Config, open OpenFunc[T], log *slog.Lo
 		backoff: map[stemKey]prewarmBackoff{},
 		now:     time.Now,
 		keys:    map[string]*keyState{},
+		latest:  map[string]uint64{},
 		stems:   newStemState(cfg.withDefaults()),
 	}, nil
 }
@@ -293,6 +305,39 @@ func (p *Pool[T]) arriveLocked(req Request) {
 	ks.req = req
 	ks.running++
 	ks.rewarmed = false
+	if req.Family != "" {
+		p.supersedeLocked(req, ks)
+	}
+}
+
+// supersedeLocked notes req's revision of its action: a newer one than
+// seen retires the older revisions' keys and removes their idle
+// containers; an older one (a late call, e.g. from a controller that has
+// not seen the update yet) runs, and its key is retired from the start.
+func (p *Pool[T]) supersedeLocked(req Request, ks *keyState) {
+	latest, seen := p.latest[req.Family]
+	if seen && req.Revision < latest {
+		ks.retired = true
+		return
+	}
+	if seen && req.Revision == latest {
+		return
+	}
+	p.latest[req.Family] = req.Revision
+	for key, old := range p.keys {
+		if old.retired || old.req.Family != req.Family || old.req.Revision >= req.Revision {
+			continue
+		}
+		old.retired = true
+		for _, c := range p.byKey[key] {
+			if c.active == 0 && !c.removing {
+				c.removing = true
+				p.log.Info("removing idle container of a superseded revision", "container", c.ID,
+					"action", key, "revision", req.Revision)
+				p.removeAsync(c)
+			}
+		}
+	}
 }
 
 // leaveLocked counts an activation of key out and, when it was the last
@@ -774,7 +819,7 @@ func (p *Pool[T]) Release(c *Container[T]) {
 	}
 	c.lastUsed = now
 	p.leaveLocked(c.key)
-	drop := !c.initialized && !c.removing && c.active == 0
+	drop := !c.removing && c.active == 0 && (!c.initialized || p.retiredLocked(c.key))
 	if drop {
 		c.removing = true
 	}
@@ -783,6 +828,28 @@ func (p *Pool[T]) Release(c *Container[T]) {
 	if drop {
 		p.removeAsync(c)
 	}
+}
+
+// forgetFamiliesLocked drops the newest revision noted for actions of
+// which no key is left.
+func (p *Pool[T]) forgetFamiliesLocked() {
+	if len(p.latest) == 0 {
+		return
+	}
+	inUse := make(map[string]bool, len(p.latest))
+	for _, ks := range p.keys {
+		inUse[ks.req.Family] = true
+	}
+	for fam := range p.latest {
+		if !inUse[fam] {
+			delete(p.latest, fam)
+		}
+	}
+}
+
+func (p *Pool[T]) retiredLocked(key string) bool {
+	ks := p.keys[key]
+	return ks != nil && ks.retired
 }
 
 // Discard ends one activation's use of c and removes c (it timed out,
@@ -1044,6 +1111,12 @@ func (p *Pool[T]) sweep(ctx context.Context) {
 		if ks.running > 0 || ks.warming {
 			continue
 		}
+		if ks.retired {
+			if live[key] == 0 {
+				delete(p.keys, key)
+			}
+			continue
+		}
 		pl := plan(key)
 		if pl.PrewarmAfter <= 0 || ks.rewarmed {
 			if live[key] == 0 {
@@ -1062,6 +1135,7 @@ func (p *Pool[T]) sweep(ctx context.Context) {
 		ks.warming = true
 		due = append(due, ks.req)
 	}
+	p.forgetFamiliesLocked()
 	if p.stems.rollLocked(now) {
 		expired = append(expired, p.trimStemsLocked()...)
 	}

@@ -918,3 +918,63 @@ func TestEvictionOrder(t *testing.T) {
 		t.Fatalf("third eviction: live %v; want %s gone", live, recent.ID)
 	}
 }
+
+// TestNewRevisionRetiresOldContainers: the first call of an updated
+// action removes its older revision's idle containers at once and its busy
+// ones when they are released; a late call for an old revision still runs,
+// and its container goes when idle.
+func TestNewRevisionRetiresOldContainers(t *testing.T) {
+	rt := newFake()
+	p, _ := newPool(t, rt, Config{MemoryMB: 2048})
+	rev := func(n uint64) Request {
+		r := req(fmt.Sprintf("guest/f@%d", n), 128, 1)
+		r.Family, r.Revision = "guest/f", n
+		return r
+	}
+	removed := func(c *Container[struct{}]) func() error {
+		return func() error {
+			rt.mu.Lock()
+			defer rt.mu.Unlock()
+			if !slices.Contains(rt.removed, c.ID) {
+				return fmt.Errorf("%s not removed (removed: %v)", c.ID, rt.removed)
+			}
+			return nil
+		}
+	}
+	other := req("guest/g@1", 128, 1) // another action: untouched
+	other.Family, other.Revision = "guest/g", 1
+	g := mustAcquire(t, p, other, StartCold)
+	p.Initialized(g)
+	p.Release(g)
+
+	idle := mustAcquire(t, p, rev(1), StartCold)
+	p.Initialized(idle)
+	p.Release(idle)
+	busy := mustAcquire(t, p, rev(2), StartCold)
+	p.Initialized(busy)
+	testutil.CheckFor(t, 5*time.Second, time.Millisecond, removed(idle))
+
+	newest := mustAcquire(t, p, rev(3), StartCold) // busy is still running revision 2
+	p.Initialized(newest)
+	p.Release(newest)
+	rt.mu.Lock()
+	early := slices.Contains(rt.removed, busy.ID)
+	rt.mu.Unlock()
+	if early {
+		t.Fatal("a busy container of an old revision was removed")
+	}
+	p.Release(busy)
+	testutil.CheckFor(t, 5*time.Second, time.Millisecond, removed(busy))
+
+	late := mustAcquire(t, p, rev(1), StartCold)
+	p.Initialized(late)
+	p.Release(late)
+	testutil.CheckFor(t, 5*time.Second, time.Millisecond, removed(late))
+
+	if c := mustAcquire(t, p, rev(3), StartWarm); c != newest {
+		t.Fatalf("newest revision served by %s, want its warm %s", c.ID, newest.ID)
+	}
+	if c := mustAcquire(t, p, other, StartWarm); c != g {
+		t.Fatalf("other action served by %s, want its warm %s", c.ID, g.ID)
+	}
+}
