@@ -333,7 +333,7 @@ func (p *Pool[T]) supersedeLocked(req Request, ks *keyState) {
 			if c.active == 0 && !c.removing {
 				c.removing = true
 				p.log.Info("removing idle container of a superseded revision", "container", c.ID,
-					"action", key, "revision", req.Revision)
+					"action", key, "newRevision", req.Revision)
 				p.removeAsync(c)
 			}
 		}
