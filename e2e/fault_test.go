@@ -41,7 +41,10 @@ func startInvoker(t *testing.T, s *system, id, workDir string) (*exec.Cmd, *test
 		rt = "docker"
 	}
 	out := &testutil.Buffer{}
-	cmd := exec.Command(buildFlurry(t), "invoker", "--nats", "nats://"+s.nats, "--id", id, "--runtime", rt, "--work-dir", workDir)
+	// Debug logs a line per finished activation, which the fault test
+	// counts.
+	cmd := exec.Command(buildFlurry(t), "invoker", "--nats", "nats://"+s.nats, "--id", id, "--runtime", rt,
+		"--work-dir", workDir, "--log-level", "debug")
 	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

@@ -60,7 +60,9 @@ func TestRestartKeepsState(t *testing.T) {
 // their record was stored before the kill.
 func TestStandaloneKilledLosesNothing(t *testing.T) {
 	dir := t.TempDir()
-	s := startSystem(t, dir)
+	// Debug logs a line per finished activation, which tells when
+	// activations run and which ran on both sides of the kill.
+	s := startSystem(t, dir, "--log-level", "debug")
 	s.createAction(t, "crash", "sleep", map[string]any{"memory": 128})
 	if r := s.invoke(t, "crash", map[string]any{"ms": 1}, "blocking=true"); r.status != http.StatusOK {
 		t.Fatalf("warm-up invoke: %d %s", r.status, r.body)
@@ -91,7 +93,7 @@ func TestStandaloneKilledLosesNothing(t *testing.T) {
 	ran := func(out, id string) bool { return strings.Contains(out, "activation="+id+" action=") }
 	out1 := s.output.String()
 
-	s2 := startSystem(t, dir)
+	s2 := startSystem(t, dir, "--log-level", "debug")
 	t.Cleanup(func() {
 		if t.Failed() {
 			t.Logf("standalone before the kill:\n%s\nafter the restart:\n%s", out1, s2.output.String())
