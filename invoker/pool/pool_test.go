@@ -168,6 +168,39 @@ func acquireAsync(t *testing.T, p *Pool[struct{}], r Request, done chan<- Start)
 	}()
 }
 
+// startGated holds rt's starts until rt.startGate is closed, begins a
+// cold Acquire of r in the background and returns once its start is under
+// way; the channel gets the container when the gate opens.
+func startGated(t *testing.T, p *Pool[struct{}], rt *fakeRuntime, r Request) <-chan *Container[struct{}] {
+	t.Helper()
+	rt.mu.Lock()
+	rt.startGate = make(chan struct{})
+	rt.mu.Unlock()
+	first := make(chan *Container[struct{}], 1)
+	go func() { first <- mustAcquire(t, p, r, StartCold) }()
+	awaitKey(t, p, r.Key, func(ks *keyState) error {
+		if ks.starting != 1 {
+			return errors.New("the first start has not begun")
+		}
+		return nil
+	})
+	return first
+}
+
+// awaitKey waits until want accepts key's state.
+func awaitKey(t *testing.T, p *Pool[struct{}], key string, want func(ks *keyState) error) {
+	t.Helper()
+	testutil.CheckFor(t, 5*time.Second, time.Millisecond, func() error {
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		ks := p.keys[key]
+		if ks == nil {
+			return fmt.Errorf("key %s not known yet", key)
+		}
+		return want(ks)
+	})
+}
+
 func mustAcquire(t *testing.T, p *Pool[struct{}], r Request, want Start) *Container[struct{}] {
 	t.Helper()
 	c, start, err := p.Acquire(context.Background(), r)
@@ -645,19 +678,7 @@ func TestQueueAfterFirstRun(t *testing.T) {
 func TestQueueForStartingContainer(t *testing.T) {
 	rt := newFake()
 	p, clk := newPool(t, rt, Config{MemoryMB: 1024, QueueWait: time.Hour})
-	rt.mu.Lock()
-	rt.startGate = make(chan struct{})
-	rt.mu.Unlock()
-	first := make(chan *Container[struct{}], 1)
-	go func() { first <- mustAcquire(t, p, req("a", 128, 1), StartCold) }()
-	testutil.CheckFor(t, 5*time.Second, time.Millisecond, func() error {
-		p.mu.Lock()
-		defer p.mu.Unlock()
-		if ks := p.keys["a"]; ks == nil || ks.starting != 1 {
-			return errors.New("the first start has not begun")
-		}
-		return nil
-	})
+	first := startGated(t, p, rt, req("a", 128, 1))
 	done := make(chan Start, 2)
 	for range 2 {
 		acquireAsync(t, p, req("a", 128, 1), done)
@@ -685,36 +706,15 @@ func TestQueueForStartingContainer(t *testing.T) {
 func TestQueueOutlastsSlowStart(t *testing.T) {
 	rt := newFake()
 	p, clk := newPool(t, rt, Config{MemoryMB: 1024, QueueWait: 10 * time.Millisecond})
-	rt.mu.Lock()
-	rt.startGate = make(chan struct{})
-	rt.mu.Unlock()
-	first := make(chan *Container[struct{}], 1)
-	go func() { first <- mustAcquire(t, p, req("a", 128, 1), StartCold) }()
-	state := func(want func(ks *keyState) error) func() error {
-		return func() error {
-			p.mu.Lock()
-			defer p.mu.Unlock()
-			ks := p.keys["a"]
-			if ks == nil {
-				return errors.New("key a not known yet")
-			}
-			return want(ks)
-		}
-	}
-	testutil.CheckFor(t, 5*time.Second, time.Millisecond, state(func(ks *keyState) error {
-		if ks.starting != 1 {
-			return errors.New("the first start has not begun")
-		}
-		return nil
-	}))
+	first := startGated(t, p, rt, req("a", 128, 1))
 	done := make(chan Start, 1)
 	acquireAsync(t, p, req("a", 128, 1), done)
-	testutil.CheckFor(t, 5*time.Second, time.Millisecond, state(func(ks *keyState) error {
+	awaitKey(t, p, "a", func(ks *keyState) error {
 		if ks.waiting != 1 {
 			return errors.New("the second call does not wait yet")
 		}
 		return nil
-	}))
+	})
 	// The start takes far longer than QueueWait: the waiter's timer fires
 	// several times with its deadline passed.
 	clk.add(time.Second)
