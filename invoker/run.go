@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"time"
 
 	"github.com/flurryfn/flurry/internal/activation"
@@ -139,13 +140,14 @@ func (i *Invoker) execute(ctx context.Context, log *slog.Logger, m *activation.M
 	if image == "" {
 		return internal("no runtime image for kind %q on invoker %s", a.Exec.Kind, i.cfg.ID)
 	}
+	key := a.Key()
 	req := pool.Request{
-		Key:         a.Key(),
+		Key:         key,
 		Kind:        kind,
 		Image:       image,
 		MemoryMB:    lim.Memory,
 		Concurrency: int(lim.Concurrency),
-		Family:      a.Namespace + "/" + a.Name,
+		Family:      key[:strings.LastIndexByte(key, '@')], // namespace/name, without an allocation
 		Revision:    a.Revision,
 	}
 	if m.App != nil {
