@@ -101,23 +101,19 @@ func (c *capture) readLocked(fd int) error {
 	if c.eof {
 		return errors.New("closed")
 	}
-	for {
-		n, err := syscall.Read(fd, c.rbuf)
-		switch {
-		case err == syscall.EINTR:
-			continue
-		case err != nil:
-			if err != syscall.EAGAIN {
-				c.eof = true
-			}
-			return err
-		case n == 0:
-			c.eof = true
-			return errors.New("end of output")
-		}
-		c.add(c.rbuf[:n], time.Now())
-		return nil
+	n, errno := rawRead(fd, c.rbuf)
+	switch {
+	case errno == syscall.EAGAIN:
+		return errno
+	case errno != 0:
+		c.eof = true
+		return errno
+	case n == 0:
+		c.eof = true
+		return errors.New("end of output")
 	}
+	c.add(c.rbuf[:n], time.Now())
+	return nil
 }
 
 // add appends p, stamping each line that starts in it with now.

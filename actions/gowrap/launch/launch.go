@@ -2,6 +2,7 @@ package launch
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -85,14 +86,14 @@ func activate(action Action, line []byte) []byte {
 
 // run sets the activation's __OW_ variables and calls action.
 func run(action Action, msg *activation) (out []byte) {
-	os.Setenv("__OW_NAMESPACE", msg.Namespace)
-	os.Setenv("__OW_ACTION_NAME", msg.ActionName)
-	os.Setenv("__OW_ACTION_VERSION", msg.ActionVersion)
-	os.Setenv("__OW_ACTIVATION_ID", msg.ActivationID)
-	os.Setenv("__OW_DEADLINE", text(msg.Deadline))
+	setenv("__OW_NAMESPACE", msg.Namespace)
+	setenv("__OW_ACTION_NAME", msg.ActionName)
+	setenv("__OW_ACTION_VERSION", msg.ActionVersion)
+	setenv("__OW_ACTIVATION_ID", msg.ActivationID)
+	setenv("__OW_DEADLINE", text(msg.Deadline))
 	if msg.APIKey != nil {
-		os.Setenv("__OW_API_KEY", *msg.APIKey)
-	} else {
+		setenv("__OW_API_KEY", *msg.APIKey)
+	} else if _, ok := os.LookupEnv("__OW_API_KEY"); ok {
 		os.Unsetenv("__OW_API_KEY")
 	}
 	if msg.Value == nil {
@@ -115,8 +116,20 @@ func run(action Action, msg *activation) (out []byte) {
 	return b
 }
 
+// setenv sets the environment variable key to value unless it is that
+// already: most of an activation's variables are the same as the last
+// one's, and a lookup is cheaper than a Setenv, which copies.
+func setenv(key, value string) {
+	if v, ok := os.LookupEnv(key); !ok || v != value {
+		os.Setenv(key, value)
+	}
+}
+
 // text is a JSON string's content, or other JSON as its text.
 func text(raw json.RawMessage) string {
+	if len(raw) >= 2 && raw[0] == '"' && raw[len(raw)-1] == '"' && bytes.IndexByte(raw, '\\') < 0 {
+		return string(raw[1 : len(raw)-1]) // a string without escapes
+	}
 	var s string
 	if err := json.Unmarshal(raw, &s); err == nil {
 		return s

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -22,8 +23,8 @@ const (
 	LogsHeader = "Flurry-Logs"
 )
 
-// maxRunBody bounds a /run request, as the proxy does (the platform allows
-// 1 MiB of parameters).
+// maxRunBody bounds a /run request's body, as the proxy does (the
+// platform allows 1 MiB of parameters).
 const maxRunBody = 64 << 20
 
 // serve answers /run on a unix socket at path until the process is
@@ -92,70 +93,71 @@ func newServer(path string, action Action) (*server, error) {
 // serveConn answers the requests on one connection in turn, on this
 // goroutine: net/http's server would add a goroutine per connection
 // reading in the background and waking at the end of every request, which
-// costs more than the no-op action it serves (ADR 014). Requests are
-// parsed by net/http; answers are written in one piece.
+// costs more than the no-op action it serves (ADR 014). Requests are read
+// by readRequest, answers written in one piece, and the socket read and
+// written with raw system calls (rawio.go).
 func (s *server) serveConn(conn net.Conn) {
 	defer conn.Close()
-	br := bufio.NewReaderSize(conn, 64<<10)
-	var buf []byte
+	rw, err := newRawConn(conn)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "flurry: direct run:", err)
+		return
+	}
+	br := bufio.NewReaderSize(rw, maxHeader)
+	var buf, body []byte
 	for {
-		req, err := http.ReadRequest(br)
+		req, err := readRequest(br, body)
 		if err != nil {
-			if err != io.EOF {
-				_, _ = conn.Write(answer(buf[:0], http.StatusBadRequest, errorResult("malformed HTTP request: "+err.Error()), nil, nil))
+			var bad *requestError
+			if errors.As(err, &bad) {
+				_, _ = rw.Write(answer(buf[:0], bad.status, errorResult(bad.msg), nil, nil))
 			}
 			return
 		}
+		if body = req.body; cap(body) > 1<<20 {
+			body = nil // a rare large request's buffer is not kept
+		}
 		var lines [2][]byte
-		var ok bool
-		buf, lines, ok = s.handle(buf[:0], req)
-		if _, err := conn.Write(buf); err != nil {
+		buf, lines = s.handle(buf[:0], &req)
+		if _, err := rw.Write(buf); err != nil {
 			// The invoker gave up (a timeout): the activation's lines go
 			// where the proxy's would, the container's output.
 			WriteText(s.origOut, lines[0])
 			WriteText(s.origErrs, lines[1])
 			return
 		}
-		if !ok || req.Close {
+		if req.close {
 			return
 		}
 	}
 }
 
 // handle answers req into buf, with lines the activation's stdout and
-// stderr when they are in the answer; ok is false when the connection
-// cannot serve another request (its body was not read to the end).
-func (s *server) handle(buf []byte, req *http.Request) (_ []byte, lines [2][]byte, ok bool) {
-	if req.URL.Path != "/run" {
-		return answer(buf, http.StatusNotFound, errorResult("not found: this socket serves only POST /run"), nil, nil), lines, false
+// stderr when they are in the answer.
+func (s *server) handle(buf []byte, req *request) (_ []byte, lines [2][]byte) {
+	if !req.run {
+		return answer(buf, http.StatusNotFound, errorResult("not found: this socket serves only POST /run"), nil, nil), lines
 	}
-	if req.Method != http.MethodPost {
-		return answer(buf, http.StatusMethodNotAllowed, errorResult("/run takes POST"), nil, nil), lines, false
-	}
-	body, err := io.ReadAll(io.LimitReader(req.Body, maxRunBody+1))
-	switch {
-	case err != nil:
-		return answer(buf, http.StatusBadRequest, errorResult("read run request: "+err.Error()), nil, nil), lines, false
-	case len(body) > maxRunBody:
-		return answer(buf, http.StatusRequestEntityTooLarge, errorResult("run request over 64 MiB"), nil, nil), lines, false
+	if !req.post {
+		return answer(buf, http.StatusMethodNotAllowed, errorResult("/run takes POST"), nil, nil), lines
 	}
 	var msg activation
-	if err := json.Unmarshal(body, &msg); err != nil {
-		return answer(buf, http.StatusBadRequest, errorResult("malformed run request: body must be a JSON object"), nil, nil), lines, true
+	if err := json.Unmarshal(req.body, &msg); err != nil {
+		return answer(buf, http.StatusBadRequest, errorResult("malformed run request: body must be a JSON object"), nil, nil), lines
 	}
 
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	res := run(s.action, &msg)
 	out, errs := s.out.take(), s.errs.take()
-	if req.Header.Get(LogsHeader) == "" {
+	if !req.logs {
 		// Nobody takes the lines from the answer: they go where the
 		// proxy's would, the container's output.
 		WriteText(s.origOut, out)
 		WriteText(s.origErrs, errs)
-		return answer(buf, http.StatusOK, res, nil, nil), lines, true
+		return answer(buf, http.StatusOK, res, nil, nil), lines
 	}
-	return answer(buf, http.StatusOK, res, out, errs), [2][]byte{out, errs}, true
+	return answer(buf, http.StatusOK, res, out, errs), [2][]byte{out, errs}
 }
 
 // answer appends an HTTP/1.1 response to buf: body, and when out or errs
