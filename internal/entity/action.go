@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"strconv"
 	"time"
 )
 
@@ -159,5 +160,5 @@ type Action struct {
 
 // Key identifies a warm container's action revision.
 func (a *Action) Key() string {
-	return fmt.Sprintf("%s/%s@%d", a.Namespace, a.Name, a.Revision)
+	return a.Namespace + "/" + a.Name + "@" + strconv.FormatUint(a.Revision, 10)
 }
