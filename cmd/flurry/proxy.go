@@ -48,6 +48,9 @@ func runProxy(ctx context.Context, args []string) error {
 	// The proxy relays one activation at a time: one P spares the
 	// container the idle threads a P per host core spins and wakes.
 	runtime.GOMAXPROCS(1)
+	// Nor should an idle container wake once a second for a NATS server
+	// it does not run.
+	quietSampler()
 	ln, err := listenProxy(*listen)
 	if err != nil {
 		return err
