@@ -10,7 +10,8 @@ import (
 // process's CPU time from. The package's init reads it and schedules
 // itself to read it again every second for as long as the process lives,
 // in every process that links nats-server, which flurry does for
-// standalone mode, and so in every `flurry proxy` too.
+// standalone mode, and so in every `flurry proxy` too. Should a new
+// nats-server rename it, the build fails at link time, naming it.
 //
 //go:linkname procStatFile github.com/nats-io/nats-server/v2/server/pse.procStatFile
 var procStatFile string
