@@ -23,25 +23,19 @@ import (
 // See docs/benchmarks.md, "An idle action's wake-up".
 
 // rawRead reads once from the non-blocking fd.
-func rawRead(fd int, p []byte) (int, syscall.Errno) {
-	if len(p) == 0 {
-		return 0, 0
-	}
-	for {
-		n, _, errno := syscall.RawSyscall(syscall.SYS_READ, uintptr(fd), uintptr(unsafe.Pointer(&p[0])), uintptr(len(p)))
-		if errno != syscall.EINTR {
-			return int(n), errno
-		}
-	}
-}
+func rawRead(fd int, p []byte) (int, syscall.Errno) { return rawIO(syscall.SYS_READ, fd, p) }
 
 // rawWrite writes once to the non-blocking fd.
-func rawWrite(fd int, p []byte) (int, syscall.Errno) {
+func rawWrite(fd int, p []byte) (int, syscall.Errno) { return rawIO(syscall.SYS_WRITE, fd, p) }
+
+// rawIO makes the read or write system call trap on fd with p, again
+// when a signal interrupts it.
+func rawIO(trap uintptr, fd int, p []byte) (int, syscall.Errno) {
 	if len(p) == 0 {
 		return 0, 0
 	}
 	for {
-		n, _, errno := syscall.RawSyscall(syscall.SYS_WRITE, uintptr(fd), uintptr(unsafe.Pointer(&p[0])), uintptr(len(p)))
+		n, _, errno := syscall.RawSyscall(trap, uintptr(fd), uintptr(unsafe.Pointer(&p[0])), uintptr(len(p)))
 		if errno != syscall.EINTR {
 			return int(n), errno
 		}
