@@ -36,8 +36,12 @@ func rawIO(trap uintptr, fd int, p []byte) (int, syscall.Errno) {
 	}
 	for {
 		n, _, errno := syscall.RawSyscall(trap, uintptr(fd), uintptr(unsafe.Pointer(&p[0])), uintptr(len(p)))
-		if errno != syscall.EINTR {
-			return int(n), errno
+		switch errno {
+		case 0:
+			return int(n), 0
+		case syscall.EINTR: // again
+		default:
+			return 0, errno
 		}
 	}
 }
@@ -71,18 +75,11 @@ func newRawConn(conn net.Conn) (*rawConn, error) {
 
 func (c *rawConn) Read(p []byte) (int, error) {
 	c.p, c.n, c.errno = p, 0, 0
-	err := c.rc.Read(c.readFn)
-	n, errno := c.n, c.errno
-	c.p = nil
-	switch {
-	case err != nil:
-		return 0, err
-	case errno != 0:
-		return 0, errno
-	case n == 0 && len(p) > 0:
-		return 0, io.EOF
+	n, err := c.result(c.rc.Read(c.readFn))
+	if err == nil && n == 0 && len(p) > 0 {
+		err = io.EOF
 	}
-	return n, nil
+	return n, err
 }
 
 // readOnce is the poller's read: false to wait until the socket is
@@ -95,16 +92,18 @@ func (c *rawConn) readOnce(fd uintptr) bool {
 // Write writes all of p, waiting in the poller while the socket is full.
 func (c *rawConn) Write(p []byte) (int, error) {
 	c.p, c.n, c.errno = p, 0, 0
-	err := c.rc.Write(c.writeFn)
+	return c.result(c.rc.Write(c.writeFn))
+}
+
+// result ends the operation in progress, which the poller ended with
+// err: the bytes done, and the poller's error or else the system call's.
+func (c *rawConn) result(err error) (int, error) {
 	n, errno := c.n, c.errno
 	c.p = nil
-	switch {
-	case err != nil:
-		return n, err
-	case errno != 0:
-		return n, errno
+	if err == nil && errno != 0 {
+		err = errno
 	}
-	return n, nil
+	return n, err
 }
 
 // writeAll is the poller's write: false to wait until the socket is
