@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"sort"
 	"strconv"
 	"strings"
@@ -156,7 +157,7 @@ func readBody(r *http.Request) ([]byte, error) {
 
 // boolParam parses an optional OpenWhisk boolean query parameter.
 func boolParam(r *http.Request, name string, def bool) (bool, error) {
-	s := r.URL.Query().Get(name)
+	s := queryParam(r.URL.RawQuery, name)
 	if s == "" {
 		return def, nil
 	}
@@ -167,9 +168,31 @@ func boolParam(r *http.Request, name string, def bool) (bool, error) {
 	return v, nil
 }
 
+// queryParam returns the first value of name in the raw query, as
+// r.URL.Query().Get(name) would, without building the map of every
+// parameter (the invoke path asks for two on every call).
+func queryParam(raw, name string) string {
+	for raw != "" {
+		var pair string
+		pair, raw, _ = strings.Cut(raw, "&")
+		if strings.Contains(pair, ";") {
+			continue // url.ParseQuery rejects the pair
+		}
+		k, v, _ := strings.Cut(pair, "=")
+		// QueryUnescape allocates only when there is something to unescape.
+		if k, err := url.QueryUnescape(k); err != nil || k != name {
+			continue
+		}
+		if v, err := url.QueryUnescape(v); err == nil {
+			return v
+		}
+	}
+	return ""
+}
+
 // intParam parses an optional non-negative integer query parameter.
 func intParam(r *http.Request, name string) (int64, error) {
-	s := r.URL.Query().Get(name)
+	s := queryParam(r.URL.RawQuery, name)
 	if s == "" {
 		return 0, nil
 	}

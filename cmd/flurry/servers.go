@@ -119,6 +119,7 @@ func runController(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
+	tuneGC(log)
 	nc, err := connect(ctx, sf.nats, "flurry-controller", log)
 	if err != nil {
 		return err
@@ -163,6 +164,7 @@ func runInvoker(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
+	tuneGC(log)
 	nc, err := connect(ctx, sf.nats, "flurry-invoker", log)
 	if err != nil {
 		return err
@@ -216,6 +218,7 @@ func runGateway(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
+	tuneGC(log)
 	nc, err := connect(ctx, sf.nats, "flurry-gateway", log)
 	if err != nil {
 		return err

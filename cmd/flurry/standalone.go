@@ -56,6 +56,7 @@ func runStandalone(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
+	tuneGC(log)
 	if err := os.MkdirAll(*dataDir, 0o700); err != nil {
 		return fmt.Errorf("--data-dir: %w", err)
 	}
