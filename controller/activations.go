@@ -2,7 +2,6 @@ package controller
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"slices"
 	"sort"
@@ -33,7 +32,7 @@ func (c *Controller) GetActivation(ctx context.Context, id Identity, ns, activat
 		return nil, unavailable("get activation", err)
 	}
 	var r activation.Record
-	if err := json.Unmarshal(m.Data, &r); err != nil {
+	if err := activation.DecodeRecord(m.Data, &r); err != nil {
 		return nil, fmt.Errorf("activation %s: bad record: %w", activationID, err)
 	}
 	return &r, nil
@@ -183,7 +182,7 @@ func (c *Controller) scanRecords(ctx context.Context, ns string, cfg jetstream.C
 				firstArrival = md.Timestamp
 			}
 			var r activation.Record
-			if err := json.Unmarshal(m.Data(), &r); err != nil {
+			if err := activation.DecodeRecord(m.Data(), &r); err != nil {
 				c.log.Warn("bad record", "subject", m.Subject(), "err", err)
 				continue
 			}

@@ -196,7 +196,7 @@ func (c *Controller) removeWaiter(id string) {
 // for ids nobody waits for (timed out, redelivered twice) are dropped.
 func (c *Controller) onResult(m *nats.Msg) {
 	var r activation.Record
-	if err := json.Unmarshal(m.Data, &r); err != nil {
+	if err := activation.DecodeRecord(m.Data, &r); err != nil {
 		c.log.Warn("bad result message", "err", err)
 		return
 	}

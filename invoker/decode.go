@@ -4,10 +4,12 @@ import (
 	"bytes"
 	"encoding/json"
 	"slices"
+	"strconv"
 	"sync"
 
 	"github.com/flurryfn/flurry/internal/activation"
 	"github.com/flurryfn/flurry/internal/entity"
+	"github.com/flurryfn/flurry/internal/jsonscan"
 )
 
 // maxDecodedActions bounds the decoded action revisions an invoker keeps;
@@ -26,6 +28,9 @@ type actionCache struct {
 // decode decodes an activation message. Its Action shares slices with
 // other messages of the same revision: the invoker only reads it.
 func (c *actionCache) decode(data []byte) (activation.Message, error) {
+	if m, ok := c.decodePlain(data); ok {
+		return m, nil
+	}
 	var w struct {
 		activation.Message
 		// Shadows Message.Action: the shallower field gets "action".
@@ -42,6 +47,69 @@ func (c *actionCache) decode(data []byte) (activation.Message, error) {
 	return m, nil
 }
 
+// decodePlain decodes a message as controllers write it, without
+// encoding/json's two passes over every byte: the action's bytes are only
+// scanned and then found in the cache. It declines (false) whatever it is
+// not sure to decode as encoding/json would, the caller's fallback: a key
+// not spelled as Message's tags spell it (encoding/json also matches keys
+// ignoring case), a string with an escape or other than ASCII, a null, a
+// number that is not an integer. A message it declines may still be valid.
+func (c *actionCache) decodePlain(data []byte) (m activation.Message, ok bool) {
+	str := func(dst *string, v []byte) bool {
+		s, ok := jsonscan.PlainString(v)
+		*dst = s
+		return ok
+	}
+	ok = jsonscan.Members(data, func(key, v []byte) bool {
+		switch string(key) {
+		case "activationId":
+			return str(&m.ActivationID, v)
+		case "namespace":
+			return str(&m.Namespace, v)
+		case "subject":
+			return str(&m.Subject, v)
+		case "cause":
+			return str(&m.Cause, v)
+		case "action":
+			a, err := c.action(v)
+			if err != nil || a == nil {
+				return false
+			}
+			m.Action = *a
+		case "params":
+			m.Params = bytes.Clone(v) // as json.RawMessage's UnmarshalJSON copies
+		case "blocking":
+			switch string(v) {
+			case "true":
+				m.Blocking = true
+			case "false":
+				m.Blocking = false
+			default:
+				return false
+			}
+		case "admitted":
+			n, err := strconv.ParseInt(string(v), 10, 64)
+			if err != nil {
+				return false
+			}
+			m.Admitted = n
+		case "app":
+			if string(v) == "null" {
+				m.App = nil
+				return true
+			}
+			if m.App == nil {
+				m.App = new(activation.AppCall)
+			}
+			return json.Unmarshal(v, m.App) == nil
+		default:
+			return false
+		}
+		return true
+	})
+	return m, ok
+}
+
 // cachedAction decodes a message's action through the cache, looking it
 // up by the message's own bytes (no copy unless it is new).
 type cachedAction struct {
@@ -50,29 +118,41 @@ type cachedAction struct {
 }
 
 func (ca *cachedAction) UnmarshalJSON(b []byte) error {
-	if string(b) == "null" {
-		return nil
+	a, err := ca.c.action(b)
+	if err != nil {
+		return err
 	}
-	c := ca.c
+	if a != nil {
+		ca.a = a
+	}
+	return nil
+}
+
+// action returns the action revision whose JSON is b, decoding it only
+// when it is not in the cache; nil for null.
+func (c *actionCache) action(b []byte) (*entity.Action, error) {
+	if string(b) == "null" {
+		return nil, nil
+	}
 	c.mu.Lock()
 	a, ok := c.decoded[string(b)]
 	c.mu.Unlock()
-	if !ok {
-		a = new(entity.Action)
-		if err := json.Unmarshal(b, a); err != nil {
-			return err
-		}
-		// Clipped, so that an append by a reader copies.
-		a.Parameters, a.Annotations = slices.Clip(a.Parameters), slices.Clip(a.Annotations)
-		c.mu.Lock()
-		if c.decoded == nil || len(c.decoded) >= maxDecodedActions {
-			c.decoded = make(map[string]*entity.Action)
-		}
-		c.decoded[string(b)] = a
-		c.mu.Unlock()
+	if ok {
+		return a, nil
 	}
-	ca.a = a
-	return nil
+	a = new(entity.Action)
+	if err := json.Unmarshal(b, a); err != nil {
+		return nil, err
+	}
+	// Clipped, so that an append by a reader copies.
+	a.Parameters, a.Annotations = slices.Clip(a.Parameters), slices.Clip(a.Annotations)
+	c.mu.Lock()
+	if c.decoded == nil || len(c.decoded) >= maxDecodedActions {
+		c.decoded = make(map[string]*entity.Action)
+	}
+	c.decoded[string(b)] = a
+	c.mu.Unlock()
+	return a, nil
 }
 
 // objectError reports whether b is a JSON object and returns its "error"

@@ -163,6 +163,95 @@ func BenchmarkDecodeMessage(b *testing.B) {
 			}
 		}
 	})
+	b.Run("cached-unmarshal", func(b *testing.B) {
+		var c actionCache
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := c.decodeUnmarshal(data); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
+
+// decodeUnmarshal is decode without the plain path: encoding/json's
+// answer, which the plain path must give whenever it answers.
+func (c *actionCache) decodeUnmarshal(data []byte) (activation.Message, error) {
+	var w struct {
+		activation.Message
+		Action cachedAction `json:"action"`
+	}
+	w.Action.c = c
+	if err := json.Unmarshal(data, &w); err != nil {
+		return activation.Message{}, err
+	}
+	m := w.Message
+	if w.Action.a != nil {
+		m.Action = *w.Action.a
+	}
+	return m, nil
+}
+
+// Messages as controllers write them take the plain path; the rest go to
+// encoding/json, with its answer.
+func TestDecodePlain(t *testing.T) {
+	var c actionCache
+	m := decodeTestMessage()
+	data, _ := json.Marshal(m)
+	got, ok := c.decodePlain(data)
+	if !ok {
+		t.Fatalf("a controller's message was declined: %s", data)
+	}
+	want, _ := c.decodeUnmarshal(data)
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("plain = %+v\nwant %+v", got, want)
+	}
+	m.App, m.Cause, m.Blocking = nil, "", false
+	data, _ = json.Marshal(m)
+	if _, ok := c.decodePlain(data); !ok {
+		t.Fatalf("a controller's message without app was declined: %s", data)
+	}
+
+	for _, in := range []string{
+		`{"ActivationID":"x"}`,               // encoding/json matches keys ignoring case
+		`{"activationId":"\u0078"}`,          // an escape
+		`{"activationId":"caf\u00e9"}`,       // and another
+		"{\"activationId\":\"caf\xc3\xa9\"}", // UTF-8
+		`{"activationId":null}`,              // null leaves the field
+		`{"admitted":1.5}`, `{"admitted":"1"}`, `{"blocking":1}`, `{"action":null}`,
+		`{"activationId":"x","unknown":1}`,
+	} {
+		if _, ok := c.decodePlain([]byte(in)); ok {
+			t.Errorf("decodePlain(%s) answered", in)
+		}
+	}
+	// The fallback decodes what the plain path declines.
+	if m, err := c.decode([]byte(`{"ActivationID":"x","activationId":"y"}`)); err != nil || m.ActivationID != "y" {
+		t.Errorf("decode with both spellings = %q, %v", m.ActivationID, err)
+	}
+}
+
+// FuzzDecodePlain checks that whenever the plain path answers, it answers
+// as encoding/json does.
+func FuzzDecodePlain(f *testing.F) {
+	data, _ := json.Marshal(decodeTestMessage())
+	f.Add(data)
+	f.Add([]byte(`{"activationId":"x","admitted":-0,"blocking":false,"app":null,"params":null}`))
+	f.Add([]byte(`{"app":{"op":"a"},"app":{"endpoint":"e"}}`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		var c actionCache
+		got, ok := c.decodePlain(data)
+		if !ok {
+			return
+		}
+		want, err := c.decodeUnmarshal(data)
+		if err != nil {
+			t.Fatalf("plain path decoded %q; encoding/json: %v", data, err)
+		}
+		if !reflect.DeepEqual(got, want) {
+			t.Fatalf("%q: plain = %+v\nwant %+v", data, got, want)
+		}
+	})
 }
 
 func BenchmarkObjectError(b *testing.B) {

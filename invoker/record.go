@@ -119,7 +119,7 @@ func (i *Invoker) redoAsync(ctx context.Context, m *activation.Message, data []b
 	}
 	log := i.log.With("activation", m.ActivationID)
 	var rec activation.Record
-	if err := json.Unmarshal(data, &rec); err != nil {
+	if err := activation.DecodeRecord(data, &rec); err != nil {
 		log.Warn("stored record undecodable; no dead letter or destination", "err", err)
 		return
 	}
