@@ -170,7 +170,7 @@ func boolParam(r *http.Request, name string, def bool) (bool, error) {
 
 // queryParam returns the first value of name in the raw query, as
 // r.URL.Query().Get(name) would, without building the map of every
-// parameter (the invoke path asks for two on every call).
+// parameter (the invoke path asks for three on every call).
 func queryParam(raw, name string) string {
 	for raw != "" {
 		var pair string

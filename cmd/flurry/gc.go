@@ -19,8 +19,8 @@ import (
 // collection marks hundreds of megabytes however little an activation
 // leaves behind. How often it runs is set by the allocation rate divided by
 // GOGC, so GOGC=400 does a quarter of Go's default marking: the standalone
-// took 12–17 % less CPU per activation in the 100-action scale bench
-// (docs/benchmarks.md, "Garbage collection").
+// took ≈ 15 % less CPU per activation in the 100-action scale bench, and
+// higher targets did worse (ADR 017).
 const serverGCPercent = 400
 
 // serverMemoryShare is the part of the memory the process may use (its
