@@ -31,6 +31,12 @@ func (c *actionCache) decode(data []byte) (activation.Message, error) {
 	if m, ok := c.decodePlain(data); ok {
 		return m, nil
 	}
+	return c.decodeUnmarshal(data)
+}
+
+// decodeUnmarshal decodes with encoding/json, the action through the
+// cache.
+func (c *actionCache) decodeUnmarshal(data []byte) (activation.Message, error) {
 	var w struct {
 		activation.Message
 		// Shadows Message.Action: the shallower field gets "action".

@@ -174,24 +174,6 @@ func BenchmarkDecodeMessage(b *testing.B) {
 	})
 }
 
-// decodeUnmarshal is decode without the plain path: encoding/json's
-// answer, which the plain path must give whenever it answers.
-func (c *actionCache) decodeUnmarshal(data []byte) (activation.Message, error) {
-	var w struct {
-		activation.Message
-		Action cachedAction `json:"action"`
-	}
-	w.Action.c = c
-	if err := json.Unmarshal(data, &w); err != nil {
-		return activation.Message{}, err
-	}
-	m := w.Message
-	if w.Action.a != nil {
-		m.Action = *w.Action.a
-	}
-	return m, nil
-}
-
 // Messages as controllers write them take the plain path; the rest go to
 // encoding/json, with its answer.
 func TestDecodePlain(t *testing.T) {
