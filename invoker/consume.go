@@ -272,8 +272,9 @@ func (pl *puller) fetch(ctx, actx context.Context, p, n, want int, owned, probin
 // start runs msg (its slot taken) on an idle handler goroutine, or on a
 // new one. Handlers outlive their message: a goroutine per message grew
 // its stack anew on every activation (runtime.copystack was 1.2 % of the
-// standalone's CPU). There are never more handlers than slots, since a
-// new one starts only when every other is busy.
+// standalone's CPU). A new one starts only when none is waiting, so there
+// are about as many handlers as slots: a few more at most, when a slot is
+// taken again in the instant between a handler releasing it and waiting.
 func (pl *puller) start(ctx, actx context.Context, msg jetstream.Msg) {
 	pl.i.inflight.Add(1)
 	select {

@@ -21,131 +21,104 @@ func DecodeRecord(data []byte, r *Record) error {
 	return json.Unmarshal(data, r)
 }
 
-// Record members, for finding a repeated key: encoding/json decodes a
-// repeated array into the earlier one's elements, which is left to it.
-const (
-	recActivationID = 1 << iota
-	recNamespace
-	recName
-	recVersion
-	recSubject
-	recStart
-	recEnd
-	recDuration
-	recResponse
-	recLogs
-	recAnnotations
-	recPublish
-	recCause
-)
-
-var recordMembers = map[string]int{
-	"activationId": recActivationID, "namespace": recNamespace, "name": recName, "version": recVersion,
-	"subject": recSubject, "start": recStart, "end": recEnd, "duration": recDuration,
-	"response": recResponse, "logs": recLogs, "annotations": recAnnotations, "publish": recPublish,
-	"cause": recCause,
-}
-
 // decodeRecordPlain decodes a record written plainly: every key spelled
 // as Record's tags spell it (encoding/json also matches keys ignoring
-// case) and once, strings in ASCII without escapes, no nulls, integers
+// case) and once (encoding/json decodes a repeated array into the earlier
+// one's elements), strings in ASCII without escapes, no nulls, integers
 // where Record has integers. It reports false for anything else.
 func decodeRecordPlain(data []byte, r *Record) bool {
-	seen := 0
+	var seen members
+	once := seen.once
 	return jsonscan.Members(data, func(key, v []byte) bool {
-		bit := recordMembers[string(key)]
-		if bit == 0 || seen&bit != 0 {
-			return false
-		}
-		seen |= bit
-		switch bit {
-		case recActivationID:
-			return scanString(&r.ActivationID, v)
-		case recNamespace:
-			return scanString(&r.Namespace, v)
-		case recName:
-			return scanString(&r.Name, v)
-		case recVersion:
-			return scanString(&r.Version, v)
-		case recSubject:
-			return scanString(&r.Subject, v)
-		case recCause:
-			return scanString(&r.Cause, v)
-		case recStart:
-			return scanInt(&r.Start, v)
-		case recEnd:
-			return scanInt(&r.End, v)
-		case recDuration:
-			return scanInt(&r.Duration, v)
-		case recPublish:
-			return scanBool(&r.Publish, v)
-		case recResponse:
-			return decodeResponsePlain(v, &r.Response)
-		case recLogs:
+		switch string(key) {
+		case "activationId":
+			return once(1<<0) && scanString(&r.ActivationID, v)
+		case "namespace":
+			return once(1<<1) && scanString(&r.Namespace, v)
+		case "name":
+			return once(1<<2) && scanString(&r.Name, v)
+		case "version":
+			return once(1<<3) && scanString(&r.Version, v)
+		case "subject":
+			return once(1<<4) && scanString(&r.Subject, v)
+		case "cause":
+			return once(1<<5) && scanString(&r.Cause, v)
+		case "start":
+			return once(1<<6) && scanInt(&r.Start, v)
+		case "end":
+			return once(1<<7) && scanInt(&r.End, v)
+		case "duration":
+			return once(1<<8) && scanInt(&r.Duration, v)
+		case "publish":
+			return once(1<<9) && scanBool(&r.Publish, v)
+		case "response":
+			return once(1<<10) && decodeResponsePlain(v, &r.Response)
+		case "logs":
 			r.Logs = []string{} // encoding/json's for [], not nil
-			return jsonscan.Elements(v, func(e []byte) bool {
+			return once(1<<11) && jsonscan.Elements(v, func(e []byte) bool {
 				var s string
 				ok := scanString(&s, e)
 				r.Logs = append(r.Logs, s)
 				return ok
 			})
-		case recAnnotations:
+		case "annotations":
 			r.Annotations = []entity.KeyValue{}
-			return jsonscan.Elements(v, func(e []byte) bool {
+			return once(1<<12) && jsonscan.Elements(v, func(e []byte) bool {
 				var kv entity.KeyValue
-				seenKV := 0
+				var key, value bool
 				ok := jsonscan.Members(e, func(k, v []byte) bool {
 					switch string(k) {
 					case "key":
-						seenKV |= 1
+						key = true
 						return scanString(&kv.Key, v)
 					case "value":
-						seenKV |= 2
+						value = true
 						kv.Value = bytes.Clone(v)
 						return true
 					}
 					return false
 				})
 				r.Annotations = append(r.Annotations, kv)
-				return ok && seenKV == 3
+				return ok && key && value
 			})
 		}
-		return true
+		return false
 	})
 }
 
+// decodeResponsePlain is decodeRecordPlain for the response member.
 func decodeResponsePlain(data []byte, resp *Response) bool {
-	seen := 0
+	var seen members
+	once := seen.once
 	return jsonscan.Members(data, func(key, v []byte) bool {
-		var bit int
 		switch string(key) {
 		case "status":
-			bit = 1
+			return once(1<<0) && scanString(&resp.Status, v)
 		case "statusCode":
-			bit = 2
-		case "success":
-			bit = 4
-		case "result":
-			bit = 8
-		}
-		if bit == 0 || seen&bit != 0 {
-			return false
-		}
-		seen |= bit
-		switch bit {
-		case 1:
-			return scanString(&resp.Status, v)
-		case 2:
+			if !once(1 << 1) {
+				return false
+			}
 			n, err := strconv.Atoi(string(v))
 			resp.StatusCode = n
 			return err == nil
-		case 4:
-			return scanBool(&resp.Success, v)
-		default:
+		case "success":
+			return once(1<<2) && scanBool(&resp.Success, v)
+		case "result":
 			resp.Result = bytes.Clone(v) // as json.RawMessage's UnmarshalJSON copies
-			return true
+			return once(1 << 3)
 		}
+		return false
 	})
+}
+
+// members records which members of an object were seen, one bit each.
+type members uint32
+
+// once reports whether bit is new, and marks it seen.
+func (m *members) once(bit uint32) bool {
+	fresh := uint32(*m)&bit == 0
+	*m |= members(bit)
+	return fresh
 }
 
 func scanString(dst *string, v []byte) bool {
