@@ -21,7 +21,7 @@ func (c *Controller) GetActivation(ctx context.Context, id Identity, ns, activat
 	if err != nil {
 		return nil, err
 	}
-	if !plainToken.MatchString(activationID) {
+	if !names.Plain(activationID) {
 		return nil, fmt.Errorf("activation id %q: %w", activationID, ErrInvalid)
 	}
 	m, err := c.records.GetLastMsgForSubject(ctx, names.RecordSubject(ns, activationID))

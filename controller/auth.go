@@ -9,13 +9,14 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/flurryfn/flurry/internal/entity"
+	"github.com/flurryfn/flurry/internal/names"
 )
 
 // Authenticate checks "uuid:key" against the stored (hashed) keys. Every
 // failure is ErrUnauthenticated, and says nothing about which part failed.
 func (c *Controller) Authenticate(ctx context.Context, auth string) (Identity, error) {
 	uuid, secret, err := entity.ParseAuth(auth)
-	if err != nil || !plainToken.MatchString(uuid) {
+	if err != nil || !names.Plain(uuid) {
 		return Identity{}, fmt.Errorf("authenticate: %w", ErrUnauthenticated)
 	}
 	k, known := c.keys.get(uuid)

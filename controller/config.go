@@ -2,12 +2,12 @@ package controller
 
 import (
 	"fmt"
-	"regexp"
 	"strings"
 	"time"
 
 	"github.com/flurryfn/flurry/internal/activation"
 	"github.com/flurryfn/flurry/internal/entity"
+	"github.com/flurryfn/flurry/internal/names"
 	"github.com/flurryfn/flurry/internal/provision"
 )
 
@@ -43,8 +43,6 @@ type Config struct {
 // Unlimited as Config.LimitConcurrent or LimitPerMinute turns that limit off.
 const Unlimited = -1
 
-var plainToken = regexp.MustCompile(`^[A-Za-z0-9_-]+$`)
-
 // withDefaults returns c with zero fields set.
 func (c Config) withDefaults() Config {
 	if c.InstanceID == "" {
@@ -69,7 +67,7 @@ func (c Config) withDefaults() Config {
 // Validate checks the configuration (after defaults).
 func (c Config) Validate() error {
 	c = c.withDefaults()
-	if !plainToken.MatchString(c.InstanceID) {
+	if !names.Plain(c.InstanceID) {
 		return fmt.Errorf("controller: instance id %q must be letters, digits, '-' or '_'", c.InstanceID)
 	}
 	if c.DefaultWait < 0 {
@@ -80,7 +78,7 @@ func (c Config) Validate() error {
 		if err != nil {
 			return fmt.Errorf("controller: guest auth: %w", err)
 		}
-		if !plainToken.MatchString(uuid) {
+		if !names.Plain(uuid) {
 			return fmt.Errorf("controller: guest auth uuid %q must be letters, digits, '-' or '_'", uuid)
 		}
 	}

@@ -180,7 +180,7 @@ func (c *Controller) deadLetter(ctx context.Context, id Identity, ns, activation
 	if err != nil {
 		return nil, nil, err
 	}
-	if !plainToken.MatchString(activationID) {
+	if !names.Plain(activationID) {
 		return nil, nil, fmt.Errorf("activation id %q: %w", activationID, ErrInvalid)
 	}
 	s, err := c.deadLetters(ctx)

@@ -31,6 +31,8 @@ type Invoker struct {
 	actions actionCache
 	// apps are the web app revisions run here, for prewarms (apps.go).
 	apps appRevisions
+	// markerHead begins every started marker (lost.go).
+	markerHead []byte
 
 	slots    chan struct{} // a token per activation pulled for or running
 	mu       sync.Mutex
@@ -70,6 +72,8 @@ func New(nc *nats.Conn, rt container.Runtime, cfg Config, log *slog.Logger) (*In
 		cpu:   cpu,
 		code:  newCodeCache(js, cfg.CodeCacheMB<<20),
 		slots: make(chan struct{}, cfg.MaxConcurrent),
+
+		markerHead: startedMarkerHead(cfg.ID),
 	}
 	// The keep-alive policy may ask for a container initialized for an
 	// action ahead of its expected next call.

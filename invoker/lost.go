@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strconv"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -29,17 +30,29 @@ type startedMarker struct {
 }
 
 // markStarted stores, without waiting, that this invoker begins to run m.
-// It is read only when m is redelivered (see lostRun). The marker is a
-// plain publish into the started stream, without JetStream's
-// acknowledgement: one message less per activation, and none of the
-// client's bookkeeping of pending acks. A marker the stream did not store
-// (it was unavailable) makes a redelivery run the activation again, as if
-// it had been lost before it began.
+// It is read only when m is redelivered (see lostRun), and only for an
+// action that allows no retries: an action that does runs again after a
+// lost invoker in any case, so it gets no marker. The marker is a plain
+// publish into the started stream, without JetStream's acknowledgement:
+// one message less per activation, and none of the client's bookkeeping
+// of pending acks. A marker the stream did not store (it was unavailable)
+// makes a redelivery run the activation again, as if it had been lost
+// before it began.
 func (i *Invoker) markStarted(log *slog.Logger, m *activation.Message) {
-	data, _ := json.Marshal(startedMarker{Invoker: i.cfg.ID, At: time.Now().UnixMilli()})
-	if err := i.nc.Publish(names.StartedSubject(m.ActivationID), data); err != nil {
+	if m.Action.Retry.Retries() {
+		return
+	}
+	data := strconv.AppendInt(append(make([]byte, 0, len(i.markerHead)+16), i.markerHead...), time.Now().UnixMilli(), 10)
+	if err := i.nc.Publish(names.StartedSubject(m.ActivationID), append(data, '}')); err != nil {
 		log.Warn("started marker not stored; a redelivery would run the activation again", "err", err)
 	}
+}
+
+// startedMarkerHead is the JSON of invoker id's startedMarker up to the
+// value of At: `{"invoker":"<id>","at":`.
+func startedMarkerHead(id string) []byte {
+	b, _ := json.Marshal(startedMarker{Invoker: id})
+	return b[:len(b)-len("0}")]
 }
 
 // lostRun decides a redelivered activation without a record: if an

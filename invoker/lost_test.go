@@ -172,3 +172,61 @@ func TestDoorbellPartition(t *testing.T) {
 		}
 	}
 }
+
+// TestStartedMarker: an activation of an action that allows no retries
+// leaves a marker naming this invoker; one whose action allows retries
+// leaves none, since a redelivery runs it again whatever the marker says.
+func TestStartedMarker(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		retry  *entity.RetryPolicy
+		marker bool
+	}{
+		{"no retries", nil, true},
+		{"retries allowed", &entity.RetryPolicy{MaxAttempts: 3}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			rt := newProtoRuntime()
+			e := setup(t, rt, Config{Images: map[string]string{"go": "img-go"}, Prewarm: map[string]int{}})
+			a := e.action(t, "marked", entity.KindGo, "echo", entity.Limits{Memory: 128})
+			a.Retry = tc.retry
+			id := activation.NewID()
+			before := time.Now().UnixMilli()
+			e.publish(t, a, id, `{}`, "")
+			e.run(t)
+			e.settled(t)
+			ctx := context.Background()
+			s, err := e.js.Stream(ctx, names.StartedStream)
+			if err != nil {
+				t.Fatal(err)
+			}
+			raw, err := s.GetLastMsgForSubject(ctx, names.StartedSubject(id))
+			if !tc.marker {
+				if err == nil {
+					t.Fatalf("marker %s stored for an action that allows retries", raw.Data)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			var sm startedMarker
+			if err := json.Unmarshal(raw.Data, &sm); err != nil {
+				t.Fatalf("marker %s: %v", raw.Data, err)
+			}
+			if sm.Invoker != e.inv.ID() || sm.At < before || sm.At > time.Now().UnixMilli() {
+				t.Errorf("marker %s, want invoker %s at %d or later", raw.Data, e.inv.ID(), before)
+			}
+		})
+	}
+}
+
+func TestStartedMarkerHead(t *testing.T) {
+	for _, id := range []string{"inv-a", "host_1-x2"} {
+		got := string(startedMarkerHead(id)) + "1764892800123}"
+		want, _ := json.Marshal(startedMarker{Invoker: id, At: 1764892800123})
+		if got != string(want) {
+			t.Errorf("marker %s, want %s", got, want)
+		}
+	}
+}

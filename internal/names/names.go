@@ -4,7 +4,7 @@ import (
 	"encoding/base64"
 	"fmt"
 	"hash/fnv"
-	"regexp"
+	"strconv"
 )
 
 // JetStream streams, KV buckets, object stores and consumers. Every name
@@ -131,13 +131,24 @@ const (
 	HeaderStatus = "Flurry-Status"
 )
 
-var plainToken = regexp.MustCompile(`^[A-Za-z0-9_-]+$`)
+// Plain reports whether s is a plain token: one or more of A-Z, a-z,
+// 0-9, "_" and "-". It is on every invoke's path, where a regular
+// expression cost 1 % of the standalone's CPU.
+func Plain(s string) bool {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '_' || c == '-') {
+			return false
+		}
+	}
+	return s != ""
+}
 
 // Token turns any string into one NATS subject token and KV key token:
 // plain names stay readable, anything else becomes "=" + base64url.
 // Distinct inputs give distinct tokens.
 func Token(s string) string {
-	if plainToken.MatchString(s) {
+	if Plain(s) {
 		return s
 	}
 	return "=" + base64.RawURLEncoding.EncodeToString([]byte(s))
@@ -150,36 +161,42 @@ func ActionKey(ns, name string) string { return Token(ns) + "." + Token(name) }
 func ActionKeyPrefix(ns string) string { return Token(ns) + ".>" }
 
 // RecordSubject is the subject of activation id's record in namespace ns.
-func RecordSubject(ns, id string) string { return fmt.Sprintf(RecordSubjectT, Token(ns), id) }
+func RecordSubject(ns, id string) string { return "flurry.record." + Token(ns) + "." + id }
 
 // RecordNamespaceSubject selects all records of namespace ns.
 func RecordNamespaceSubject(ns string) string { return fmt.Sprintf(RecordNamespaceSubjectT, Token(ns)) }
 
 // ResultSubject is where the controller instance id waits for results.
-func ResultSubject(instance string) string { return fmt.Sprintf(ResultSubjectT, instance) }
+func ResultSubject(instance string) string { return "flurry.result." + instance }
 
 // CodeName is the object name of code with the given hex sha256 digest.
 func CodeName(digest string) string { return "sha256-" + digest }
 
-// Partition maps an action to one of Partitions activation partitions.
+// Partition maps an action to one of Partitions activation partitions:
+// FNV-1a (32 bits) of ns, a zero byte and name, modulo Partitions. The
+// mapping is part of the stored state (subjects of queued activations),
+// so it never changes.
 func Partition(ns, name string) int {
-	h := fnv.New32a()
-	h.Write([]byte(ns))
-	h.Write([]byte{0})
-	h.Write([]byte(name))
-	return int(h.Sum32() % Partitions)
+	const offset, prime = 2166136261, 16777619
+	h := uint32(offset)
+	for i := 0; i < len(ns); i++ {
+		h = (h ^ uint32(ns[i])) * prime
+	}
+	h *= prime // the zero byte
+	for i := 0; i < len(name); i++ {
+		h = (h ^ uint32(name[i])) * prime
+	}
+	return int(h % Partitions)
 }
 
 // ActivationSubject is the subject an activation of ns/name is published on.
-func ActivationSubject(ns, name string) string {
-	return fmt.Sprintf(ActivationSubjectT, Partition(ns, name))
-}
+func ActivationSubject(ns, name string) string { return PartitionSubject(Partition(ns, name)) }
 
 // PartitionConsumer is the durable consumer of activation partition p.
 func PartitionConsumer(p int) string { return fmt.Sprintf(PartitionConsumerT, p) }
 
 // PartitionSubject is the activation subject of partition p.
-func PartitionSubject(p int) string { return fmt.Sprintf(ActivationSubjectT, p) }
+func PartitionSubject(p int) string { return "flurry.activation.p" + strconv.Itoa(p) }
 
 // DoorbellSubject is the doorbell subject of partition p.
 func DoorbellSubject(p int) string { return fmt.Sprintf(DoorbellSubjectT, p) }
@@ -188,7 +205,7 @@ func DoorbellSubject(p int) string { return fmt.Sprintf(DoorbellSubjectT, p) }
 func OverflowSubject(p int) string { return fmt.Sprintf(OverflowSubjectT, p) }
 
 // StartedSubject is the started marker subject of activation id.
-func StartedSubject(id string) string { return fmt.Sprintf(StartedSubjectT, id) }
+func StartedSubject(id string) string { return "flurry.started." + id }
 
 // ControllerAPISubject is the request subject of controller API method.
 func ControllerAPISubject(method string) string { return fmt.Sprintf(ControllerAPISubjectT, method) }
