@@ -303,16 +303,19 @@ func (c *Client) Run(ctx context.Context, req RunRequest) (RunResponse, error) {
 	if len(bytes.TrimSpace(value)) == 0 {
 		value = json.RawMessage("{}")
 	}
+	// The value goes last: the Go launcher then reads the other members
+	// in this order without a JSON decoder, and decodes only the value
+	// (actions/gowrap/launch, decode.go).
 	body, err := json.Marshal(struct {
-		Value         json.RawMessage `json:"value"`
 		Namespace     string          `json:"namespace"`
 		ActionName    string          `json:"action_name"`
 		ActionVersion string          `json:"action_version"`
 		ActivationID  string          `json:"activation_id"`
 		Deadline      string          `json:"deadline"`
 		APIKey        string          `json:"api_key,omitempty"`
-	}{value, req.Namespace, req.ActionName, req.ActionVersion, req.ActivationID,
-		strconv.FormatInt(req.Deadline, 10), req.APIKey})
+		Value         json.RawMessage `json:"value"`
+	}{req.Namespace, req.ActionName, req.ActionVersion, req.ActivationID,
+		strconv.FormatInt(req.Deadline, 10), req.APIKey, value})
 	if err != nil {
 		return RunResponse{}, fmt.Errorf("encode run: %w", err)
 	}

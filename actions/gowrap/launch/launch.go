@@ -78,7 +78,7 @@ type activation struct {
 // {"error": ...} result.
 func activate(action Action, line []byte) []byte {
 	var msg activation
-	if err := json.Unmarshal(line, &msg); err != nil {
+	if err := decodeActivation(line, &msg); err != nil {
 		return errorResult("flurry: malformed activation: " + err.Error())
 	}
 	return run(action, &msg)

@@ -3,7 +3,6 @@ package launch
 import (
 	"bufio"
 	"bytes"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -142,7 +141,7 @@ func (s *server) handle(buf []byte, req *request) (_ []byte, lines [2][]byte) {
 		return answer(buf, http.StatusMethodNotAllowed, errorResult("/run takes POST"), nil, nil), lines
 	}
 	var msg activation
-	if err := json.Unmarshal(req.body, &msg); err != nil {
+	if err := decodeActivation(req.body, &msg); err != nil {
 		return answer(buf, http.StatusBadRequest, errorResult("malformed run request: body must be a JSON object"), nil, nil), lines
 	}
 
