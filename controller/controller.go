@@ -32,6 +32,8 @@ type Controller struct {
 
 	keys  *cache[entity.Key]
 	cache *cache[entity.Action]
+	// actionJSON encodes the cached actions for activation messages.
+	actionJSON actionJSONs
 	// adm enforces namespace limits over all controllers (admission.go).
 	adm *admission
 	// trig holds triggers, rules and timers (triggers.go, timers.go).

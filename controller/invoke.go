@@ -7,6 +7,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -69,7 +71,11 @@ func (c *Controller) enqueue(ctx context.Context, id Identity, a *entity.Action,
 		Cause:        req.Cause,
 		App:          app,
 	}
-	data, err := json.Marshal(&msg)
+	action, err := c.actionJSON.get(a)
+	if err != nil {
+		return nil, fmt.Errorf("invoke %q: %w", a.Name, err)
+	}
+	data, err := activation.EncodeMessage(&msg, action)
 	if err != nil {
 		return nil, fmt.Errorf("invoke %q: %w", a.Name, err)
 	}
@@ -94,8 +100,11 @@ func (c *Controller) enqueue(ctx context.Context, id Identity, a *entity.Action,
 		adm.cancel()
 		return nil, publishError(a.Name, err)
 	}
-	log := c.log.With("activation", aid, "namespace", ns, "action", a.Name)
-	log.Debug("activation enqueued", "blocking", req.Blocking)
+	// Made only to be used: With formats its attributes on every call.
+	log := func() *slog.Logger { return c.log.With("activation", aid, "namespace", ns, "action", a.Name) }
+	if c.log.Enabled(ctx, slog.LevelDebug) {
+		log().Debug("activation enqueued", "blocking", req.Blocking)
+	}
 
 	res := &InvokeResult{ActivationID: aid}
 	if !req.Blocking {
@@ -116,9 +125,9 @@ func (c *Controller) enqueue(ctx context.Context, id Identity, a *entity.Action,
 	case <-t.C:
 		// The core-NATS result may have been lost; the record is durable.
 		res.Record = c.lookupRecord(ctx, ns, aid)
-		log.Debug("blocking wait ended", "record", res.Record != nil)
+		log().Debug("blocking wait ended", "record", res.Record != nil)
 	case <-ctx.Done():
-		log.Debug("blocking caller left", "err", ctx.Err())
+		log().Debug("blocking caller left", "err", ctx.Err())
 	case <-c.done:
 	}
 	return res, nil
@@ -208,4 +217,38 @@ func (c *Controller) onResult(m *nats.Msg) {
 		return
 	}
 	ch <- &r // buffered 1, and the waiter was removed: never blocks
+}
+
+// actionJSONs keeps the JSON of the action revisions this controller
+// enqueues, by the pointer its action cache holds (cached actions are
+// never changed): an activation message carries its whole action, and
+// encoding the action was most of the message's json.Marshal.
+type actionJSONs struct {
+	mu sync.RWMutex
+	m  map[*entity.Action][]byte
+}
+
+// maxActionJSONs bounds the actions kept; past it they are all dropped
+// and encoded again as they come.
+const maxActionJSONs = 4096
+
+// get returns json.Marshal(a).
+func (j *actionJSONs) get(a *entity.Action) ([]byte, error) {
+	j.mu.RLock()
+	b, ok := j.m[a]
+	j.mu.RUnlock()
+	if ok {
+		return b, nil
+	}
+	b, err := json.Marshal(a)
+	if err != nil {
+		return nil, err
+	}
+	j.mu.Lock()
+	if j.m == nil || len(j.m) >= maxActionJSONs {
+		j.m = make(map[*entity.Action][]byte)
+	}
+	j.m[a] = b
+	j.mu.Unlock()
+	return b, nil
 }

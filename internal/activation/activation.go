@@ -183,3 +183,42 @@ func (r *Record) Annotation(key string) json.RawMessage {
 	}
 	return nil
 }
+
+// EncodeMessage returns json.Marshal(m), given action, the JSON of
+// m.Action as json.Marshal writes it. An activation message carries its
+// whole action, and encoding it was most of json.Marshal's work per
+// invoke; the controller keeps action's JSON per action revision.
+func EncodeMessage(m *Message, action []byte) ([]byte, error) {
+	params, err := json.Marshal(m.Params) // compacted, as json.Marshal does
+	if err != nil {
+		return nil, err
+	}
+	b := make([]byte, 0, 128+len(action)+len(params))
+	b = appendString(append(b, `{"activationId":`...), m.ActivationID)
+	b = appendString(append(b, `,"namespace":`...), m.Namespace)
+	b = append(append(b, `,"action":`...), action...)
+	b = append(append(b, `,"params":`...), params...)
+	b = appendString(append(b, `,"subject":`...), m.Subject)
+	b = strconv.AppendBool(append(b, `,"blocking":`...), m.Blocking)
+	b = strconv.AppendInt(append(b, `,"admitted":`...), m.Admitted, 10)
+	if m.Cause != "" {
+		b = appendString(append(b, `,"cause":`...), m.Cause)
+	}
+	if m.App != nil {
+		app, err := json.Marshal(m.App)
+		if err != nil {
+			return nil, err
+		}
+		b = append(append(b, `,"app":`...), app...)
+	}
+	return append(b, '}'), nil
+}
+
+// appendString appends s as json.Marshal writes it.
+func appendString(b []byte, s string) []byte {
+	if plainString(s) {
+		return append(append(append(b, '"'), s...), '"')
+	}
+	q, _ := json.Marshal(s)
+	return append(b, q...)
+}

@@ -2,6 +2,7 @@ package activation
 
 import (
 	"encoding/json"
+	"reflect"
 	"testing"
 
 	"github.com/flurryfn/flurry/internal/entity"
@@ -37,5 +38,40 @@ func TestAnnotateAndAnnotation(t *testing.T) {
 	}
 	if r.Annotation("missing") != nil {
 		t.Error("a missing annotation is not nil")
+	}
+}
+
+// TestEncodeMessageIsMarshal: EncodeMessage writes json.Marshal's bytes,
+// for every member of Message.
+func TestEncodeMessageIsMarshal(t *testing.T) {
+	if n := reflect.TypeFor[Message]().NumField(); n != 9 {
+		t.Fatalf("Message has %d fields; EncodeMessage writes 9: add the new one there and here", n)
+	}
+	plain := Message{ActivationID: "0123456789abcdef", Namespace: "guest",
+		Action: entity.Action{Namespace: "guest", Name: "hello", Revision: 7, Exec: entity.Exec{Kind: "go:1.26"}},
+		Params: json.RawMessage(`{"a":1}`), Subject: "23bc46b1-71f6", Blocking: true, Admitted: 1764892800123}
+	odd := plain
+	odd.Namespace, odd.Subject, odd.Cause = "<ns>&", "quote\" and \\ and \n and ü", "cause-1"
+	odd.Params = json.RawMessage(" {\"html\": \"<b>\",\n \"n\": [1, 2]} ")
+	odd.App = &AppCall{Op: AppServe, Endpoint: "web"}
+	empty := Message{}
+	for _, m := range []*Message{&plain, &odd, &empty} {
+		action, err := json.Marshal(m.Action)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := EncodeMessage(m, action)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, _ := json.Marshal(m)
+		if string(got) != string(want) {
+			t.Errorf("EncodeMessage:\n%s\njson.Marshal:\n%s", got, want)
+		}
+	}
+	bad := plain
+	bad.Params = json.RawMessage(`{"a":`)
+	if _, err := EncodeMessage(&bad, []byte(`{}`)); err == nil {
+		t.Error("EncodeMessage took invalid params")
 	}
 }

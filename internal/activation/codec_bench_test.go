@@ -81,3 +81,14 @@ func BenchmarkRecordUnmarshal(b *testing.B) {
 		}
 	}
 }
+
+func BenchmarkMessageEncode(b *testing.B) {
+	m := benchMessage()
+	action, _ := json.Marshal(&m.Action)
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := EncodeMessage(m, action); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
