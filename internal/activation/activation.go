@@ -193,7 +193,8 @@ func EncodeMessage(m *Message, action []byte) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	b := make([]byte, 0, 128+len(action)+len(params))
+	// The members' names and the numbers take under 192 bytes.
+	b := make([]byte, 0, 192+len(m.ActivationID)+len(m.Namespace)+len(action)+len(params)+len(m.Subject)+len(m.Cause))
 	b = appendString(append(b, `{"activationId":`...), m.ActivationID)
 	b = appendString(append(b, `,"namespace":`...), m.Namespace)
 	b = append(append(b, `,"action":`...), action...)
