@@ -96,22 +96,22 @@ func readPlainAnswer(br *bufio.Reader) (*http.Response, error) {
 		}
 		value = bytes.Trim(value, " \t")
 		switch {
-		case asciiEqualFold(name, "Content-Length"):
+		case equalFold(name, "Content-Length"):
 			n, err := strconv.ParseUint(string(value), 10, 63)
 			if err != nil || resp.ContentLength >= 0 {
 				return nil, nil
 			}
 			resp.ContentLength = int64(n)
-		case asciiEqualFold(name, "Transfer-Encoding"):
+		case equalFold(name, "Transfer-Encoding"):
 			return nil, nil
-		case asciiEqualFold(name, "Connection"):
+		case equalFold(name, "Connection"):
 			switch {
-			case asciiEqualFold(value, "close"):
+			case equalFold(value, "close"):
 				resp.Close = true
-			case !asciiEqualFold(value, "keep-alive"):
+			case !equalFold(value, "keep-alive"):
 				return nil, nil
 			}
-		case asciiEqualFold(name, InlineLogsHeader):
+		case equalFold(name, InlineLogsHeader):
 			if resp.Header != nil {
 				return nil, nil
 			}
@@ -127,6 +127,10 @@ func readPlainAnswer(br *bufio.Reader) (*http.Response, error) {
 }
 
 var crlf = []byte("\r\n")
+
+// equalFold reports whether b equals s ignoring case; the head's text is
+// ASCII here (plainToken, plainText), where bytes.EqualFold is ASCII's.
+func equalFold(b []byte, s string) bool { return len(b) == len(s) && bytes.EqualFold(b, []byte(s)) }
 
 // peekHead returns an answer's head, through its empty line, without
 // reading it from br; nil when it does not fit br's buffer. The head may
@@ -220,26 +224,6 @@ func plainToken(b []byte) bool {
 func plainText(b []byte) bool {
 	for _, c := range b {
 		if (c < ' ' || c > '~') && c != '\t' {
-			return false
-		}
-	}
-	return true
-}
-
-// asciiEqualFold reports whether b equals s, ignoring ASCII case.
-func asciiEqualFold(b []byte, s string) bool {
-	if len(b) != len(s) {
-		return false
-	}
-	for i := range len(b) {
-		x, y := b[i], s[i]
-		if 'A' <= x && x <= 'Z' {
-			x += 'a' - 'A'
-		}
-		if 'A' <= y && y <= 'Z' {
-			y += 'a' - 'A'
-		}
-		if x != y {
 			return false
 		}
 	}
