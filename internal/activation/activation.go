@@ -150,10 +150,7 @@ func annotationValue(value any) json.RawMessage {
 	case int:
 		return strconv.AppendInt(nil, int64(v), 10)
 	case string:
-		if plainString(v) {
-			b := make([]byte, 0, len(v)+2)
-			return append(append(append(b, '"'), v...), '"')
-		}
+		return appendString(make([]byte, 0, len(v)+2), v)
 	}
 	b, err := json.Marshal(value)
 	if err != nil {
