@@ -9,11 +9,8 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/nats-io/nats.go"
-
 	"github.com/flurryfn/flurry/internal/activation"
 	"github.com/flurryfn/flurry/internal/entity"
-	"github.com/flurryfn/flurry/internal/names"
 )
 
 // KindTrigger is the kind annotation of a trigger activation's record.
@@ -144,15 +141,15 @@ func derivedID(base, salt string) string {
 }
 
 // writeRecord stores a record the controller makes itself (trigger and
-// sequence activations) as invokers do: on names.RecordSubject with
-// Nats-Msg-Id = the activation id, a few attempts.
+// sequence activations) as invokers do: activation.RecordMsg, a few
+// attempts. A record already there (an earlier attempt was stored after
+// all) is success: the activation has its one record.
 func (c *Controller) writeRecord(ctx context.Context, rec *activation.Record) error {
 	data, err := json.Marshal(rec)
 	if err != nil {
 		return fmt.Errorf("record %s: %w", rec.ActivationID, err)
 	}
-	msg := &nats.Msg{Subject: names.RecordSubject(rec.Namespace, rec.ActivationID), Data: data,
-		Header: nats.Header{names.HeaderMsgID: []string{rec.ActivationID}}}
+	msg := activation.RecordMsg(rec.Namespace, rec.ActivationID, data)
 	// Written even when the caller has left: the activations ran.
 	ctx = context.WithoutCancel(ctx)
 	for attempt := range 3 {
@@ -166,7 +163,7 @@ func (c *Controller) writeRecord(ctx context.Context, rec *activation.Record) er
 		pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 		_, err = c.js.PublishMsg(pctx, msg)
 		cancel()
-		if err == nil {
+		if err == nil || activation.Recorded(err) {
 			return nil
 		}
 	}

@@ -490,6 +490,46 @@ func TestRedeliveredWithRecordIsNotRerun(t *testing.T) {
 	}
 }
 
+// An activation recorded by another run while this one was running (its
+// first invoker taken for lost, say) keeps that record: this run's is
+// refused, and the caller gets the stored one.
+func TestRecordedDuringRunKeepsFirstRecord(t *testing.T) {
+	rt := newProtoRuntime()
+	e := setup(t, rt, Config{Images: map[string]string{"go": "img-go"}, Prewarm: map[string]int{}})
+	a := e.action(t, "slow", entity.KindGo, "sleep", entity.Limits{Memory: 128})
+	id := activation.NewID()
+	ctx := context.Background()
+	inbox := nats.NewInbox()
+	sub, _ := e.nc.SubscribeSync(inbox)
+	e.run(t)
+	e.publish(t, a, id, `{"ms":1500}`, inbox)
+
+	time.Sleep(500 * time.Millisecond) // the activation is running
+	first := []byte(`{"activationId":"` + id + `","namespace":"guest","response":{"status":"success","statusCode":0,"success":true,"result":{"first":true}}}`)
+	if _, err := e.js.PublishMsg(ctx, activation.RecordMsg("guest", id, first)); err != nil {
+		t.Fatal(err)
+	}
+	got, err := sub.NextMsg(10 * time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(got.Data) != string(first) {
+		t.Fatalf("caller got %s, want the first record", got.Data)
+	}
+	e.settled(t)
+	s, err := e.js.Stream(ctx, names.RecordsStream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := s.Info(ctx, jetstream.WithSubjectFilter(names.RecordSubject("guest", id)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := info.State.Subjects[names.RecordSubject("guest", id)]; n != 1 {
+		t.Fatalf("%d records for the activation, want 1", n)
+	}
+}
+
 func TestDrain(t *testing.T) {
 	rt := newProtoRuntime()
 	e := setup(t, rt, Config{Images: map[string]string{"go": "img-go"}})

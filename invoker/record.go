@@ -56,14 +56,12 @@ func (i *Invoker) reply(log *slog.Logger, subject string, data []byte) {
 	}
 }
 
-// writeRecord stores the record in the records stream, deduplicated by
-// activation id, retrying a few times.
+// writeRecord stores the record in the records stream, once per
+// activation id (activation.RecordMsg), retrying a few times. An error
+// for which activation.Recorded holds means another run of the
+// activation recorded first.
 func (i *Invoker) writeRecord(ctx context.Context, m *activation.Message, data []byte) error {
-	msg := &nats.Msg{
-		Subject: names.RecordSubject(m.Namespace, m.ActivationID),
-		Data:    data,
-		Header:  nats.Header{names.HeaderMsgID: []string{m.ActivationID}},
-	}
+	msg := activation.RecordMsg(m.Namespace, m.ActivationID, data)
 	if err := i.publishRetrying(ctx, msg); err != nil {
 		return fmt.Errorf("write record to %s: %w", msg.Subject, err)
 	}
@@ -71,7 +69,7 @@ func (i *Invoker) writeRecord(ctx context.Context, m *activation.Message, data [
 }
 
 // publishRetrying publishes msg to JetStream, trying recordAttempts times
-// with a growing pause.
+// with a growing pause; a refused record (activation.Recorded) is final.
 func (i *Invoker) publishRetrying(ctx context.Context, msg *nats.Msg) error {
 	var err error
 	for attempt := range recordAttempts {
@@ -81,8 +79,8 @@ func (i *Invoker) publishRetrying(ctx context.Context, msg *nats.Msg) error {
 		pctx, cancel := context.WithTimeout(ctx, recordTimeout)
 		_, err = i.js.PublishMsg(pctx, msg)
 		cancel()
-		if err == nil {
-			return nil
+		if err == nil || activation.Recorded(err) {
+			return err
 		}
 	}
 	return err

@@ -47,7 +47,22 @@ func (i *Invoker) settle(ctx context.Context, log *slog.Logger, msg jetstream.Ms
 		rec.Annotate(activation.AnnotationAttempts, attempt)
 	}
 	data := i.encodeRecord(log, rec)
-	if err := i.writeRecord(ctx, m, data); err != nil {
+	if err := i.writeRecord(ctx, m, data); activation.Recorded(err) {
+		// An earlier run recorded this activation (its invoker was taken
+		// for lost, or a retried publish was stored after all): that
+		// record is the result, as on a redelivery.
+		stored, ok := i.storedRecord(ctx, m)
+		if !ok {
+			log.Error("activation already recorded but its record is unreadable; leaving the message for redelivery")
+			return
+		}
+		log.Info("activation already has a record; replying with it, not with this run's")
+		if reply := msg.Headers().Get(names.HeaderReply); reply != "" {
+			i.reply(log, reply, stored)
+		}
+		i.ack(log, msg)
+		return
+	} else if err != nil {
 		log.Error("activation record not written; leaving the message for redelivery", "err", err)
 		return
 	}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -15,6 +16,7 @@ import (
 // sample is one successful call: its latency at the client and, for
 // -breakdown, its record's parts.
 type sample struct {
+	at  time.Time // when the call arrived (open loop) or was made
 	lat time.Duration
 	span
 }
@@ -97,6 +99,43 @@ func breakdown(samples []sample) string {
 	means := map[string]time.Duration{"latency": sl / n, "wait": sw / n, "container": sd / n, "rest": max(sl-sw-sd, 0) / n}
 	for _, k := range []string{"latency", "wait", "container", "rest"} {
 		fmt.Fprintf(&b, "| %s | %s | %s | %s |\n", k, ms(benchsys.Percentile(parts[k], 50)), ms(benchsys.Percentile(parts[k], 99)), ms(means[k]))
+	}
+	return b.String()
+}
+
+// stalls groups samples into windows of width by arrival and reports the
+// n windows whose slowest call was slowest, in time order: a tail that
+// comes from a few stalls shows as a few bad windows, one that comes from
+// steady queueing as many.
+func stalls(samples []sample, width time.Duration, n int) string {
+	if len(samples) == 0 {
+		return "no samples"
+	}
+	t0 := samples[0].at
+	for _, s := range samples {
+		if s.at.Before(t0) {
+			t0 = s.at
+		}
+	}
+	windows := map[int64][]time.Duration{}
+	for _, s := range samples {
+		k := int64(s.at.Sub(t0) / width)
+		windows[k] = append(windows[k], s.lat)
+	}
+	keys := make([]int64, 0, len(windows))
+	for k := range windows {
+		keys = append(keys, k)
+	}
+	worst := func(k int64) time.Duration { return slices.Max(windows[k]) }
+	slices.SortFunc(keys, func(a, b int64) int { return cmp.Compare(worst(b), worst(a)) })
+	keys = keys[:min(n, len(keys))]
+	slices.Sort(keys)
+	var b strings.Builder
+	fmt.Fprintf(&b, "slowest %s windows by arrival\n\n| from | calls | p50 | slowest |\n|---|---|---|---|\n", width)
+	for _, k := range keys {
+		w := windows[k]
+		fmt.Fprintf(&b, "| %s | %d | %s | %s |\n", (time.Duration(k) * width).Round(time.Millisecond), len(w),
+			ms(benchsys.Percentile(w, 50)), ms(slices.Max(w)))
 	}
 	return b.String()
 }

@@ -46,6 +46,7 @@ type config struct {
 	logFile        string
 	rate           float64
 	breakdown      bool
+	stalls         bool
 	hot            int
 	cpu            bool
 	netHTTP        bool
@@ -103,6 +104,7 @@ func main() {
 	flag.StringVar(&c.containerAddr, "container-addr", "unix", "how invokers reach containers: unix, loopback or bridge (flurry's --container-addr)")
 	flag.BoolVar(&c.cpu, "cpu", false, "print the CPU per activation of every process group (from /proc) over each measured phase")
 	flag.Float64Var(&c.rate, "rate", 0, "offer this many activations per second open-loop (Poisson arrivals, served by -clients callers) instead of closed-loop clients")
+	flag.BoolVar(&c.stalls, "stalls", false, "print the measured phase's slowest 100 ms windows by arrival: how many calls arrived, their p50 and their slowest")
 	flag.BoolVar(&c.breakdown, "breakdown", false, "ask for whole records and print where the latency went: waiting for an invoker, in the container, the rest")
 	flag.IntVar(&c.hot, "hot", 0, "call only the first N actions in the measured phase (0: all); the others stay warm and idle")
 	flag.StringVar(&c.logFile, "log", "", "append the output of the Flurry processes of each configuration to this file")
@@ -290,6 +292,9 @@ func runOne(c config, code, dir string, nActions, nInvokers int) (result, error)
 	if c.breakdown {
 		fmt.Fprintf(os.Stderr, "%d actions, %d invokers: %s\n", nActions, nInvokers, breakdown(samples))
 	}
+	if c.stalls {
+		fmt.Fprintf(os.Stderr, "%d actions, %d invokers: %s\n", nActions, nInvokers, stalls(samples, 100*time.Millisecond, 10))
+	}
 	if c.cpu {
 		fmt.Fprintf(os.Stderr, "%d actions, %d invokers: %s\n", nActions, nInvokers, cpuAccount(cpuBefore, sampleCPU(), int64(len(lat))))
 	}
@@ -394,7 +399,7 @@ func call(invoke invokeFunc, name string, since time.Time, failed *atomic.Int64)
 		}
 		return sample{}, false
 	}
-	return sample{lat: time.Since(since), span: sp}, true
+	return sample{at: since, lat: time.Since(since), span: sp}, true
 }
 
 func tail(s string, n int) string {
