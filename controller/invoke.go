@@ -80,7 +80,14 @@ func (c *Controller) enqueue(ctx context.Context, id Identity, a *entity.Action,
 		return nil, fmt.Errorf("invoke %q: %w", a.Name, err)
 	}
 	m := &nats.Msg{Subject: names.ActivationSubject(ns, a.Name), Header: nats.Header{}, Data: data}
-	m.Header.Set(names.HeaderMsgID, aid)
+	if req.activationID != "" {
+		// A derived id comes again when its cause is replayed (a trigger
+		// message redelivered, a sequence retried): JetStream stores it
+		// once within its duplicate window. A new id cannot come twice,
+		// as nothing publishes it again, so it costs the broker no
+		// de-duplication entry (2 minutes of its heap).
+		m.Header.Set(names.HeaderMsgID, aid)
+	}
 	// Limits come last, so a request refused for anything else takes no
 	// slot or token (ADR 005).
 	adm, err := c.adm.admit(ctx, ns, aid)
