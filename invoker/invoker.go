@@ -195,15 +195,10 @@ func (i *Invoker) handle(ctx context.Context, msg jetstream.Msg) {
 		return
 	}
 	log := i.log.With("activation", m.ActivationID)
-	reply := msg.Headers().Get(names.HeaderReply)
 
 	if md, err := msg.Metadata(); err == nil && md.NumDelivered > 1 {
-		if rec, ok := i.storedRecord(ctx, &m); ok {
-			log.Info("redelivered activation already has a record; acking", "delivered", md.NumDelivered)
-			if reply != "" {
-				i.reply(log, reply, rec)
-			}
-			i.ack(log, msg)
+		if i.settleStored(ctx, log, msg, &m) {
+			log.Info("redelivered activation already had a record; acked", "delivered", md.NumDelivered)
 			return
 		}
 		log.Info("activation redelivered", "delivered", md.NumDelivered)

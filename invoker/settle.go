@@ -51,16 +51,11 @@ func (i *Invoker) settle(ctx context.Context, log *slog.Logger, msg jetstream.Ms
 		// An earlier run recorded this activation (its invoker was taken
 		// for lost, or a retried publish was stored after all): that
 		// record is the result, as on a redelivery.
-		stored, ok := i.storedRecord(ctx, m)
-		if !ok {
+		if !i.settleStored(ctx, log, msg, m) {
 			log.Error("activation already recorded but its record is unreadable; leaving the message for redelivery")
 			return
 		}
-		log.Info("activation already has a record; replying with it, not with this run's")
-		if reply := msg.Headers().Get(names.HeaderReply); reply != "" {
-			i.reply(log, reply, stored)
-		}
-		i.ack(log, msg)
+		log.Info("activation already had a record; replied with it, not with this run's")
 		return
 	} else if err != nil {
 		log.Error("activation record not written; leaving the message for redelivery", "err", err)
@@ -77,4 +72,19 @@ func (i *Invoker) settle(ctx context.Context, log *slog.Logger, msg jetstream.Ms
 		return
 	}
 	i.ack(log, msg)
+}
+
+// settleStored settles msg with the record m already has, if it has one
+// (storedRecord): the waiting caller gets that record and msg is acked.
+// It reports whether there was one.
+func (i *Invoker) settleStored(ctx context.Context, log *slog.Logger, msg jetstream.Msg, m *activation.Message) bool {
+	rec, ok := i.storedRecord(ctx, m)
+	if !ok {
+		return false
+	}
+	if reply := msg.Headers().Get(names.HeaderReply); reply != "" {
+		i.reply(log, reply, rec)
+	}
+	i.ack(log, msg)
+	return true
 }
