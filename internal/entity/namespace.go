@@ -42,3 +42,53 @@ func Limit(p *int64, def int64) int64 {
 	}
 	return *p
 }
+
+// Network policies of a namespace's containers.
+const (
+	// NetworkDefault gives containers outbound network access (the
+	// platform's metadata addresses stay blocked).
+	NetworkDefault = "default"
+	// NetworkNone gives containers no network at all; they still speak
+	// the action protocol over their unix socket.
+	NetworkNone = "none"
+)
+
+// Namespace is a tenant as an administrator made it: its policies beyond
+// the defaults. The namespace's API keys are Keys; its admission limits
+// are NamespaceLimits, stored apart.
+type Namespace struct {
+	Name string `json:"name"`
+	// Created is when the namespace was made, Unix milliseconds.
+	Created int64 `json:"created"`
+	// Network is the network policy of its containers: NetworkDefault
+	// (also when empty) or NetworkNone.
+	Network string `json:"network,omitempty"`
+	// EventSubjects are NATS subject patterns, beyond the namespace's own
+	// event subject space, that its message triggers may consume and
+	// publish to (an administrator's grant).
+	EventSubjects []string `json:"eventSubjects,omitempty"`
+	// EventStreams are JetStream streams its message triggers may consume
+	// (an administrator's grant).
+	EventStreams []string `json:"eventStreams,omitempty"`
+}
+
+// NetworkPolicy returns n's network policy, NetworkDefault when unset.
+func (n *Namespace) NetworkPolicy() string {
+	if n == nil || n.Network == "" {
+		return NetworkDefault
+	}
+	return n.Network
+}
+
+// Validate checks the name and the policy.
+func (n *Namespace) Validate() error {
+	if !ValidName(n.Name) || n.Name == "_" {
+		return fmt.Errorf("%w: namespace name %q", ErrInvalid, n.Name)
+	}
+	switch n.Network {
+	case "", NetworkDefault, NetworkNone:
+	default:
+		return fmt.Errorf("%w: network policy %q (want %q or %q)", ErrInvalid, n.Network, NetworkDefault, NetworkNone)
+	}
+	return nil
+}

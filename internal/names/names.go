@@ -69,6 +69,11 @@ const (
 	ActionsBucket = "flurry_actions"
 	// AuthBucket is the KV bucket of API keys; key = the key's uuid.
 	AuthBucket = "flurry_auth"
+	// NamespacesBucket is the KV bucket of namespaces made by an
+	// administrator (entity.Namespace); key NamespaceKey(ns). A namespace
+	// with keys but no entry here (guest, or one made before namespaces
+	// were stored) has entity.Namespace's defaults.
+	NamespacesBucket = "flurry_namespaces"
 	// CodeStore is the object store of action code, named by CodeName(digest).
 	CodeStore = "flurry_code"
 
@@ -218,7 +223,7 @@ func DeadLetterNamespaceSubject(ns string) string {
 	return fmt.Sprintf(DeadLetterNamespaceSubjectT, Token(ns))
 }
 
-// NamespaceKey is the key of namespace ns in LimitsBucket.
+// NamespaceKey is the key of namespace ns in LimitsBucket and NamespacesBucket.
 func NamespaceKey(ns string) string { return Token(ns) }
 
 // AdmissionConcurrencyKey is the key of namespace ns's concurrency leases

@@ -154,6 +154,14 @@ func Ensure(ctx context.Context, js jetstream.JetStream, opts Options) error {
 	}); err != nil {
 		return fmt.Errorf("provision: kv %s: %w", names.AuthBucket, err)
 	}
+	if _, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+		Bucket:      names.NamespacesBucket,
+		Description: "Flurry namespaces and their policies",
+		Storage:     opts.Storage,
+		Replicas:    opts.Replicas,
+	}); err != nil {
+		return fmt.Errorf("provision: kv %s: %w", names.NamespacesBucket, err)
+	}
 	if _, err := js.CreateOrUpdateObjectStore(ctx, jetstream.ObjectStoreConfig{
 		Bucket:      names.CodeStore,
 		Description: "Flurry action code, content addressed",
