@@ -9,7 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go"
 
 	"github.com/flurryfn/flurry/internal/testutil"
 )
@@ -19,11 +18,7 @@ import (
 // destinations received over the embedded NATS.
 func TestAsync(t *testing.T) {
 	s := startSystem(t, "")
-	nc, err := nats.Connect("nats://" + s.nats)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
+	nc := s.connectNATS(t)
 	okSub, err := nc.SubscribeSync("e2e.async.ok")
 	if err != nil {
 		t.Fatal(err)

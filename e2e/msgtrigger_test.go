@@ -97,11 +97,7 @@ func TestMessageTrigger(t *testing.T) {
 		return errNotYet("the victim invoker has not run an activation yet")
 	})
 
-	nc, err := nats.Connect("nats://" + s.nats)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
+	nc := s.connectNATS(t)
 	js, err := jetstream.New(nc)
 	if err != nil {
 		t.Fatal(err)
