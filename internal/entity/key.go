@@ -16,7 +16,16 @@ type Key struct {
 	Namespace string `json:"namespace"`
 	// Hash is hex sha256 of the secret.
 	Hash string `json:"hash"`
+	// Role is RoleAdmin for the operator's admin credential, which opens
+	// no namespace; empty for a tenant's key.
+	Role string `json:"role,omitempty"`
 }
+
+// RoleAdmin marks the admin credential in Key.Role.
+const RoleAdmin = "admin"
+
+// Admin reports whether k is an admin credential.
+func (k *Key) Admin() bool { return k.Role == RoleAdmin }
 
 // HashSecret returns the stored form of a key secret.
 func HashSecret(secret string) string {

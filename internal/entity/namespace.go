@@ -1,6 +1,10 @@
 package entity
 
-import "fmt"
+import (
+	"fmt"
+
+	"github.com/flurryfn/flurry/internal/names"
+)
 
 // Admission limit defaults (per namespace). OpenWhisk ships 30 concurrent
 // and 60 per minute, sized for a shared cloud; Flurry is self-hosted and
@@ -80,7 +84,9 @@ func (n *Namespace) NetworkPolicy() string {
 	return n.Network
 }
 
-// Validate checks the name and the policy.
+// Validate checks the name and the policy, including that the event
+// grants name no subject or stream of Flurry's or NATS's own (see
+// names.CheckGrantSubject and names.CheckGrantStream).
 func (n *Namespace) Validate() error {
 	if !ValidName(n.Name) || n.Name == "_" {
 		return fmt.Errorf("%w: namespace name %q", ErrInvalid, n.Name)
@@ -89,6 +95,16 @@ func (n *Namespace) Validate() error {
 	case "", NetworkDefault, NetworkNone:
 	default:
 		return fmt.Errorf("%w: network policy %q (want %q or %q)", ErrInvalid, n.Network, NetworkDefault, NetworkNone)
+	}
+	for _, s := range n.EventSubjects {
+		if err := names.CheckGrantSubject(s); err != nil {
+			return fmt.Errorf("%w: event subject grant: %w", ErrInvalid, err)
+		}
+	}
+	for _, s := range n.EventStreams {
+		if err := names.CheckGrantStream(s); err != nil {
+			return fmt.Errorf("%w: event stream grant: %w", ErrInvalid, err)
+		}
 	}
 	return nil
 }
