@@ -28,6 +28,9 @@ type Identity struct {
 	// UUID is the key's uuid (the record's subject).
 	UUID      string `json:"uuid"`
 	Namespace string `json:"namespace"`
+	// Admin marks the admin credential (ADR 022), which opens no
+	// namespace: only the administration operations accept it.
+	Admin bool `json:"admin,omitempty"`
 }
 
 // PutActionRequest creates or updates an action.

@@ -31,7 +31,7 @@ func (c *Controller) Authenticate(ctx context.Context, auth string) (Identity, e
 	if k == nil || !k.Matches(secret) {
 		return Identity{}, fmt.Errorf("authenticate: %w", ErrUnauthenticated)
 	}
-	return Identity{UUID: k.UUID, Namespace: k.Namespace}, nil
+	return Identity{UUID: k.UUID, Namespace: k.Namespace, Admin: k.Admin()}, nil
 }
 
 func (c *Controller) loadKey(ctx context.Context, uuid string) (*entity.Key, error) {
@@ -48,10 +48,19 @@ func (c *Controller) loadKey(ctx context.Context, uuid string) (*entity.Key, err
 }
 
 // AddKey makes a new API key for namespace (which exists from then on)
-// and returns it as "uuid:key". Only the key's hash is stored.
+// and returns it as "uuid:key". Only the key's hash is stored. It is for
+// tests and tools in process; administrators use CreateKey.
 func (c *Controller) AddKey(ctx context.Context, namespace string) (string, error) {
+	k, err := c.addKey(ctx, namespace)
+	if err != nil {
+		return "", err
+	}
+	return k.Auth, nil
+}
+
+func (c *Controller) addKey(ctx context.Context, namespace string) (*NewKey, error) {
 	if !entity.ValidName(namespace) || namespace == "_" {
-		return "", fmt.Errorf("add key: namespace %q: %w", namespace, ErrInvalid)
+		return nil, fmt.Errorf("add key: namespace %q: %w", namespace, ErrInvalid)
 	}
 	auth := entity.NewAuth()
 	uuid, secret, _ := entity.ParseAuth(auth)
@@ -59,20 +68,40 @@ func (c *Controller) AddKey(ctx context.Context, namespace string) (string, erro
 	b, _ := json.Marshal(k)
 	rev, err := c.auth.Create(ctx, uuid, b)
 	if err != nil {
-		return "", unavailable("add key", err)
+		return nil, unavailable("add key", err)
 	}
 	c.keys.put(uuid, &k, rev)
-	return auth, nil
+	return &NewKey{KeyInfo: KeyInfo{UUID: uuid, Namespace: namespace}, Auth: auth}, nil
 }
 
-// ensureKey makes auth ("uuid:key") open namespace, replacing a stored key
-// of the same uuid with another secret or namespace.
-func (c *Controller) ensureKey(ctx context.Context, namespace, auth string) error {
+// purgeKey removes key uuid with its history, so not even its hash stays.
+// This controller forgets it at once, the others when their watch of the
+// auth bucket delivers the purge (milliseconds).
+func (c *Controller) purgeKey(ctx context.Context, uuid string) error {
+	e, err := c.auth.Get(ctx, uuid)
+	if isNotFound(err) {
+		return nil
+	}
+	if err != nil {
+		return unavailable("revoke key "+uuid, err)
+	}
+	if err := c.auth.Purge(ctx, uuid); err != nil {
+		return unavailable("revoke key "+uuid, err)
+	}
+	// The purge marker's revision is above the entry's.
+	c.keys.remove(uuid, e.Revision()+1)
+	return nil
+}
+
+// ensureKey makes auth ("uuid:key") open namespace with role (empty for a
+// tenant, entity.RoleAdmin for the admin credential), replacing a stored
+// key of the same uuid with another secret, namespace or role.
+func (c *Controller) ensureKey(ctx context.Context, namespace, role, auth string) error {
 	uuid, secret, err := entity.ParseAuth(auth)
 	if err != nil {
 		return fmt.Errorf("controller: ensure key: %w", err)
 	}
-	want := entity.Key{UUID: uuid, Namespace: namespace, Hash: entity.HashSecret(secret)}
+	want := entity.Key{UUID: uuid, Namespace: namespace, Hash: entity.HashSecret(secret), Role: role}
 	b, _ := json.Marshal(want)
 	for range 5 {
 		e, err := c.auth.Get(ctx, uuid)

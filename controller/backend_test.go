@@ -10,3 +10,9 @@ var (
 	_ gateway.Backend = (*controller.Controller)(nil)
 	_ gateway.Backend = (*controller.Client)(nil)
 )
+
+// Both also offer namespace administration.
+var (
+	_ gateway.Admin = (*controller.Controller)(nil)
+	_ gateway.Admin = (*controller.Client)(nil)
+)

@@ -22,6 +22,10 @@ type Config struct {
 	// GuestAuth is a "uuid:key" ensured to open namespace "guest" at
 	// start. Empty: none is ensured.
 	GuestAuth string
+	// AdminAuth is a "uuid:key" ensured at start as the admin credential
+	// (stored hashed with entity.RoleAdmin, ADR 022). Empty: none is
+	// ensured; one a controller ensured before still works.
+	AdminAuth string
 	// DefaultWait bounds a blocking invoke that gives no wait. Default 60 s.
 	DefaultWait time.Duration
 	// Provision sizes the JetStream assets ensured at start.
@@ -82,6 +86,9 @@ func (c Config) Validate() error {
 			return fmt.Errorf("controller: guest auth uuid %q must be letters, digits, '-' or '_'", uuid)
 		}
 	}
+	if err := validateAdminAuth(c.AdminAuth, c.GuestAuth); err != nil {
+		return err
+	}
 	if c.LimitConcurrent < Unlimited || c.LimitPerMinute < Unlimited {
 		return fmt.Errorf("controller: limits %d concurrent, %d per minute: below %d (unlimited)", c.LimitConcurrent, c.LimitPerMinute, Unlimited)
 	}
@@ -89,4 +96,23 @@ func (c Config) Validate() error {
 		return fmt.Errorf("controller: guest auth has surrounding spaces")
 	}
 	return c.Provision.Validate()
+}
+
+// validateAdminAuth checks Config.AdminAuth: well formed, and not the
+// guest key's uuid, which would turn the guest key into the admin's.
+func validateAdminAuth(admin, guest string) error {
+	if admin == "" {
+		return nil
+	}
+	uuid, _, err := entity.ParseAuth(admin)
+	if err != nil {
+		return fmt.Errorf("controller: admin auth: %w", err)
+	}
+	if !names.Plain(uuid) || strings.TrimSpace(admin) != admin {
+		return fmt.Errorf("controller: admin auth uuid %q must be letters, digits, '-' or '_'", uuid)
+	}
+	if g, _, _ := strings.Cut(guest, ":"); g == uuid {
+		return fmt.Errorf("controller: admin auth and guest auth share uuid %q", uuid)
+	}
+	return nil
 }

@@ -30,6 +30,9 @@ type Controller struct {
 	code    jetstream.ObjectStore
 	records jetstream.Stream
 
+	// namespaces holds the namespaces administrators made (admin.go).
+	namespaces jetstream.KeyValue
+
 	keys  *cache[entity.Key]
 	cache *cache[entity.Action]
 	// actionJSON encodes the cached actions for activation messages.
@@ -60,9 +63,10 @@ type Controller struct {
 	beforeUpdate func()
 }
 
-// New provisions JetStream, ensures the guest key, subscribes to this
-// instance's result subject and starts the caches' KV watches. It returns
-// when the caches hold the buckets' current contents. Close releases it.
+// New provisions JetStream, ensures the guest key and the admin credential,
+// subscribes to this instance's result subject and starts the caches' KV
+// watches. It returns when the caches hold the buckets' current contents.
+// Close releases it.
 func New(ctx context.Context, nc *nats.Conn, cfg Config, log *slog.Logger) (*Controller, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
@@ -94,6 +98,9 @@ func New(ctx context.Context, nc *nats.Conn, cfg Config, log *slog.Logger) (*Con
 	if c.auth, err = js.KeyValue(ctx, names.AuthBucket); err != nil {
 		return nil, fmt.Errorf("controller: kv %s: %w", names.AuthBucket, err)
 	}
+	if c.namespaces, err = js.KeyValue(ctx, names.NamespacesBucket); err != nil {
+		return nil, fmt.Errorf("controller: kv %s: %w", names.NamespacesBucket, err)
+	}
 	if c.code, err = js.ObjectStore(ctx, names.CodeStore); err != nil {
 		return nil, fmt.Errorf("controller: object store %s: %w", names.CodeStore, err)
 	}
@@ -101,7 +108,12 @@ func New(ctx context.Context, nc *nats.Conn, cfg Config, log *slog.Logger) (*Con
 		return nil, fmt.Errorf("controller: stream %s: %w", names.RecordsStream, err)
 	}
 	if cfg.GuestAuth != "" {
-		if err := c.ensureKey(ctx, GuestNamespace, cfg.GuestAuth); err != nil {
+		if err := c.ensureKey(ctx, GuestNamespace, "", cfg.GuestAuth); err != nil {
+			return nil, err
+		}
+	}
+	if cfg.AdminAuth != "" {
+		if err := c.ensureKey(ctx, "", entity.RoleAdmin, cfg.AdminAuth); err != nil {
 			return nil, err
 		}
 	}

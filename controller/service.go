@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"sync"
 
 	"github.com/nats-io/nats.go"
@@ -38,7 +39,9 @@ func Serve(ctx context.Context, nc *nats.Conn, c *Controller) (stop func(), err 
 		cancel()
 		wg.Wait()
 	}
-	for method, h := range c.handlers() {
+	hs := c.handlers()
+	maps.Copy(hs, c.adminHandlers())
+	for method, h := range hs {
 		s, err := nc.QueueSubscribe(names.ControllerAPISubject(method), names.ControllerQueue, func(m *nats.Msg) {
 			mu.Lock()
 			defer mu.Unlock()
