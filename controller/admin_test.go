@@ -194,9 +194,9 @@ func TestAdminRefusesTenants(t *testing.T) {
 		// The admin credential opens no namespace.
 		_, root := adminOf(t, e, b)
 		_, err := b.ListActions(e.ctx, root, "_", 0, 10)
-		if err == nil {
-			t.Error("the admin credential listed actions of a namespace")
-		}
+		wantErrIs(t, "admin lists actions", err, controller.ErrForbidden)
+		_, err = b.ListActions(e.ctx, root, "guest", 0, 10)
+		wantErrIs(t, "admin lists guest's actions", err, controller.ErrForbidden)
 	})
 }
 

@@ -130,6 +130,9 @@ func (c *Controller) ensureKey(ctx context.Context, namespace, role, auth string
 // namespace resolves ns ("_" is the caller's own) and checks the caller
 // may use it.
 func namespace(id Identity, ns string) (string, error) {
+	if id.Admin {
+		return "", fmt.Errorf("namespace %q: the admin credential opens no namespace: %w", ns, ErrForbidden)
+	}
 	if ns == "_" || ns == "" {
 		ns = id.Namespace
 	}

@@ -1,6 +1,8 @@
 // Package controller is Flurry's API logic. One file per concern:
 //
 //   - auth.go: API keys (stored hashed) and namespaces;
+//   - admin.go, admin_remote.go: namespace administration behind the admin
+//     credential: namespaces and their policies, keys, limits (ADR 022);
 //   - actions.go: actions (entities in a KV bucket with revision checks,
 //     code in the object store);
 //   - invoke.go, admission*.go: admission (404 before enqueue, payload
@@ -17,7 +19,8 @@
 //
 // Main types: Controller (the logic, used in process by the gateway in
 // standalone mode), Serve and Client. Both Controller and Client implement
-// gateway.Backend; errors are the sentinels in api.go, wrapped.
+// gateway.Backend and gateway.Admin; errors are the sentinels in api.go,
+// wrapped.
 //
 // The controller holds no placement state: invokers pull. It must not
 // import the gateway, talk to Docker, or run actions; it never maps errors

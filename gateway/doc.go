@@ -7,7 +7,8 @@
 // reflection.
 //
 // Main types: Gateway (New, Serve, Handler), Config, and Backend, the
-// contract with the controller. The gateway authenticates callers through
+// contract with the controller, with Admin (admin.go), the namespace
+// administration a Backend may also offer (AdminService, /v1/admin). The gateway authenticates callers through
 // the Backend, translates between wire formats and the controller's types,
 // and turns the controller's sentinel errors into HTTP statuses and gRPC
 // codes, in errors.go and nowhere else.

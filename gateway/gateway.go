@@ -117,6 +117,8 @@ func New(b Backend, cfg Config) (*Gateway, error) {
 	flurryv1.RegisterInvocationServiceServer(g.grpc, is)
 	flurryv1.RegisterActivationServiceServer(g.grpc, vs)
 	flurryv1.RegisterDeadLetterServiceServer(g.grpc, &deadLetterServer{g: g})
+	adm := newAdminServer(g, b) // admin.go
+	flurryv1.RegisterAdminServiceServer(g.grpc, adm)
 	reflection.Register(g.grpc)
 
 	// The REST binding calls the services in process (RegisterXxxHandlerServer)
@@ -139,6 +141,7 @@ func New(b Backend, cfg Config) (*Gateway, error) {
 		flurryv1.RegisterInvocationServiceHandlerServer(ctx, gw, is),
 		flurryv1.RegisterActivationServiceHandlerServer(ctx, gw, vs),
 		flurryv1.RegisterDeadLetterServiceHandlerServer(ctx, gw, &deadLetterServer{g: g}),
+		flurryv1.RegisterAdminServiceHandlerServer(ctx, gw, adm),
 	} {
 		if reg != nil {
 			return nil, fmt.Errorf("gateway: register rest binding: %w", reg)
