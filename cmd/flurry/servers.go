@@ -110,6 +110,7 @@ func runController(ctx context.Context, args []string) error {
 	var sf serverFlags
 	sf.register(fs)
 	guestKey := fs.String("guest-key", "", "ensure this UUID:KEY opens namespace guest")
+	adminKey := fs.String("admin-key", "", adminAuthFlagUsage)
 	var lf limitFlags
 	lf.register(fs)
 	if err := parseFlags(fs, args); err != nil {
@@ -125,7 +126,11 @@ func runController(ctx context.Context, args []string) error {
 		return err
 	}
 	defer nc.Close()
-	ccfg := controller.Config{GuestAuth: *guestKey}
+	admin, err := adminAuthFromFlagOrEnv(*adminKey)
+	if err != nil {
+		return err
+	}
+	ccfg := controller.Config{GuestAuth: *guestKey, AdminAuth: admin}
 	if err := lf.apply(&ccfg); err != nil {
 		return err
 	}

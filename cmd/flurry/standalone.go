@@ -34,6 +34,7 @@ func runStandalone(ctx context.Context, args []string) error {
 	grpcListen := fs.String("grpc-listen", "127.0.0.1:3234", "gRPC listen address")
 	natsListen := fs.String("nats-listen", "127.0.0.1:4222", "embedded NATS client address (other invokers and publishers join here)")
 	guestKey := fs.String("guest-key", "", "UUID:KEY of namespace guest (default: kept in the data dir, generated on first start)")
+	adminKey := fs.String("admin-key", "", adminAuthFlagUsage+" (default: kept in the data dir as admin.auth, generated on first start)")
 	rtFlag := fs.String("runtime", string(runtimeAuto), "container runtime: auto (Docker when reachable), docker or process")
 	addrFlag := fs.String("container-addr", string(containerAddrUnix), containerAddrUsage)
 	memory := fs.Int64("memory", 2048, "invoker memory budget for containers, MiB")
@@ -69,6 +70,10 @@ func runStandalone(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
+	admin, adminGenerated, err := keptAdminAuth(*dataDir, *adminKey)
+	if err != nil {
+		return err
+	}
 
 	b, err := broker.Start(broker.Config{DataDir: filepath.Join(*dataDir, "jetstream"), Listen: *natsListen})
 	if err != nil {
@@ -81,7 +86,7 @@ func runStandalone(ctx context.Context, args []string) error {
 	}
 	defer nc.Close()
 
-	ccfg.GuestAuth = auth
+	ccfg.GuestAuth, ccfg.AdminAuth = auth, admin
 	ctl, err := controller.New(ctx, nc, ccfg, log)
 	if err != nil {
 		return err
@@ -152,7 +157,13 @@ func runStandalone(ctx context.Context, args []string) error {
 	} else {
 		fmt.Fprintf(os.Stderr, "  guest key:\n")
 	}
-	fmt.Fprintf(os.Stderr, "    export FLURRY_API_HOST=http://%s FLURRY_AUTH=%s\n\n", *apiListen, auth)
+	fmt.Fprintf(os.Stderr, "    export FLURRY_API_HOST=http://%s FLURRY_AUTH=%s\n", *apiListen, auth)
+	kept := "kept"
+	if adminGenerated {
+		kept = "generated, kept"
+	}
+	fmt.Fprintf(os.Stderr, "  admin credential (%s in %s; flurry admin --data-dir finds it):\n", kept, filepath.Join(*dataDir, adminAuthFile))
+	fmt.Fprintf(os.Stderr, "    export %s=%s\n\n", adminAuthEnv, admin)
 
 	wg.Wait()
 	close(errs)

@@ -2,7 +2,8 @@
 // (/api/v1 with Basic auth "uuid:key"): actions (put, get, list, delete,
 // invoke), activation records (list, get, logs, result), dead letters,
 // triggers and rules, HTTP routes, and web apps (deploy, get, list,
-// delete).
+// delete); and, with the admin credential, namespace administration over
+// the REST binding under /v1/admin (admin.go, ADR 022).
 //
 // The main type is Client. Non-2xx answers become *APIError carrying the
 // status code and the server's "error" message; an invocation whose
