@@ -1,15 +1,14 @@
 package e2e
 
 import (
-	"context"
-	"encoding/json"
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
-
-	"github.com/flurryfn/flurry/internal/entity"
-	"github.com/flurryfn/flurry/internal/names"
 )
 
 // connectNATS connects to the system's NATS as its operator would, with
@@ -25,22 +24,25 @@ func (s *system) connectNATS(t *testing.T) *nats.Conn {
 }
 
 // addNamespaceKey makes namespace ns (if new) with a new key and returns
-// the key as "uuid:key".
+// the key as "uuid:key". It uses the admin API with the admin credential
+// standalone keeps in its data dir.
 func (s *system) addNamespaceKey(t *testing.T, ns string) string {
 	t.Helper()
-	js, err := jetstream.New(s.connectNATS(t))
+	b, err := os.ReadFile(filepath.Join(s.dataDir, "admin.auth"))
 	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("admin credential: %v", err)
 	}
-	kv, err := js.KeyValue(context.Background(), names.AuthBucket)
-	if err != nil {
-		t.Fatal(err)
+	admin := strings.TrimSpace(string(b))
+	r := s.do(t, http.MethodPost, "/v1/admin/namespaces", admin, strings.NewReader(fmt.Sprintf(`{"name":%q}`, ns)))
+	if r.status == http.StatusConflict {
+		r = s.do(t, http.MethodPost, "/v1/admin/namespaces/"+ns+"/keys", admin, strings.NewReader(`{}`))
 	}
-	auth := entity.NewAuth()
-	uuid, secret, _ := entity.ParseAuth(auth)
-	b, _ := json.Marshal(entity.Key{UUID: uuid, Namespace: ns, Hash: entity.HashSecret(secret)})
-	if _, err := kv.Create(context.Background(), uuid, b); err != nil {
-		t.Fatal(err)
+	if r.status != http.StatusOK {
+		t.Fatalf("add a key of namespace %s: %d %s", ns, r.status, r.body)
+	}
+	auth, _ := r.json(t)["auth"].(string)
+	if auth == "" {
+		t.Fatalf("add a key of namespace %s: no auth in %s", ns, r.body)
 	}
 	return auth
 }
