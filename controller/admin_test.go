@@ -40,6 +40,12 @@ func wantErrIs(t *testing.T, what string, err, want error) {
 func TestAdminNamespaceLifecycle(t *testing.T) {
 	forEachBackend(t, controller.Config{AdminAuth: adminAuth}, func(t *testing.T, e *env, b gateway.Backend) {
 		adm, root := adminOf(t, e, b)
+		// Before any namespace is stored, guest is listed from its key.
+		list, err := adm.ListNamespaces(e.ctx, root)
+		must(t, err)
+		if len(list) != 1 || list[0].Name != "guest" || list[0].Created != 0 {
+			t.Fatalf("namespaces before any was made = %+v", list)
+		}
 
 		created, err := adm.CreateNamespace(e.ctx, root, controller.CreateNamespaceRequest{Name: "team-a", Network: entity.NetworkNone})
 		must(t, err)
@@ -56,7 +62,7 @@ func TestAdminNamespaceLifecycle(t *testing.T) {
 		_, err = adm.CreateNamespace(e.ctx, root, controller.CreateNamespaceRequest{Name: "guest"})
 		wantErrIs(t, "create guest (has a key)", err, controller.ErrExists)
 
-		list, err := adm.ListNamespaces(e.ctx, root)
+		list, err = adm.ListNamespaces(e.ctx, root)
 		must(t, err)
 		var got []string
 		for _, n := range list {
