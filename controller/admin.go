@@ -240,6 +240,7 @@ func (c *Controller) ListNamespaces(ctx context.Context, id Identity) ([]*entity
 		return nil, unavailable("list namespaces", err)
 	}
 	if lister != nil {
+		defer lister.Stop()
 		for key := range lister.Keys() {
 			e, err := c.namespaces.Get(ctx, key)
 			if isNotFound(err) {

@@ -45,11 +45,18 @@ func keptAdminAuth(dataDir, flagValue string) (auth string, generated bool, err 
 		return "", false, err
 	}
 	if given != "" {
-		return given, false, os.WriteFile(path, []byte(given+"\n"), 0o600)
+		if err := os.WriteFile(path, []byte(given+"\n"), 0o600); err != nil {
+			return "", false, err
+		}
+		return given, false, os.Chmod(path, 0o600)
 	}
 	b, err := os.ReadFile(path)
 	switch {
 	case err == nil:
+		// A file made by hand or copied may be readable by others.
+		if err := os.Chmod(path, 0o600); err != nil {
+			return "", false, err
+		}
 		auth := strings.TrimSpace(string(b))
 		if _, _, err := entity.ParseAuth(auth); err != nil {
 			return "", false, fmt.Errorf("%s: %w", path, err)

@@ -4,6 +4,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -173,5 +174,15 @@ func TestKeptAdminAuth(t *testing.T) {
 	}
 	if _, _, err := keptAdminAuth(dir, "nocolon"); err == nil {
 		t.Error("malformed flag accepted")
+	}
+	path := filepath.Join(dir, adminAuthFile)
+	if err := os.Chmod(path, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := keptAdminAuth(dir, ""); err != nil {
+		t.Fatal(err)
+	}
+	if fi, err := os.Stat(path); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Errorf("admin.auth mode = %v, %v; want 0600", fi.Mode().Perm(), err)
 	}
 }
