@@ -64,6 +64,15 @@ type cliAdminSub struct {
 	run      func(ctx context.Context, out cliIO, p *cliArgs, cl *client.Client, mode cliMode) error
 }
 
+// cliAdminCommonFlags describes the common flags as flurry admin reads
+// them (it parses cliCommonFlags; --auth is the admin credential here).
+var cliAdminCommonFlags = []cliFlag{
+	{name: "apihost", metavar: "URL", nargs: 1, usage: "API host (env FLURRY_API_HOST; default " + cliDefaultAPIHost + ")"},
+	{name: "auth", short: "u", metavar: "UUID:KEY", nargs: 1, usage: "the admin credential (env " + adminAuthEnv + ", else admin.auth in --data-dir)"},
+	{name: "output", short: "o", metavar: "FORMAT", nargs: 1, usage: "json: print the API's JSON only"},
+	{name: "help", short: "h", usage: "show this help"},
+}
+
 var cliAdminDataDirFlag = cliFlag{name: "data-dir", nargs: 1, metavar: "DIR", usage: "a standalone's data dir holding admin.auth (default ~/.flurry/data)"}
 
 var cliAdminPolicyFlags = []cliFlag{
@@ -129,7 +138,10 @@ func cliAdmin(ctx context.Context, out cliIO, args []string) error {
 		return err
 	}
 	if p.has("help") {
-		return out.help("usage: "+sub.synopsis+"\n", flags)
+		fmt.Fprint(out.stdout, "usage: "+sub.synopsis+"\n")
+		cliPrintFlags(out.stdout, "flags", flags)
+		cliPrintFlags(out.stdout, "common flags", cliAdminCommonFlags)
+		return nil
 	}
 	if err := p.positional(sub.min, sub.max, sub.synopsis); err != nil {
 		return err
@@ -157,8 +169,8 @@ func cliAdminClient(p *cliArgs) (*client.Client, error) {
 	switch {
 	case p.has("auth"):
 		auth = p.str("auth")
-	case os.Getenv("FLURRY_ADMIN_AUTH") != "":
-		auth = os.Getenv("FLURRY_ADMIN_AUTH")
+	case os.Getenv(adminAuthEnv) != "":
+		auth = os.Getenv(adminAuthEnv)
 	default:
 		dir := p.str("data-dir")
 		if dir == "" {

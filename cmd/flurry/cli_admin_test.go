@@ -154,6 +154,9 @@ func TestCLIAdminUsage(t *testing.T) {
 	if out, _, err := runCLI(t, cliAdmin, "--help"); err != nil || !strings.Contains(out, "namespace create NAME") {
 		t.Errorf("help: %v %q", err, out)
 	}
+	if out, _, err := runCLI(t, cliAdmin, "key", "revoke", "-h"); err != nil || !strings.Contains(out, "the admin credential (env FLURRY_ADMIN_AUTH") || strings.Contains(out, "FLURRY_AUTH)") {
+		t.Errorf("command help: %v %q", err, out)
+	}
 }
 
 func TestKeptAdminAuth(t *testing.T) {
