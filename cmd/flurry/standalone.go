@@ -45,6 +45,8 @@ func runStandalone(ctx context.Context, args []string) error {
 	debugListen := fs.String("debug-listen", "", "serve Go's /debug/pprof on this address (e.g. 127.0.0.1:6060); off by default")
 	var lf limitFlags
 	lf.register(fs)
+	var gf gatewayFlags
+	gf.register(fs)
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -57,6 +59,10 @@ func runStandalone(ctx context.Context, args []string) error {
 		return err
 	}
 	tuneGC(log)
+	gcfg, err := gf.config(log, raiseFileLimit(log))
+	if err != nil {
+		return err
+	}
 	if err := os.MkdirAll(*dataDir, 0o700); err != nil {
 		return fmt.Errorf("--data-dir: %w", err)
 	}
@@ -80,6 +86,8 @@ func runStandalone(ctx context.Context, args []string) error {
 		return err
 	}
 	defer nc.Close()
+	ctx, stopWatch := cancelOnClose(ctx, nc, log)
+	defer stopWatch()
 
 	ccfg.GuestAuth = auth
 	ctl, err := controller.New(ctx, nc, ccfg, log)
@@ -135,7 +143,7 @@ func runStandalone(ctx context.Context, args []string) error {
 	}()
 	go func() {
 		defer wg.Done()
-		if err := serveGateway(ctx, ctl, *apiListen, *grpcListen, log); err != nil {
+		if err := serveGateway(ctx, ctl, gcfg, *apiListen, *grpcListen, log); err != nil {
 			errs <- fmt.Errorf("gateway: %w", err)
 		}
 		cancel()
@@ -160,7 +168,7 @@ func runStandalone(ctx context.Context, args []string) error {
 	for err := range errs {
 		all = append(all, err)
 	}
-	return errors.Join(all...)
+	return natsClosedErr(ctx, errors.Join(all...))
 }
 
 // guestAuth returns the guest namespace's key: the flag's, else the one
