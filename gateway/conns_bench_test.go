@@ -62,3 +62,35 @@ func BenchmarkConnHygiene(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkConnLimiterAcquire is the bound's cost per accepted connection.
+func BenchmarkConnLimiterAcquire(b *testing.B) {
+	lim := newConnLimiter(1<<20, 1<<20, slog.New(slog.DiscardHandler))
+	key := clientKey(&net.TCPAddr{IP: net.ParseIP("127.0.0.1"), Port: 1})
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			if lim.acquire(key) {
+				lim.release(key)
+			}
+		}
+	})
+}
+
+// BenchmarkBodyDeadline is the body deadline's cost per request with a
+// body read in one piece: two moves of the connection's read deadline.
+func BenchmarkBodyDeadline(b *testing.B) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer ln.Close()
+	c, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer c.Close()
+	for i := 0; i < b.N; i++ {
+		c.SetReadDeadline(time.Now().Add(20 * time.Second))
+		c.SetReadDeadline(time.Time{})
+	}
+}
