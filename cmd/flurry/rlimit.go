@@ -33,6 +33,15 @@ func raiseFileLimit(log *slog.Logger) uint64 {
 	return rl.Cur
 }
 
+// natsConnBound is the bound on the embedded NATS server's client
+// connections for a descriptor limit: an eighth of it, far more than the
+// standalone's own, its extra invokers' and publishers' connections. With
+// the API's half, three eighths stay for JetStream and the invoker. 0
+// (limit unknown) leaves nats-server's default.
+func natsConnBound(fileLimit uint64) int {
+	return int(fileLimit / 8)
+}
+
 // apiConnBound is the default bound on the API's open connections (HTTP
 // and gRPC together) for a descriptor limit: half of it, so that however
 // the API is flooded the other half stays for JetStream's files and

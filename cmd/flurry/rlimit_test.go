@@ -22,6 +22,12 @@ func TestAPIConnBound(t *testing.T) {
 	}
 }
 
+func TestNATSConnBound(t *testing.T) {
+	if got := natsConnBound(1024); got != 128 || got+apiConnBound(1024) > 1024*5/8 {
+		t.Errorf("natsConnBound(1024) = %d: want an eighth, with the API's half leaving 3/8", got)
+	}
+}
+
 func TestRaiseFileLimit(t *testing.T) {
 	if got := raiseFileLimit(slog.New(slog.DiscardHandler)); got == 0 {
 		t.Error("descriptor limit unknown on this system")

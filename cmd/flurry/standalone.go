@@ -59,7 +59,8 @@ func runStandalone(ctx context.Context, args []string) error {
 		return err
 	}
 	tuneGC(log)
-	gcfg, err := gf.config(log, raiseFileLimit(log))
+	fileLimit := raiseFileLimit(log)
+	gcfg, err := gf.config(log, fileLimit)
 	if err != nil {
 		return err
 	}
@@ -76,7 +77,8 @@ func runStandalone(ctx context.Context, args []string) error {
 		return err
 	}
 
-	b, err := broker.Start(broker.Config{DataDir: filepath.Join(*dataDir, "jetstream"), Listen: *natsListen})
+	b, err := broker.Start(broker.Config{DataDir: filepath.Join(*dataDir, "jetstream"), Listen: *natsListen,
+		MaxConns: natsConnBound(fileLimit)})
 	if err != nil {
 		return err
 	}

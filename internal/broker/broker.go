@@ -26,6 +26,10 @@ type Config struct {
 	// MaxMemory and MaxStore bound JetStream; 0 lets the server choose.
 	MaxMemory int64
 	MaxStore  int64
+	// MaxConns bounds the client connections, so that a flood of the
+	// client port cannot take the descriptors JetStream's files need;
+	// 0 leaves nats-server's default (64K).
+	MaxConns int
 }
 
 // Validate checks the configuration.
@@ -69,6 +73,7 @@ func Start(cfg Config) (*Broker, error) {
 		JetStreamMaxStore:  cfg.MaxStore,
 		MaxPayload:         MaxPayload,
 		MaxPending:         4 * MaxPayload,
+		MaxConn:            cfg.MaxConns,
 		NoSigs:             true,
 		NoLog:              true,
 	}
