@@ -36,6 +36,11 @@ const maxLingeringRefusals = 64
 // and a reset can overtake the answer on its way to the client.
 const refusalLinger = time.Second
 
+// writeChunk is the most a connection writes under one write deadline,
+// so that WriteTimeout bounds a stall, not the time to send a large
+// response.
+const writeChunk = 64 << 10
+
 // refusalLogEvery spaces out the warnings about refused connections, so
 // that a flood does not turn into a flood of log lines.
 const refusalLogEvery = 10 * time.Second
@@ -44,6 +49,7 @@ const refusalLogEvery = 10 * time.Second
 // in total and per client address. It is safe for concurrent use.
 type connLimiter struct {
 	max, perAddr int
+	writeTimeout time.Duration // 0: writes without a deadline
 	log          *slog.Logger
 
 	mu     sync.Mutex
@@ -55,9 +61,9 @@ type connLimiter struct {
 	lastWarn  atomic.Int64  // unix nanoseconds
 }
 
-func newConnLimiter(max, perAddr int, log *slog.Logger) *connLimiter {
+func newConnLimiter(max, perAddr int, writeTimeout time.Duration, log *slog.Logger) *connLimiter {
 	return &connLimiter{
-		max: max, perAddr: perAddr, log: log,
+		max: max, perAddr: perAddr, writeTimeout: writeTimeout, log: log,
 		byAddr:    make(map[netip.Addr]int),
 		lingering: make(chan struct{}, maxLingeringRefusals),
 	}
@@ -154,12 +160,32 @@ func (ln *limitedListener) Accept() (net.Conn, error) {
 	}
 }
 
-// limitedConn gives its count back on the first Close.
+// limitedConn gives its count back on the first Close, and fails a write
+// that makes no progress for the limiter's writeTimeout: a client that
+// stops reading would otherwise hold its connection, and the handler
+// writing to it, forever.
 type limitedConn struct {
 	net.Conn
 	lim    *connLimiter
 	key    netip.Addr
 	closed atomic.Bool
+}
+
+func (c *limitedConn) Write(p []byte) (int, error) {
+	if c.lim.writeTimeout == 0 {
+		return c.Conn.Write(p)
+	}
+	var n int
+	for len(p) > 0 {
+		c.Conn.SetWriteDeadline(time.Now().Add(c.lim.writeTimeout))
+		m, err := c.Conn.Write(p[:min(len(p), writeChunk)])
+		n += m
+		if err != nil {
+			return n, err
+		}
+		p = p[m:]
+	}
+	return n, nil
 }
 
 func (c *limitedConn) Close() error {

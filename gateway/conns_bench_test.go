@@ -35,7 +35,7 @@ func BenchmarkConnHygiene(b *testing.B) {
 				}
 				hs := &http.Server{Handler: echo, ReadHeaderTimeout: time.Minute}
 				if mode.bounded {
-					lim := newConnLimiter(1<<20, 1<<20, g.cfg.Log)
+					lim := newConnLimiter(1<<20, 1<<20, time.Minute, g.cfg.Log)
 					ln = lim.listener(ln, "http", lim.refuseHTTP(refusalResponse(time.Second)))
 					hs.Handler = g.boundBodyRead(echo)
 					hs.IdleTimeout = time.Minute
@@ -65,7 +65,7 @@ func BenchmarkConnHygiene(b *testing.B) {
 
 // BenchmarkConnLimiterAcquire is the bound's cost per accepted connection.
 func BenchmarkConnLimiterAcquire(b *testing.B) {
-	lim := newConnLimiter(1<<20, 1<<20, slog.New(slog.DiscardHandler))
+	lim := newConnLimiter(1<<20, 1<<20, 0, slog.New(slog.DiscardHandler))
 	key := clientKey(&net.TCPAddr{IP: net.ParseIP("127.0.0.1"), Port: 1})
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {

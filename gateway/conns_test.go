@@ -23,7 +23,7 @@ import (
 
 func TestConnLimiterBounds(t *testing.T) {
 	a, b, c := netip.MustParseAddr("10.0.0.1"), netip.MustParseAddr("10.0.0.2"), netip.MustParseAddr("10.0.0.3")
-	l := newConnLimiter(3, 2, slog.New(slog.DiscardHandler))
+	l := newConnLimiter(3, 2, 0, slog.New(slog.DiscardHandler))
 	steps := []struct {
 		name    string
 		release bool
@@ -191,7 +191,7 @@ func TestServeRefusesConnectionsOverBound(t *testing.T) {
 func TestServeClosesIdleAndSlowConnections(t *testing.T) {
 	const timeout = 300 * time.Millisecond
 	api, grpcAddr := serveWith(t, Config{ReadHeaderTimeout: timeout, ReadBodyTimeout: timeout,
-		BodyMinRate: 10_000, IdleTimeout: timeout})
+		BodyMinRate: 10_000, IdleTimeout: timeout, WriteTimeout: timeout})
 	within := 10 * timeout
 
 	t.Run("idle keep-alive", func(t *testing.T) {
@@ -245,6 +245,36 @@ func TestServeClosesIdleAndSlowConnections(t *testing.T) {
 		res.Body.Close()
 		if res.StatusCode != http.StatusOK || time.Since(start) < timeout {
 			t.Fatalf("status %d after %v", res.StatusCode, time.Since(start))
+		}
+	})
+	t.Run("client that does not read", func(t *testing.T) {
+		// Far more answers than the sockets' buffers hold, then no reading
+		// for a while: the server must give up on the stalled write.
+		const n = 2000
+		c := dialFrom(t, "127.0.0.1", api)
+		go func() {
+			for i := 0; i < n; i++ {
+				if _, err := io.WriteString(c, "GET /api/v1/openapi.json HTTP/1.1\r\nHost: x\r\n\r\n"); err != nil {
+					return
+				}
+			}
+		}()
+		time.Sleep(within) // the client not reading is the scenario
+		br := bufio.NewReader(c)
+		c.SetReadDeadline(time.Now().Add(20 * time.Second))
+		got := 0
+		for ; got < n; got++ {
+			res, err := http.ReadResponse(br, nil)
+			if err != nil {
+				break
+			}
+			if _, err := io.Copy(io.Discard, res.Body); err != nil {
+				break
+			}
+			res.Body.Close()
+		}
+		if got == n {
+			t.Fatalf("all %d answers arrived: the stalled connection was kept", n)
 		}
 	})
 	t.Run("grpc without a handshake", func(t *testing.T) {

@@ -52,6 +52,11 @@ type Config struct {
 	// after which Go's and most clients' pools drop idle connections, so
 	// the client closes first and never races a closing server).
 	IdleTimeout time.Duration
+	// WriteTimeout closes a connection whose client takes none of a
+	// response for this long (default 60 s, as nginx's send_timeout). It
+	// bounds a stall, not a response: a blocking invoke may wait longer
+	// before it writes, and a large response may take longer to send.
+	WriteTimeout time.Duration
 	// MaxConns bounds the open connections of both listeners together, and
 	// MaxConnsPerAddr those from one client address (an IPv6 /64). One
 	// over a bound is answered 503 with Retry-After (gRPC: closed) at once.
@@ -76,6 +81,7 @@ const (
 	DefaultReadBodyTimeout   = 20 * time.Second
 	DefaultBodyMinRate       = 500
 	DefaultIdleTimeout       = 2 * time.Minute
+	DefaultWriteTimeout      = time.Minute
 	DefaultMaxConns          = 4096
 	DefaultGRPCMaxStreams    = 100
 )
@@ -109,6 +115,9 @@ func (c Config) WithDefaults() Config {
 	if c.IdleTimeout == 0 {
 		c.IdleTimeout = DefaultIdleTimeout
 	}
+	if c.WriteTimeout == 0 {
+		c.WriteTimeout = DefaultWriteTimeout
+	}
 	if c.MaxConns == 0 {
 		c.MaxConns = DefaultMaxConns
 	}
@@ -130,7 +139,7 @@ func (c Config) Validate() error {
 		return fmt.Errorf("gateway config: MaxActionBytes %d is below MaxBodyBytes %d", c.MaxActionBytes, c.MaxBodyBytes)
 	case c.MaxActionBytes > 1<<31-1:
 		return fmt.Errorf("gateway config: MaxActionBytes %d exceeds a gRPC message's 2 GiB", c.MaxActionBytes)
-	case c.ShutdownTimeout < 0 || c.RetryAfter < 0 || c.ReadHeaderTimeout < 0 || c.ReadBodyTimeout < 0 || c.IdleTimeout < 0:
+	case c.ShutdownTimeout < 0 || c.RetryAfter < 0 || c.ReadHeaderTimeout < 0 || c.ReadBodyTimeout < 0 || c.IdleTimeout < 0 || c.WriteTimeout < 0:
 		return errors.New("gateway config: durations must not be negative")
 	case c.BodyMinRate < 0:
 		return errors.New("gateway config: BodyMinRate must not be negative")
@@ -164,7 +173,7 @@ func New(b Backend, cfg Config) (*Gateway, error) {
 		return nil, err
 	}
 	g := &Gateway{backend: b, cfg: cfg, log: cfg.Log}
-	g.conns = newConnLimiter(cfg.MaxConns, cfg.MaxConnsPerAddr, cfg.Log)
+	g.conns = newConnLimiter(cfg.MaxConns, cfg.MaxConnsPerAddr, cfg.WriteTimeout, cfg.Log)
 	as, is, vs := &actionServer{g: g}, &invocationServer{g: g}, &activationServer{g: g}
 
 	g.grpc = grpc.NewServer(append(grpcConnOptions(cfg), grpc.MaxRecvMsgSize(int(cfg.MaxActionBytes)))...)

@@ -12,10 +12,10 @@ import (
 
 // gatewayFlags are the connection limits of standalone and gateway.
 type gatewayFlags struct {
-	readHeaderTimeout, readBodyTimeout, idleTimeout time.Duration
-	bodyMinRate                                     int64
-	maxConns, maxConnsPerAddr                       int
-	grpcMaxStreams                                  uint
+	readHeaderTimeout, readBodyTimeout, idleTimeout, writeTimeout time.Duration
+	bodyMinRate                                                   int64
+	maxConns, maxConnsPerAddr                                     int
+	grpcMaxStreams                                                uint
 }
 
 func (f *gatewayFlags) register(fs *flag.FlagSet) {
@@ -27,6 +27,8 @@ func (f *gatewayFlags) register(fs *flag.FlagSet) {
 		"slowest rate, in bytes/s, at which a request body may arrive once --read-body-timeout is spent")
 	fs.DurationVar(&f.idleTimeout, "conn-idle-timeout", gateway.DefaultIdleTimeout,
 		"an HTTP keep-alive connection, or a gRPC connection without an RPC, idle this long is closed")
+	fs.DurationVar(&f.writeTimeout, "write-timeout", gateway.DefaultWriteTimeout,
+		"a connection whose client takes none of a response for this long is closed")
 	fs.IntVar(&f.maxConns, "max-conns", 0,
 		fmt.Sprintf("open API connections (HTTP and gRPC together) at most; more are answered 503 (default: half the descriptor limit, at most %d)", maxAPIConns))
 	fs.IntVar(&f.maxConnsPerAddr, "max-conns-per-addr", 0,
@@ -38,7 +40,7 @@ func (f *gatewayFlags) register(fs *flag.FlagSet) {
 // descriptor limit, from which --max-conns is derived when not given.
 func (f gatewayFlags) config(log *slog.Logger, fileLimit uint64) (gateway.Config, error) {
 	for name, d := range map[string]time.Duration{"read-header-timeout": f.readHeaderTimeout,
-		"read-body-timeout": f.readBodyTimeout, "conn-idle-timeout": f.idleTimeout} {
+		"read-body-timeout": f.readBodyTimeout, "conn-idle-timeout": f.idleTimeout, "write-timeout": f.writeTimeout} {
 		if d <= 0 {
 			return gateway.Config{}, fmt.Errorf("--%s %v: must be positive", name, d)
 		}
@@ -57,6 +59,7 @@ func (f gatewayFlags) config(log *slog.Logger, fileLimit uint64) (gateway.Config
 		ReadBodyTimeout:   f.readBodyTimeout,
 		BodyMinRate:       f.bodyMinRate,
 		IdleTimeout:       f.idleTimeout,
+		WriteTimeout:      f.writeTimeout,
 		MaxConns:          f.maxConns,
 		MaxConnsPerAddr:   f.maxConnsPerAddr,
 		GRPCMaxStreams:    uint32(f.grpcMaxStreams),
