@@ -254,16 +254,24 @@ func refuseGRPC(c net.Conn) { c.Close() }
 // default policy refuses more than one ping in 5 min, which breaks clients
 // that keep their connections warm through NAT); the server pings a
 // connection quiet for a minute and drops it when no answer comes in 20 s.
+//
+// A connection is asked to go away after grpcMaxConnAge and closed
+// grpcMaxConnAgeGrace later: grpc-go has no deadline for receiving a
+// request message, so this is what ends a stream trickled in by a client
+// that answers pings. Clients reconnect on their own; the grace outlasts
+// a blocking invoke and a large upload at the body rate of HTTP.
 const (
-	grpcMinClientPing = 10 * time.Second
-	grpcPingAfter     = time.Minute
-	grpcPingTimeout   = 20 * time.Second
+	grpcMinClientPing   = 10 * time.Second
+	grpcPingAfter       = time.Minute
+	grpcPingTimeout     = 20 * time.Second
+	grpcMaxConnAge      = 30 * time.Minute
+	grpcMaxConnAgeGrace = 5 * time.Minute
 )
 
 // grpcConnOptions bound a gRPC connection as the HTTP server's are: the
 // handshake within ReadHeaderTimeout, no RPC for IdleTimeout closes it,
-// a dead peer is found by pings, and one connection runs GRPCMaxStreams
-// RPCs at most.
+// a dead peer is found by pings, its life is bounded, and it runs
+// GRPCMaxStreams RPCs at most.
 func grpcConnOptions(cfg Config) []grpc.ServerOption {
 	return []grpc.ServerOption{
 		grpc.ConnectionTimeout(cfg.ReadHeaderTimeout),
@@ -273,9 +281,11 @@ func grpcConnOptions(cfg Config) []grpc.ServerOption {
 			PermitWithoutStream: true,
 		}),
 		grpc.KeepaliveParams(keepalive.ServerParameters{
-			MaxConnectionIdle: cfg.IdleTimeout,
-			Time:              grpcPingAfter,
-			Timeout:           grpcPingTimeout,
+			MaxConnectionIdle:     cfg.IdleTimeout,
+			MaxConnectionAge:      grpcMaxConnAge,
+			MaxConnectionAgeGrace: grpcMaxConnAgeGrace,
+			Time:                  grpcPingAfter,
+			Timeout:               grpcPingTimeout,
 		}),
 	}
 }
