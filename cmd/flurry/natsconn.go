@@ -16,6 +16,10 @@ import (
 // It exits non-zero instead, so that its supervisor restarts it.
 var errNATSClosed = errors.New("NATS connection closed for good")
 
+// errBrokerStopped is why standalone stops when its embedded NATS server
+// shut down: its connection would try to reconnect forever.
+var errBrokerStopped = fmt.Errorf("embedded NATS server stopped: %w", errNATSClosed)
+
 // cancelOnClose returns a context that is cancelled with errNATSClosed as
 // its cause when nc closes while ctx is live. A close after ctx is done is
 // the normal shutdown's and cancels nothing. stop releases the context.
@@ -29,6 +33,24 @@ func cancelOnClose(ctx context.Context, nc *nats.Conn, log *slog.Logger) (_ cont
 		log.Error("stopping: the NATS connection closed for good", "err", err)
 		cancel(err)
 	})
+	return ctx, func() { cancel(context.Canceled) }
+}
+
+// cancelOnBrokerStop returns a context that is cancelled with
+// errBrokerStopped as its cause when done (the embedded server's Done) is
+// closed while ctx is live. stop releases the context.
+func cancelOnBrokerStop(ctx context.Context, done <-chan struct{}, log *slog.Logger) (_ context.Context, stop func()) {
+	ctx, cancel := context.WithCancelCause(ctx)
+	go func() {
+		select {
+		case <-done:
+			if ctx.Err() == nil {
+				log.Error("stopping: the embedded NATS server shut down")
+				cancel(errBrokerStopped)
+			}
+		case <-ctx.Done():
+		}
+	}()
 	return ctx, func() { cancel(context.Canceled) }
 }
 

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/flurryfn/flurry/internal/broker"
 )
 
 // fakeNATS accepts one client, completes the NATS handshake with it, then
@@ -80,6 +82,41 @@ func TestCancelOnClose(t *testing.T) {
 			}
 			if tc.wantErr && !strings.Contains(strings.ToLower(err.Error()), "maximum control line") {
 				t.Errorf("error %q does not say why the connection closed", err)
+			}
+		})
+	}
+}
+
+func TestCancelOnBrokerStop(t *testing.T) {
+	log := slog.New(slog.DiscardHandler)
+	for _, tc := range []struct {
+		name     string
+		shutdown bool // the command is stopped before the server
+		wantErr  bool
+	}{
+		{name: "server shut down on its own", wantErr: true},
+		{name: "normal shutdown", shutdown: true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			b, err := broker.Start(broker.Config{DataDir: t.TempDir(), Listen: "127.0.0.1:-1"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			parent, stopParent := context.WithCancel(context.Background())
+			defer stopParent()
+			ctx, stop := cancelOnBrokerStop(parent, b.Done(), log)
+			defer stop()
+			if tc.shutdown {
+				stopParent()
+			}
+			b.Shutdown()
+			select {
+			case <-ctx.Done():
+			case <-time.After(10 * time.Second):
+				t.Fatal("context not cancelled 10s after the server shut down")
+			}
+			if got := errors.Is(natsClosedErr(ctx, nil), errBrokerStopped); got != tc.wantErr {
+				t.Fatalf("natsClosedErr = %v, want errBrokerStopped: %v", natsClosedErr(ctx, nil), tc.wantErr)
 			}
 		})
 	}

@@ -90,6 +90,8 @@ func runStandalone(ctx context.Context, args []string) error {
 	defer nc.Close()
 	ctx, stopWatch := cancelOnClose(ctx, nc, log)
 	defer stopWatch()
+	ctx, stopBrokerWatch := cancelOnBrokerStop(ctx, b.Done(), log)
+	defer stopBrokerWatch()
 
 	ccfg.GuestAuth = auth
 	ctl, err := controller.New(ctx, nc, ccfg, log)

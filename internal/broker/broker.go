@@ -53,7 +53,8 @@ func (c *Config) Validate() error {
 
 // Broker is a running embedded nats-server.
 type Broker struct {
-	srv *server.Server
+	srv  *server.Server
+	done chan struct{}
 }
 
 // Start starts the server and waits until it accepts clients.
@@ -86,8 +87,17 @@ func Start(cfg Config) (*Broker, error) {
 		srv.Shutdown()
 		return nil, fmt.Errorf("broker: nats-server on %s not ready after 10s", cfg.Listen)
 	}
-	return &Broker{srv: srv}, nil
+	b := &Broker{srv: srv, done: make(chan struct{})}
+	go func() {
+		srv.WaitForShutdown()
+		close(b.done)
+	}()
+	return b, nil
 }
+
+// Done is closed once the server has shut down, by Shutdown or on its own;
+// the process embedding it can then no longer work.
+func (b *Broker) Done() <-chan struct{} { return b.done }
 
 // ClientURL is the nats:// URL clients connect to.
 func (b *Broker) ClientURL() string { return b.srv.ClientURL() }
