@@ -6,6 +6,13 @@
 // listener it serves the gRPC services of proto/flurry/v1 with server
 // reflection.
 //
+// Serve bounds what a client can hold: open connections overall and per
+// client address, answering one over a bound 503 at once (conns.go); the
+// time to send headers, a body at a minimum rate (bodyread.go) or take a
+// response; idle keep-alive and gRPC connections. Legitimate long requests
+// (a blocking invoke waits up to a minute, an upload may be tens of MiB)
+// fit within all of them.
+//
 // Main types: Gateway (New, Serve, Handler), Config, and Backend, the
 // contract with the controller, with Admin (admin.go), the namespace
 // administration a Backend may also offer (AdminService, /v1/admin). The gateway authenticates callers through

@@ -55,6 +55,8 @@ var mappings = []errorMapping{
 	{controller.ErrThrottled, http.StatusTooManyRequests, codes.ResourceExhausted, reasonThrottled},
 	{controller.ErrUnavailable, http.StatusServiceUnavailable, codes.Unavailable, ""},
 	{errMethodNotAllowed, http.StatusMethodNotAllowed, codes.Unimplemented, ""},
+	{errTooManyConns, http.StatusServiceUnavailable, codes.Unavailable, ""},
+	{errSlowBody, http.StatusRequestTimeout, codes.DeadlineExceeded, ""},
 	{context.DeadlineExceeded, http.StatusGatewayTimeout, codes.DeadlineExceeded, ""},
 	{context.Canceled, http.StatusServiceUnavailable, codes.Canceled, ""},
 }

@@ -38,8 +38,37 @@ type Config struct {
 	ShutdownTimeout time.Duration
 	// RetryAfter is sent as Retry-After with 429 and 503 (default 1 s).
 	RetryAfter time.Duration
-	// ReadHeaderTimeout bounds reading request headers (default 10 s).
+	// ReadHeaderTimeout bounds reading request headers, and a gRPC
+	// connection's handshake (default 10 s).
 	ReadHeaderTimeout time.Duration
+	// ReadBodyTimeout and BodyMinRate bound reading a request body: it may
+	// take ReadBodyTimeout plus a second per BodyMinRate bytes (defaults
+	// 20 s and 500 bytes/s, mod_reqtimeout's), so a large upload on a slow
+	// link gets through and a trickle does not hold a connection.
+	ReadBodyTimeout time.Duration
+	BodyMinRate     int64
+	// IdleTimeout closes HTTP keep-alive connections, and gRPC connections
+	// without an RPC, idle this long (default 2 min: longer than the 90 s
+	// after which Go's and most clients' pools drop idle connections, so
+	// the client closes first and never races a closing server).
+	IdleTimeout time.Duration
+	// WriteTimeout closes a connection whose client takes none of a
+	// response for this long (default 60 s, as nginx's send_timeout). It
+	// bounds a stall, not a response: a blocking invoke may wait longer
+	// before it writes, and a large response may take longer to send.
+	WriteTimeout time.Duration
+	// MaxConns bounds the open connections of both listeners together, and
+	// MaxConnsPerAddr those from one client address (an IPv6 /64). One
+	// over a bound is answered 503 with Retry-After (gRPC: closed) at once.
+	// The command derives MaxConns from the descriptor limit; here it
+	// defaults to DefaultMaxConns, and MaxConnsPerAddr to an eighth of
+	// MaxConns. Behind a proxy every client has the proxy's address: set
+	// MaxConnsPerAddr to MaxConns there.
+	MaxConns        int
+	MaxConnsPerAddr int
+	// GRPCMaxStreams bounds the concurrent RPCs of one gRPC connection
+	// (default 100).
+	GRPCMaxStreams uint32
 }
 
 // Defaults of Config.
@@ -49,6 +78,12 @@ const (
 	DefaultShutdownTimeout   = 10 * time.Second
 	DefaultRetryAfter        = time.Second
 	DefaultReadHeaderTimeout = 10 * time.Second
+	DefaultReadBodyTimeout   = 20 * time.Second
+	DefaultBodyMinRate       = 500
+	DefaultIdleTimeout       = 2 * time.Minute
+	DefaultWriteTimeout      = time.Minute
+	DefaultMaxConns          = 4096
+	DefaultGRPCMaxStreams    = 100
 )
 
 // WithDefaults returns c with zero fields set to the defaults.
@@ -71,6 +106,27 @@ func (c Config) WithDefaults() Config {
 	if c.ReadHeaderTimeout == 0 {
 		c.ReadHeaderTimeout = DefaultReadHeaderTimeout
 	}
+	if c.ReadBodyTimeout == 0 {
+		c.ReadBodyTimeout = DefaultReadBodyTimeout
+	}
+	if c.BodyMinRate == 0 {
+		c.BodyMinRate = DefaultBodyMinRate
+	}
+	if c.IdleTimeout == 0 {
+		c.IdleTimeout = DefaultIdleTimeout
+	}
+	if c.WriteTimeout == 0 {
+		c.WriteTimeout = DefaultWriteTimeout
+	}
+	if c.MaxConns == 0 {
+		c.MaxConns = DefaultMaxConns
+	}
+	if c.MaxConnsPerAddr == 0 {
+		c.MaxConnsPerAddr = max(c.MaxConns/8, 1)
+	}
+	if c.GRPCMaxStreams == 0 {
+		c.GRPCMaxStreams = DefaultGRPCMaxStreams
+	}
 	return c
 }
 
@@ -83,8 +139,14 @@ func (c Config) Validate() error {
 		return fmt.Errorf("gateway config: MaxActionBytes %d is below MaxBodyBytes %d", c.MaxActionBytes, c.MaxBodyBytes)
 	case c.MaxActionBytes > 1<<31-1:
 		return fmt.Errorf("gateway config: MaxActionBytes %d exceeds a gRPC message's 2 GiB", c.MaxActionBytes)
-	case c.ShutdownTimeout < 0 || c.RetryAfter < 0 || c.ReadHeaderTimeout < 0:
+	case c.ShutdownTimeout < 0 || c.RetryAfter < 0 || c.ReadHeaderTimeout < 0 || c.ReadBodyTimeout < 0 || c.IdleTimeout < 0 || c.WriteTimeout < 0:
 		return errors.New("gateway config: durations must not be negative")
+	case c.BodyMinRate < 0:
+		return errors.New("gateway config: BodyMinRate must not be negative")
+	case c.MaxConns < 0 || c.MaxConnsPerAddr < 0:
+		return errors.New("gateway config: connection bounds must not be negative")
+	case c.MaxConns > 0 && c.MaxConnsPerAddr > c.MaxConns:
+		return fmt.Errorf("gateway config: MaxConnsPerAddr %d exceeds MaxConns %d", c.MaxConnsPerAddr, c.MaxConns)
 	}
 	return nil
 }
@@ -98,6 +160,7 @@ type Gateway struct {
 	log     *slog.Logger
 	grpc    *grpc.Server
 	handler http.Handler
+	conns   *connLimiter
 }
 
 // New builds a gateway over b. It starts nothing; see Serve.
@@ -110,9 +173,10 @@ func New(b Backend, cfg Config) (*Gateway, error) {
 		return nil, err
 	}
 	g := &Gateway{backend: b, cfg: cfg, log: cfg.Log}
+	g.conns = newConnLimiter(cfg.MaxConns, cfg.MaxConnsPerAddr, cfg.WriteTimeout, cfg.Log)
 	as, is, vs := &actionServer{g: g}, &invocationServer{g: g}, &activationServer{g: g}
 
-	g.grpc = grpc.NewServer(grpc.MaxRecvMsgSize(int(cfg.MaxActionBytes)))
+	g.grpc = grpc.NewServer(append(grpcConnOptions(cfg), grpc.MaxRecvMsgSize(int(cfg.MaxActionBytes)))...)
 	flurryv1.RegisterActionServiceServer(g.grpc, as)
 	flurryv1.RegisterInvocationServiceServer(g.grpc, is)
 	flurryv1.RegisterActivationServiceServer(g.grpc, vs)
@@ -164,14 +228,18 @@ func (g *Gateway) Handler() http.Handler { return g.handler }
 
 // Serve serves HTTP on api and gRPC on grpcLn until ctx is done, then stops
 // both gracefully within Config.ShutdownTimeout. It closes the listeners.
+// Both listeners share the connection bounds of Config.
 // It returns nil after a stop by ctx, or the error of a server that failed
 // (after stopping the other).
 func (g *Gateway) Serve(ctx context.Context, api, grpcLn net.Listener) error {
 	hs := &http.Server{
-		Handler:           g.handler,
+		Handler:           g.boundBodyRead(g.handler),
 		ReadHeaderTimeout: g.cfg.ReadHeaderTimeout,
+		IdleTimeout:       g.cfg.IdleTimeout,
 		ErrorLog:          slog.NewLogLogger(g.log.Handler(), slog.LevelWarn),
 	}
+	api = g.conns.listener(api, "http", g.conns.refuseHTTP(refusalResponse(g.cfg.RetryAfter)))
+	grpcLn = g.conns.listener(grpcLn, "grpc", refuseGRPC)
 	errc := make(chan error, 2)
 	go func() {
 		err := hs.Serve(api)

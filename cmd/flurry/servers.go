@@ -121,11 +121,14 @@ func runController(ctx context.Context, args []string) error {
 		return err
 	}
 	tuneGC(log)
+	raiseFileLimit(log)
 	nc, err := connect(ctx, sf.nats, "flurry-controller", log)
 	if err != nil {
 		return err
 	}
 	defer nc.Close()
+	ctx, stopWatch := cancelOnClose(ctx, nc, log)
+	defer stopWatch()
 	admin, err := adminAuthFromFlagOrEnv(*adminKey)
 	if err != nil {
 		return err
@@ -146,7 +149,7 @@ func runController(ctx context.Context, args []string) error {
 	defer stop()
 	log.Info("controller serving its API on NATS", "nats", nc.ConnectedUrl())
 	<-ctx.Done()
-	return nil
+	return natsClosedErr(ctx, nil)
 }
 
 func runInvoker(ctx context.Context, args []string) error {
@@ -170,11 +173,14 @@ func runInvoker(ctx context.Context, args []string) error {
 		return err
 	}
 	tuneGC(log)
+	raiseFileLimit(log)
 	nc, err := connect(ctx, sf.nats, "flurry-invoker", log)
 	if err != nil {
 		return err
 	}
 	defer nc.Close()
+	ctx, stopWatch := cancelOnClose(ctx, nc, log)
+	defer stopWatch()
 	if *id == "" {
 		// Kept in the work dir so that a restart cleans up after itself.
 		if *id, err = keptInvokerID(*workDir); err != nil {
@@ -207,7 +213,7 @@ func runInvoker(ctx context.Context, args []string) error {
 		return err
 	}
 	log.Info("invoker running", "id", cfg.ID, "runtime", rt.Name(), "memoryMB", cfg.MemoryMB)
-	return inv.Run(ctx)
+	return natsClosedErr(ctx, inv.Run(ctx))
 }
 
 func runGateway(ctx context.Context, args []string) error {
@@ -216,6 +222,8 @@ func runGateway(ctx context.Context, args []string) error {
 	sf.register(fs)
 	apiListen := fs.String("api-listen", "127.0.0.1:3233", "REST (OpenWhisk-compatible and grpc-gateway) listen address")
 	grpcListen := fs.String("grpc-listen", "127.0.0.1:3234", "gRPC listen address")
+	var gf gatewayFlags
+	gf.register(fs)
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -224,18 +232,24 @@ func runGateway(ctx context.Context, args []string) error {
 		return err
 	}
 	tuneGC(log)
+	gcfg, err := gf.config(log, raiseFileLimit(log))
+	if err != nil {
+		return err
+	}
 	nc, err := connect(ctx, sf.nats, "flurry-gateway", log)
 	if err != nil {
 		return err
 	}
 	defer nc.Close()
+	ctx, stopWatch := cancelOnClose(ctx, nc, log)
+	defer stopWatch()
 	backend := controller.NewClient(nc, 10*time.Second)
-	return serveGateway(ctx, backend, *apiListen, *grpcListen, log)
+	return natsClosedErr(ctx, serveGateway(ctx, backend, gcfg, *apiListen, *grpcListen, log))
 }
 
 // serveGateway listens on both addresses and serves until ctx is done.
-func serveGateway(ctx context.Context, b gateway.Backend, apiAddr, grpcAddr string, log *slog.Logger) error {
-	g, err := gateway.New(b, gateway.Config{Log: log})
+func serveGateway(ctx context.Context, b gateway.Backend, cfg gateway.Config, apiAddr, grpcAddr string, log *slog.Logger) error {
+	g, err := gateway.New(b, cfg)
 	if err != nil {
 		return err
 	}

@@ -46,6 +46,8 @@ func runStandalone(ctx context.Context, args []string) error {
 	debugListen := fs.String("debug-listen", "", "serve Go's /debug/pprof on this address (e.g. 127.0.0.1:6060); off by default")
 	var lf limitFlags
 	lf.register(fs)
+	var gf gatewayFlags
+	gf.register(fs)
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -58,6 +60,11 @@ func runStandalone(ctx context.Context, args []string) error {
 		return err
 	}
 	tuneGC(log)
+	fileLimit := raiseFileLimit(log)
+	gcfg, err := gf.config(log, fileLimit)
+	if err != nil {
+		return err
+	}
 	if err := os.MkdirAll(*dataDir, 0o700); err != nil {
 		return fmt.Errorf("--data-dir: %w", err)
 	}
@@ -75,7 +82,8 @@ func runStandalone(ctx context.Context, args []string) error {
 		return err
 	}
 
-	b, err := broker.Start(broker.Config{DataDir: filepath.Join(*dataDir, "jetstream"), Listen: *natsListen})
+	b, err := broker.Start(broker.Config{DataDir: filepath.Join(*dataDir, "jetstream"), Listen: *natsListen,
+		MaxConns: natsConnBound(fileLimit)})
 	if err != nil {
 		return err
 	}
@@ -85,6 +93,10 @@ func runStandalone(ctx context.Context, args []string) error {
 		return err
 	}
 	defer nc.Close()
+	ctx, stopWatch := cancelOnClose(ctx, nc, log)
+	defer stopWatch()
+	ctx, stopBrokerWatch := cancelOnBrokerStop(ctx, b.Done(), log)
+	defer stopBrokerWatch()
 
 	ccfg.GuestAuth, ccfg.AdminAuth = auth, admin
 	ctl, err := controller.New(ctx, nc, ccfg, log)
@@ -140,7 +152,7 @@ func runStandalone(ctx context.Context, args []string) error {
 	}()
 	go func() {
 		defer wg.Done()
-		if err := serveGateway(ctx, ctl, *apiListen, *grpcListen, log); err != nil {
+		if err := serveGateway(ctx, ctl, gcfg, *apiListen, *grpcListen, log); err != nil {
 			errs <- fmt.Errorf("gateway: %w", err)
 		}
 		cancel()
@@ -171,7 +183,7 @@ func runStandalone(ctx context.Context, args []string) error {
 	for err := range errs {
 		all = append(all, err)
 	}
-	return errors.Join(all...)
+	return natsClosedErr(ctx, errors.Join(all...))
 }
 
 // guestAuth returns the guest namespace's key: the flag's, else the one

@@ -26,6 +26,10 @@ type Config struct {
 	// MaxMemory and MaxStore bound JetStream; 0 lets the server choose.
 	MaxMemory int64
 	MaxStore  int64
+	// MaxConns bounds the client connections, so that a flood of the
+	// client port cannot take the descriptors JetStream's files need;
+	// 0 leaves nats-server's default (64K).
+	MaxConns int
 }
 
 // Validate checks the configuration.
@@ -49,7 +53,8 @@ func (c *Config) Validate() error {
 
 // Broker is a running embedded nats-server.
 type Broker struct {
-	srv *server.Server
+	srv  *server.Server
+	done chan struct{}
 }
 
 // Start starts the server and waits until it accepts clients.
@@ -69,6 +74,7 @@ func Start(cfg Config) (*Broker, error) {
 		JetStreamMaxStore:  cfg.MaxStore,
 		MaxPayload:         MaxPayload,
 		MaxPending:         4 * MaxPayload,
+		MaxConn:            cfg.MaxConns,
 		NoSigs:             true,
 		NoLog:              true,
 	}
@@ -81,8 +87,17 @@ func Start(cfg Config) (*Broker, error) {
 		srv.Shutdown()
 		return nil, fmt.Errorf("broker: nats-server on %s not ready after 10s", cfg.Listen)
 	}
-	return &Broker{srv: srv}, nil
+	b := &Broker{srv: srv, done: make(chan struct{})}
+	go func() {
+		srv.WaitForShutdown()
+		close(b.done)
+	}()
+	return b, nil
 }
+
+// Done is closed once the server has shut down, by Shutdown or on its own;
+// the process embedding it can then no longer work.
+func (b *Broker) Done() <-chan struct{} { return b.done }
 
 // ClientURL is the nats:// URL clients connect to.
 func (b *Broker) ClientURL() string { return b.srv.ClientURL() }
