@@ -1,0 +1,108 @@
+package names
+
+import (
+	"fmt"
+	"strings"
+)
+
+// Tenant event subjects (ADR 020). Each namespace owns one subject space
+// for its message triggers, responses and destinations; an administrator
+// may grant it more (entity.Namespace.EventSubjects), never Flurry's own
+// subjects, NATS's ($JS, $KV, $O, $SYS, _INBOX) or another tenant's space.
+const (
+	// EventSubjects is the wildcard of every namespace's event space.
+	EventSubjects = "events.>"
+	// EventNamespaceSubjectT is one namespace's event space; %s is the
+	// namespace token, so namespaces holding '.' stay one token.
+	EventNamespaceSubjectT = "events.%s.>"
+	// eventRoot is the first token of every event space.
+	eventRoot = "events"
+)
+
+// EventNamespaceSubject is namespace ns's event subject space.
+func EventNamespaceSubject(ns string) string { return fmt.Sprintf(EventNamespaceSubjectT, Token(ns)) }
+
+// ValidSubject reports whether s is a well-formed NATS subject, or with
+// wildcards a subscription pattern: non-empty tokens without white space,
+// '*' and '>' only as whole tokens, '>' only last.
+func ValidSubject(s string, wildcards bool) bool {
+	if s == "" || strings.ContainsAny(s, " \t\r\n\x00") {
+		return false
+	}
+	toks := strings.Split(s, ".")
+	for i, t := range toks {
+		switch {
+		case t == "":
+			return false
+		case t == "*" || t == ">":
+			if !wildcards || t == ">" && i != len(toks)-1 {
+				return false
+			}
+		case strings.ContainsAny(t, "*>"):
+			return false
+		}
+	}
+	return true
+}
+
+// SubjectContains reports whether every subject pattern p matches is also
+// matched by pattern a, both valid patterns (ValidSubject with
+// wildcards). A literal p asks whether a matches it. Only '>' contains
+// '>'; '*' contains any one token but not '>'.
+func SubjectContains(a, p string) bool {
+	for {
+		at, arest, amore := strings.Cut(a, ".")
+		pt, prest, pmore := strings.Cut(p, ".")
+		switch {
+		case at == ">":
+			return true // p has a token here, and '>' takes it and all after
+		case pt == ">":
+			return false // p matches subjects of any length from here, a does not
+		case at != "*" && (pt == "*" || at != pt):
+			return false
+		}
+		if amore != pmore {
+			return false // one ends here, the other needs more tokens
+		}
+		if !amore {
+			return true
+		}
+		a, p = arest, prest
+	}
+}
+
+// ReservedSubject reports whether pattern p reaches a subject only the
+// platform may use: one of Flurry's ("flurry."), NATS's ("$JS.", "$KV.",
+// "$O.", "$SYS.", any "$" prefix) or a reply inbox ("_INBOX."), or one
+// whose first token is a wildcard, which reaches all of them. Reserved
+// words are compared without case, to be safe.
+func ReservedSubject(p string) bool {
+	first, _, _ := strings.Cut(p, ".")
+	return first == "*" || first == ">" || strings.HasPrefix(first, "$") ||
+		strings.EqualFold(first, "flurry") || strings.EqualFold(first, "_INBOX")
+}
+
+// GrantableSubject reports whether an administrator may grant pattern p
+// to a namespace: a valid pattern that is not reserved (ReservedSubject)
+// and not under EventSubjects, whose spaces are their namespaces' alone.
+// Its first token being a literal keeps it apart from all of them.
+func GrantableSubject(p string) bool {
+	first, _, _ := strings.Cut(p, ".")
+	return ValidSubject(p, true) && !ReservedSubject(p) && !strings.EqualFold(first, eventRoot)
+}
+
+// reservedStreamPrefixes are the stream name prefixes of Flurry's streams
+// and of JetStream's KV buckets and object stores.
+var reservedStreamPrefixes = []string{"FLURRY_", "KV_", "OBJ_"}
+
+// ReservedStream reports whether stream is one a tenant may never
+// consume, granted or not: Flurry's own, or a KV bucket's or object
+// store's (compared without case).
+func ReservedStream(stream string) bool {
+	for _, p := range reservedStreamPrefixes {
+		if len(stream) >= len(p) && strings.EqualFold(stream[:len(p)], p) {
+			return true
+		}
+	}
+	return false
+}
