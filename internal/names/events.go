@@ -106,3 +106,16 @@ func ReservedStream(stream string) bool {
 	}
 	return false
 }
+
+// PublishableSubject reports whether Flurry may publish to literal subject
+// s on behalf of namespace ns whatever its grants: s is valid, not
+// reserved, and not in another namespace's event space. Grants are
+// checked where entities are made; this is the last line for entries
+// stored before that check.
+func PublishableSubject(ns, s string) bool {
+	first, _, _ := strings.Cut(s, ".")
+	if !ValidSubject(s, false) || ReservedSubject(s) {
+		return false
+	}
+	return !strings.EqualFold(first, eventRoot) || SubjectContains(EventNamespaceSubject(ns), s)
+}

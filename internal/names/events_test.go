@@ -282,3 +282,26 @@ func TestReservedStream(t *testing.T) {
 		}
 	}
 }
+
+func TestPublishableSubject(t *testing.T) {
+	for _, tc := range []struct {
+		ns, s string
+		want  bool
+	}{
+		{"guest", "events.guest.done", true},
+		{"guest", "orders.done", true},
+		{"guest", "events.other.x", false},
+		{"guest", "events.guest", false},
+		{"guest", "Events.other.x", false},
+		{"guest", "flurry.activation.p1", false},
+		{"guest", "$KV.flurry_auth.x", false},
+		{"guest", "_INBOX.x", false},
+		{"guest", "events.guest.*", false},
+		{"a.b", "events." + names.Token("a.b") + ".x", true},
+		{"a.b", "events.a.b", false},
+	} {
+		if got := names.PublishableSubject(tc.ns, tc.s); got != tc.want {
+			t.Errorf("PublishableSubject(%q, %q) = %v, want %v", tc.ns, tc.s, got, tc.want)
+		}
+	}
+}
