@@ -132,15 +132,17 @@ func (c *Controller) checkStream(ctx context.Context, sp *eventSpace, stream str
 }
 
 // checkNATSSpace checks a valid NATS source (validateNATSSource) against
-// its namespace's event space: the subject it consumes, the subjects it
-// publishes to and its stream. Errors: ErrInvalid with the reason,
+// its namespace's event space: the subject it consumes (inside the space,
+// or any in a granted stream), the subjects it publishes to and its
+// stream. Errors: ErrInvalid with the reason,
 // ErrUnavailable.
 func (c *Controller) checkNATSSpace(ctx context.Context, ns string, n *entity.NATSSource) error {
 	sp, err := c.eventSpace(ctx, ns)
 	if err != nil {
 		return err
 	}
-	if !sp.allows(n.Subject) {
+	// In a granted stream the subject only filters what the grant gives.
+	if !sp.allows(n.Subject) && (n.Stream == "" || !slices.Contains(sp.streams, n.Stream)) {
 		return sp.outside("nats source subject", n.Subject)
 	}
 	for _, s := range []struct{ name, subject string }{{"responseSubject", n.ResponseSubject}, {"errorSubject", n.ErrorSubject}} {
