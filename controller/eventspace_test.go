@@ -164,34 +164,74 @@ func TestEventSpaceStoredTrigger(t *testing.T) {
 	}
 }
 
-// TestEventSpaceGrantRevoked: a stream source that loses its grant says
-// why, stops at its next consumer creation and cannot be updated.
-func TestEventSpaceGrantRevoked(t *testing.T) {
+// TestEventSpaceGrants: a stored trigger starts when a grant allows it
+// and stops when the grant goes, and reading it says why.
+func TestEventSpaceGrants(t *testing.T) {
 	e := newEnv(t, msgConfig())
 	startMsgInvoker(t, e.nc, nil)
 	e.stream(t, "SHARED", "shared.>")
+	src := entity.NATSSource{Subject: "shared.x", Stream: "SHARED"}
+	_, err := e.ctl.PutTrigger(e.ctx, e.id, controller.PutTriggerRequest{Namespace: "_", Name: "s",
+		Source: &entity.TriggerSource{NATS: &src}})
+	wantErr(t, err, controller.ErrInvalid)
+	// Stored without the check (as before it existed): not started.
+	kv, err := e.js.KeyValue(e.ctx, names.TriggersBucket)
+	must(t, err)
+	b, _ := json.Marshal(entity.Trigger{Namespace: "guest", Name: "s", Version: "0.0.1",
+		Source: &entity.TriggerSource{NATS: &src}})
+	rev, err := kv.Put(e.ctx, names.TriggerKey("guest", "s"), b)
+	must(t, err)
+	e.msgTrigger(t, "later", entity.NATSSource{Subject: "events.guest.later"})
+	if controller.MessageSourceReady(e.ctl, "guest", "s", rev) {
+		t.Fatal("a trigger outside its event space consumes")
+	}
 	e.grant(t, "guest", nil, []string{"SHARED"})
-	e.msgTrigger(t, "s", entity.NATSSource{Subject: "shared.x", Stream: "SHARED"})
+	testutil.CheckFor(t, 10*time.Second, 10*time.Millisecond, func() error {
+		if !controller.MessageSourceReady(e.ctl, "guest", "s", rev) {
+			return fmt.Errorf("the granted trigger does not consume yet")
+		}
+		return nil
+	})
 	e.grant(t, "guest", nil, nil)
+	testutil.CheckFor(t, 10*time.Second, 10*time.Millisecond, func() error {
+		if controller.MessageSourceReady(e.ctl, "guest", "s", rev) {
+			return fmt.Errorf("the trigger still consumes after its grant went")
+		}
+		return nil
+	})
 	got, err := e.ctl.GetTrigger(e.ctx, e.id, "_", "s")
 	must(t, err)
 	if !strings.Contains(got.SourceError, "outside") {
 		t.Fatalf("sourceError = %q", got.SourceError)
 	}
-	// Its consumer gone, the source checks again before making it anew.
-	must(t, e.js.DeleteConsumer(e.ctx, "SHARED", names.TriggerSource("guest", "s")))
+	_, err = e.ctl.PutTrigger(e.ctx, e.id, controller.PutTriggerRequest{Namespace: "_", Name: "s", Overwrite: true})
+	wantErr(t, err, controller.ErrInvalid)
+}
+
+// TestEventSpaceStreamChanged: a stream source checks the stream's
+// subjects again before it makes its consumer anew; a stream that came to
+// capture another namespace's subjects stops it.
+func TestEventSpaceStreamChanged(t *testing.T) {
+	e := newEnv(t, msgConfig())
+	startMsgInvoker(t, e.nc, nil)
+	e.stream(t, "OWN", "events.guest.own.>")
+	e.msgTrigger(t, "s", entity.NATSSource{Subject: "events.guest.own.x", Stream: "OWN"})
+	_, err := e.js.UpdateStream(e.ctx, jetstream.StreamConfig{Name: "OWN", Storage: jetstream.MemoryStorage,
+		Subjects: []string{"events.guest.own.>", "events.other.>"}})
+	must(t, err)
+	must(t, e.js.DeleteConsumer(e.ctx, "OWN", names.TriggerSource("guest", "s")))
 	testutil.CheckFor(t, 20*time.Second, 20*time.Millisecond, func() error {
 		if controller.MessageSourceReady(e.ctl, "guest", "s", 0) {
 			return fmt.Errorf("the source still consumes")
 		}
 		return nil
 	})
-	if _, err := e.js.Consumer(e.ctx, "SHARED", names.TriggerSource("guest", "s")); err == nil {
+	if _, err := e.js.Consumer(e.ctx, "OWN", names.TriggerSource("guest", "s")); err == nil {
 		t.Fatal("the consumer was made again")
 	}
-	tr, err := e.ctl.PutTrigger(e.ctx, e.id, controller.PutTriggerRequest{Namespace: "_", Name: "s", Overwrite: true})
-	wantErr(t, err, controller.ErrInvalid)
-	if tr != nil {
-		t.Fatalf("stored %+v", tr)
+	got, err := e.ctl.GetTrigger(e.ctx, e.id, "_", "s")
+	must(t, err)
+	if !strings.Contains(got.SourceError, `captures "events.other.>"`) {
+		t.Fatalf("sourceError = %q", got.SourceError)
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"strings"
 	"sync"
 	"time"
 
@@ -79,6 +80,9 @@ type sourceManager struct {
 	// seen is the last revision applied per trigger key, so a retry never
 	// applies an entry older than what the watch applied since.
 	seen map[string]uint64
+	// entries are the current entries of NATS triggers, started or not,
+	// for regrant.
+	entries map[string]jetstream.KeyValueEntry
 }
 
 // startSources ensures the trigger dead-letter stream and starts the
@@ -94,7 +98,8 @@ func startSources(ctx, wctx context.Context, c *Controller) (*sourceManager, err
 		return nil, fmt.Errorf("controller: kv %s: %w", names.TriggersBucket, err)
 	}
 	m := &sourceManager{c: c, log: c.log.With("part", "sources"), ctx: wctx, kv: kv,
-		running: make(map[string]*natsSource), seen: make(map[string]uint64)}
+		running: make(map[string]*natsSource), seen: make(map[string]uint64),
+		entries: make(map[string]jetstream.KeyValueEntry)}
 	ready, err := c.watch(wctx, kv, m.apply)
 	if err != nil {
 		return nil, err
@@ -104,12 +109,42 @@ func startSources(ctx, wctx context.Context, c *Controller) (*sourceManager, err
 	case <-ctx.Done():
 		return nil, fmt.Errorf("controller: loading message sources: %w", ctx.Err())
 	}
+	nskv, err := c.js.KeyValue(ctx, names.NamespacesBucket)
+	if err != nil {
+		return nil, fmt.Errorf("controller: kv %s: %w", names.NamespacesBucket, err)
+	}
+	if _, err := c.watch(wctx, nskv, m.regrant); err != nil {
+		return nil, err
+	}
 	return m, nil
+}
+
+// regrant checks the message triggers of a namespace whose grants
+// (names.NamespacesBucket entry) changed or went: a source they no longer
+// allow stops, one they now allow starts.
+func (m *sourceManager) regrant(e jetstream.KeyValueEntry) {
+	prefix := e.Key() + "." // trigger keys are namespace token "." name token
+	m.applyMu.Lock()
+	var entries []jetstream.KeyValueEntry
+	for k, te := range m.entries {
+		if strings.HasPrefix(k, prefix) {
+			entries = append(entries, te)
+		}
+	}
+	m.applyMu.Unlock()
+	for _, te := range entries {
+		m.applyEntry(te, true)
+	}
 }
 
 // apply starts, replaces or stops the source of one trigger entry. A
 // source outside its namespace's event space does not start (ADR 020).
-func (m *sourceManager) apply(e jetstream.KeyValueEntry) {
+func (m *sourceManager) apply(e jetstream.KeyValueEntry) { m.applyEntry(e, false) }
+
+// applyEntry is apply; with recheck, a source already running at e's
+// revision is checked against its event space again, and stopped when
+// it is no longer allowed.
+func (m *sourceManager) applyEntry(e jetstream.KeyValueEntry, recheck bool) {
 	m.applyMu.Lock()
 	defer m.applyMu.Unlock()
 	key := e.Key()
@@ -132,12 +167,15 @@ func (m *sourceManager) apply(e jetstream.KeyValueEntry) {
 		}
 	}
 	if t == nil {
+		delete(m.entries, key)
 		if old != nil {
 			m.remove(key, old, e.Operation() != jetstream.KeyValuePut)
 		}
 		return
 	}
-	if old != nil && old.trig.Revision >= t.Revision {
+	m.entries[key] = e
+	current := old != nil && old.trig.Revision >= t.Revision
+	if current && !recheck {
 		return
 	}
 	if err := validateNATSSource(t.Source.NATS); err != nil {
@@ -159,6 +197,9 @@ func (m *sourceManager) apply(e jetstream.KeyValueEntry) {
 		if old != nil {
 			m.remove(key, old, false)
 		}
+		return
+	}
+	if current {
 		return
 	}
 	s := newNATSSource(m, t)
