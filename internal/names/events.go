@@ -1,9 +1,6 @@
 package names
 
-import (
-	"fmt"
-	"strings"
-)
+import "strings"
 
 // Tenant event subjects (ADR 020). Each namespace owns one subject space
 // for its message triggers, responses and destinations; an administrator
@@ -20,27 +17,35 @@ const (
 )
 
 // EventNamespaceSubject is namespace ns's event subject space.
-func EventNamespaceSubject(ns string) string { return fmt.Sprintf(EventNamespaceSubjectT, Token(ns)) }
+func EventNamespaceSubject(ns string) string { return eventRoot + "." + Token(ns) + ".>" }
 
 // ValidSubject reports whether s is a well-formed NATS subject, or with
 // wildcards a subscription pattern: non-empty tokens without white space,
 // '*' and '>' only as whole tokens, '>' only last.
 func ValidSubject(s string, wildcards bool) bool {
-	if s == "" || strings.ContainsAny(s, " \t\r\n\x00") {
+	if s == "" {
 		return false
 	}
-	toks := strings.Split(s, ".")
-	for i, t := range toks {
-		switch {
+	start := 0
+	for i := 0; i <= len(s); i++ {
+		if i < len(s) && s[i] != '.' {
+			switch s[i] {
+			case ' ', '\t', '\r', '\n', 0:
+				return false
+			}
+			continue
+		}
+		switch t := s[start:i]; {
 		case t == "":
 			return false
 		case t == "*" || t == ">":
-			if !wildcards || t == ">" && i != len(toks)-1 {
+			if !wildcards || t == ">" && i != len(s) {
 				return false
 			}
 		case strings.ContainsAny(t, "*>"):
 			return false
 		}
+		start = i + 1
 	}
 	return true
 }

@@ -1,6 +1,7 @@
 package names_test
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 
@@ -223,6 +224,9 @@ func TestEventNamespaceSubject(t *testing.T) {
 		{"a.b", "events." + names.Token("a.b") + ".>"},
 	} {
 		got := names.EventNamespaceSubject(tc.ns)
+		if tmpl := fmt.Sprintf(names.EventNamespaceSubjectT, names.Token(tc.ns)); got != tmpl {
+			t.Errorf("EventNamespaceSubject(%q) = %q, the template gives %q", tc.ns, got, tmpl)
+		}
 		if got != tc.want || !names.ValidSubject(got, true) || strings.Count(got, ".") != 2 {
 			t.Errorf("EventNamespaceSubject(%q) = %q, want %q (three tokens)", tc.ns, got, tc.want)
 		}
@@ -303,5 +307,18 @@ func TestPublishableSubject(t *testing.T) {
 		if got := names.PublishableSubject(tc.ns, tc.s); got != tc.want {
 			t.Errorf("PublishableSubject(%q, %q) = %v, want %v", tc.ns, tc.s, got, tc.want)
 		}
+	}
+}
+
+func BenchmarkSubjectContains(b *testing.B) {
+	for b.Loop() {
+		names.SubjectContains("events.guest.>", "events.guest.orders.new")
+	}
+}
+
+// BenchmarkPublishableSubject is the invoker's check per destination message.
+func BenchmarkPublishableSubject(b *testing.B) {
+	for b.Loop() {
+		names.PublishableSubject("guest", "events.guest.orders.done")
 	}
 }
