@@ -17,6 +17,8 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/flurryfn/flurry/actions/gowrap"
+	"github.com/flurryfn/flurry/internal/entity"
+	"github.com/flurryfn/flurry/internal/names"
 	"github.com/flurryfn/flurry/internal/testutil"
 )
 
@@ -177,4 +179,21 @@ func TestSecurityEventSubjects(t *testing.T) {
 			t.Errorf("activation of a message on %v, want events.guest.legit: %s", result["subject"], body)
 		}
 	}
+
+	t.Run("stored trigger says why it does not run", func(t *testing.T) {
+		// As one made before the check was: written into the bucket.
+		kv, err := js.KeyValue(ctx, names.TriggersBucket)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := json.Marshal(entity.Trigger{Namespace: guestNamespace, Name: "stored", Version: "0.0.1",
+			Source: &entity.TriggerSource{NATS: &entity.NATSSource{Subject: "events.other.>"}}})
+		if _, err := kv.Put(ctx, names.TriggerKey(guestNamespace, "stored"), b); err != nil {
+			t.Fatal(err)
+		}
+		r := s.do(t, http.MethodGet, "/api/v1/namespaces/_/triggers/stored", guestAuth, nil)
+		if why, _ := r.json(t)["sourceError"].(string); r.status != http.StatusOK || !strings.Contains(why, "outside") {
+			t.Errorf("get stored trigger: %d %s, want its sourceError", r.status, r.body)
+		}
+	})
 }
