@@ -78,13 +78,15 @@ func SubjectContains(a, p string) bool {
 
 // ReservedSubject reports whether pattern p reaches a subject only the
 // platform may use: one of Flurry's ("flurry."), NATS's ("$JS.", "$KV.",
-// "$O.", "$SYS.", any "$" prefix) or a reply inbox ("_INBOX."), or one
-// whose first token is a wildcard, which reaches all of them. Reserved
-// words are compared without case, to be safe.
+// "$O.", "$SYS.", any "$" prefix) or a reply inbox (a first token
+// starting with "_INBOX", which covers per-role inbox prefixes too), or
+// one whose first token is a wildcard, which reaches all of them.
+// Reserved words are compared without case, to be safe.
 func ReservedSubject(p string) bool {
+	const inbox = "_INBOX"
 	first, _, _ := strings.Cut(p, ".")
-	return first == "*" || first == ">" || strings.HasPrefix(first, "$") ||
-		strings.EqualFold(first, "flurry") || strings.EqualFold(first, "_INBOX")
+	return first == "*" || first == ">" || strings.HasPrefix(first, "$") || strings.EqualFold(first, "flurry") ||
+		len(first) >= len(inbox) && strings.EqualFold(first[:len(inbox)], inbox)
 }
 
 // GrantableSubject reports whether an administrator may grant pattern p
