@@ -26,28 +26,84 @@ type eventSpace struct {
 	// subjects are patterns; the namespace's own space is first.
 	subjects []string
 	streams  []string
+	// fresh: the grants were read from the bucket, not the cache.
+	fresh bool
 }
 
-// eventSpace reads namespace ns's grants from names.NamespacesBucket (no
-// entry: none). A stored grant that may never be given (a reserved
-// subject or stream, another tenant's event space) is ignored, loudly:
-// the bucket is the admin API's, and this check must not depend on it.
-func (c *Controller) eventSpace(ctx context.Context, ns string) (*eventSpace, error) {
-	sp := &eventSpace{ns: ns, subjects: []string{names.EventNamespaceSubject(ns)}}
+// grantStore holds the namespaces bucket (names.NamespacesBucket) and a
+// cache of its entries fed by a watch, so that checks on the trigger and
+// source paths need no round trip.
+type grantStore struct {
+	kv    jetstream.KeyValue
+	cache *cache[entity.Namespace]
+}
+
+// watchGrants opens the namespaces bucket and loads its entries into
+// c.grants through a watch (living until wctx ends), calling changed with
+// the key of every entry written or removed after the cache has it. It
+// returns once the cache holds the bucket's contents.
+func (c *Controller) watchGrants(ctx, wctx context.Context, changed func(key string)) error {
 	kv, err := c.js.KeyValue(ctx, names.NamespacesBucket)
 	if err != nil {
-		return nil, unavailable("namespace grants", err)
+		return fmt.Errorf("controller: kv %s: %w", names.NamespacesBucket, err)
 	}
-	e, err := kv.Get(ctx, names.NamespaceKey(ns))
-	if isNotFound(err) {
-		return sp, nil
-	}
+	g := &grantStore{kv: kv, cache: newCache[entity.Namespace]()}
+	c.grants = g
+	ready, err := c.watch(wctx, kv, func(e jetstream.KeyValueEntry) {
+		if e.Operation() != jetstream.KeyValuePut {
+			g.cache.remove(e.Key(), e.Revision())
+		} else if n, err := decodeNamespace(e); err != nil {
+			c.log.Error("bad namespace entry: its grants are ignored", "key", e.Key(), "err", err)
+			g.cache.remove(e.Key(), e.Revision())
+		} else {
+			g.cache.put(e.Key(), n, e.Revision())
+		}
+		changed(e.Key())
+	})
 	if err != nil {
-		return nil, unavailable("namespace grants", err)
+		return err
 	}
+	select {
+	case <-ready:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("controller: loading namespace grants: %w", ctx.Err())
+	}
+}
+
+func decodeNamespace(e jetstream.KeyValueEntry) (*entity.Namespace, error) {
 	var n entity.Namespace
 	if err := json.Unmarshal(e.Value(), &n); err != nil {
-		return nil, fmt.Errorf("namespace grants: stored %s: %w", e.Key(), err)
+		return nil, err
+	}
+	return &n, nil
+}
+
+// eventSpace is namespace ns's event space, its grants from the cache or,
+// when fresh, from the bucket (no entry: none). A stored grant that may
+// never be given (a reserved subject or stream, another tenant's event
+// space) is ignored, loudly: the bucket is the admin API's, and this check
+// must not depend on it.
+func (c *Controller) eventSpace(ctx context.Context, ns string, fresh bool) (*eventSpace, error) {
+	sp := &eventSpace{ns: ns, subjects: []string{names.EventNamespaceSubject(ns)}, fresh: fresh}
+	var n *entity.Namespace
+	if fresh {
+		e, err := c.grants.kv.Get(ctx, names.NamespaceKey(ns))
+		switch {
+		case isNotFound(err):
+		case err != nil:
+			return nil, unavailable("namespace grants", err)
+		default:
+			if n, err = decodeNamespace(e); err != nil {
+				return nil, fmt.Errorf("namespace grants: stored %s: %w", e.Key(), err)
+			}
+			c.grants.cache.put(e.Key(), n, e.Revision())
+		}
+	} else {
+		n, _ = c.grants.cache.get(names.NamespaceKey(ns))
+	}
+	if n == nil {
+		return sp, nil
 	}
 	for _, p := range n.EventSubjects {
 		if !names.GrantableSubject(p) {
@@ -64,6 +120,24 @@ func (c *Controller) eventSpace(ctx context.Context, ns string) (*eventSpace, er
 		sp.streams = append(sp.streams, s)
 	}
 	return sp, nil
+}
+
+// inEventSpace runs check on namespace ns's event space from the cache;
+// a refusal is checked again on the bucket's current grants, so a grant
+// just written counts at once. A revoked grant may pass until the watch
+// brings the change, which then stops what it no longer allows (regrant).
+func (c *Controller) inEventSpace(ctx context.Context, ns string, check func(*eventSpace) error) error {
+	sp, err := c.eventSpace(ctx, ns, false)
+	if err != nil {
+		return err
+	}
+	if err = check(sp); err == nil || !errors.Is(err, ErrInvalid) {
+		return err
+	}
+	if sp, err = c.eventSpace(ctx, ns, true); err != nil {
+		return err
+	}
+	return check(sp)
 }
 
 // allows reports whether every subject pattern p matches is inside one of
@@ -134,29 +208,26 @@ func (c *Controller) checkStream(ctx context.Context, sp *eventSpace, stream str
 // checkNATSSpace checks a valid NATS source (validateNATSSource) against
 // its namespace's event space: the subject it consumes (inside the space,
 // or any in a granted stream), the subjects it publishes to and its
-// stream. Errors: ErrInvalid with the reason,
-// ErrUnavailable.
+// stream. Errors: ErrInvalid with the reason, ErrUnavailable.
 func (c *Controller) checkNATSSpace(ctx context.Context, ns string, n *entity.NATSSource) error {
-	sp, err := c.eventSpace(ctx, ns)
-	if err != nil {
-		return err
-	}
-	// In a granted stream the subject only filters what the grant gives.
-	if !sp.allows(n.Subject) && (n.Stream == "" || !slices.Contains(sp.streams, n.Stream)) {
-		return sp.outside("nats source subject", n.Subject)
-	}
-	for _, s := range []struct{ name, subject string }{{"responseSubject", n.ResponseSubject}, {"errorSubject", n.ErrorSubject}} {
-		if s.subject == "" {
-			continue
+	return c.inEventSpace(ctx, ns, func(sp *eventSpace) error {
+		// In a granted stream the subject only filters what the grant gives.
+		if !sp.allows(n.Subject) && (n.Stream == "" || !slices.Contains(sp.streams, n.Stream)) {
+			return sp.outside("nats source subject", n.Subject)
 		}
-		if err := sp.checkPublish("nats source "+s.name, s.subject); err != nil {
-			return err
+		for _, s := range []struct{ name, subject string }{{"responseSubject", n.ResponseSubject}, {"errorSubject", n.ErrorSubject}} {
+			if s.subject == "" {
+				continue
+			}
+			if err := sp.checkPublish("nats source "+s.name, s.subject); err != nil {
+				return err
+			}
 		}
-	}
-	if n.Stream != "" {
-		return c.checkStream(ctx, sp, n.Stream)
-	}
-	return nil
+		if n.Stream != "" {
+			return c.checkStream(ctx, sp, n.Stream)
+		}
+		return nil
+	})
 }
 
 // checkDestinations checks an action's destinations (validated by
@@ -165,17 +236,15 @@ func (c *Controller) checkDestinations(ctx context.Context, ns string, d *entity
 	if d == nil {
 		return nil
 	}
-	sp, err := c.eventSpace(ctx, ns)
-	if err != nil {
-		return err
-	}
-	for _, s := range []struct{ name, subject string }{{"onSuccess", d.OnSuccess}, {"onFailure", d.OnFailure}} {
-		if s.subject == "" {
-			continue
+	return c.inEventSpace(ctx, ns, func(sp *eventSpace) error {
+		for _, s := range []struct{ name, subject string }{{"onSuccess", d.OnSuccess}, {"onFailure", d.OnFailure}} {
+			if s.subject == "" {
+				continue
+			}
+			if err := sp.checkPublish("destinations."+s.name, s.subject); err != nil {
+				return err
+			}
 		}
-		if err := sp.checkPublish("destinations."+s.name, s.subject); err != nil {
-			return err
-		}
-	}
-	return nil
+		return nil
+	})
 }

@@ -100,6 +100,10 @@ func startSources(ctx, wctx context.Context, c *Controller) (*sourceManager, err
 	m := &sourceManager{c: c, log: c.log.With("part", "sources"), ctx: wctx, kv: kv,
 		running: make(map[string]*natsSource), seen: make(map[string]uint64),
 		entries: make(map[string]jetstream.KeyValueEntry)}
+	// Grants first: the triggers' sources are checked against them.
+	if err := c.watchGrants(ctx, wctx, m.regrant); err != nil {
+		return nil, err
+	}
 	ready, err := c.watch(wctx, kv, m.apply)
 	if err != nil {
 		return nil, err
@@ -109,21 +113,14 @@ func startSources(ctx, wctx context.Context, c *Controller) (*sourceManager, err
 	case <-ctx.Done():
 		return nil, fmt.Errorf("controller: loading message sources: %w", ctx.Err())
 	}
-	nskv, err := c.js.KeyValue(ctx, names.NamespacesBucket)
-	if err != nil {
-		return nil, fmt.Errorf("controller: kv %s: %w", names.NamespacesBucket, err)
-	}
-	if _, err := c.watch(wctx, nskv, m.regrant); err != nil {
-		return nil, err
-	}
 	return m, nil
 }
 
-// regrant checks the message triggers of a namespace whose grants
-// (names.NamespacesBucket entry) changed or went: a source they no longer
-// allow stops, one they now allow starts.
-func (m *sourceManager) regrant(e jetstream.KeyValueEntry) {
-	prefix := e.Key() + "." // trigger keys are namespace token "." name token
+// regrant checks the message triggers of the namespace whose grants
+// (names.NamespacesBucket entry nsKey) changed or went: a source they no
+// longer allow stops, one they now allow starts.
+func (m *sourceManager) regrant(nsKey string) {
+	prefix := nsKey + "." // trigger keys are namespace token "." name token
 	m.applyMu.Lock()
 	var entries []jetstream.KeyValueEntry
 	for k, te := range m.entries {
