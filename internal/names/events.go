@@ -103,9 +103,12 @@ func GrantableSubject(p string) bool {
 var reservedStreamPrefixes = []string{"FLURRY_", "KV_", "OBJ_"}
 
 // ReservedStream reports whether stream is one a tenant may never
-// consume, granted or not: Flurry's own, or a KV bucket's or object
-// store's (compared without case).
+// consume, granted or not: Flurry's own, a KV bucket's or object store's
+// (compared without case), or one named like NATS's ("$").
 func ReservedStream(stream string) bool {
+	if strings.HasPrefix(stream, "$") {
+		return true
+	}
 	for _, p := range reservedStreamPrefixes {
 		if len(stream) >= len(p) && strings.EqualFold(stream[:len(p)], p) {
 			return true

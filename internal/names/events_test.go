@@ -280,6 +280,7 @@ func TestReservedStream(t *testing.T) {
 		{"FLURRY_RECORDS", true},
 		{"flurry_records", true},
 		{"OBJ_flurry_code", true},
+		{"$SYS", true},
 		{"ORDERS", false},
 		{"KVSTORE", false},
 	} {
