@@ -175,7 +175,7 @@ func (sp *eventSpace) checkPublish(what, subject string) error {
 // wraps jetstream.ErrStreamNotFound as well).
 func (c *Controller) checkStream(ctx context.Context, sp *eventSpace, stream string) error {
 	if names.ReservedStream(stream) {
-		return fmt.Errorf("%w: nats source stream %q is one of Flurry's or a KV bucket's or object store's", ErrInvalid, stream)
+		return fmt.Errorf("%w: nats source stream %q is reserved: one of Flurry's, a KV bucket's or object store's, or NATS's", ErrInvalid, stream)
 	}
 	if slices.Contains(sp.streams, stream) {
 		return nil
