@@ -28,7 +28,8 @@ var hexDigest = regexp.MustCompile(`^[0-9a-f]{64}$`)
 // them (a zero one removes them).
 //
 // Errors: ErrInvalid (names, kind, limits, code, retry policy,
-// destinations), ErrTooLarge (code over
+// destinations, which must be inside the namespace's event space),
+// ErrUnavailable, ErrTooLarge (code over
 // entity.MaxCodeBytes), ErrExists (exists and !Overwrite), ErrConflict
 // (changed concurrently), ErrForbidden.
 func (c *Controller) PutAction(ctx context.Context, id Identity, req PutActionRequest) (*entity.Action, error) {
@@ -98,6 +99,9 @@ func (c *Controller) PutAction(ctx context.Context, id Identity, req PutActionRe
 		return nil, fmt.Errorf("action %q: %w: %w", req.Name, ErrInvalid, err)
 	}
 	if err := validateAsync(a); err != nil {
+		return nil, fmt.Errorf("action %q: %w", req.Name, err)
+	}
+	if err := c.checkDestinations(ctx, ns, a.Destinations); err != nil {
 		return nil, fmt.Errorf("action %q: %w", req.Name, err)
 	}
 	if a.Parameters == nil {

@@ -47,6 +47,8 @@ type Controller struct {
 	apps *appStore
 	// sources consumes the NATS subjects and streams of message triggers (sources.go).
 	sources *sourceManager
+	// grants are the namespaces' event grants (eventspace.go).
+	grants *grantStore
 
 	waitMu  sync.Mutex
 	waiters map[string]chan *activation.Record

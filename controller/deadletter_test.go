@@ -145,7 +145,7 @@ func TestDeadLetters(t *testing.T) {
 func TestPutActionRetryAndDestinations(t *testing.T) {
 	e := newEnv(t, controller.Config{})
 	retry := &entity.RetryPolicy{MaxAttempts: 3, InitialBackoff: 100, MaxBackoff: 1000, MaxEventAge: 60000}
-	dest := &entity.Destinations{OnSuccess: "app.done", OnFailure: "app.failed"}
+	dest := &entity.Destinations{OnSuccess: "events.guest.done", OnFailure: "events.guest.failed"}
 	req := goAction("async", code1)
 	req.Retry, req.Destinations = retry, dest
 	a, err := e.ctl.PutAction(e.ctx, e.id, req)
@@ -190,6 +190,9 @@ func TestPutActionRetryAndDestinations(t *testing.T) {
 		{"flurry", nil, &entity.Destinations{OnSuccess: "flurry.activation.p1"}},
 		{"jetstream api", nil, &entity.Destinations{OnSuccess: "$JS.API.STREAM.DELETE.X"}},
 		{"kv", nil, &entity.Destinations{OnSuccess: "$KV.flurry_actions.x"}},
+		{"inbox", nil, &entity.Destinations{OnSuccess: "_INBOX.x"}},
+		{"another tenant's events", nil, &entity.Destinations{OnSuccess: "events.other.x"}},
+		{"outside the event space", nil, &entity.Destinations{OnFailure: "app.failed"}},
 	}
 	for _, tt := range bad {
 		t.Run(tt.name, func(t *testing.T) {

@@ -13,6 +13,8 @@
 //   - triggers.go, rules.go, fire.go, timers.go: OpenWhisk triggers and
 //     rules, and timer sources firing once per tick cluster-wide (ADR 007);
 //   - sources.go, sources_nats.go: NATS message sources (ADR 008);
+//     eventspace.go: the subjects and streams a namespace's triggers and
+//     destinations may use (ADR 020);
 //   - sequences.go: the sequence kind; routes.go: HTTP route tables (ADR 009);
 //   - service.go, client.go, wire.go: the API over NATS request/reply for
 //     a separate `flurry gateway` (ADR 003).

@@ -64,25 +64,23 @@ func validateRetry(p entity.RetryPolicy) error {
 	return nil
 }
 
-// validateSubject accepts a literal NATS subject outside the reserved
-// prefixes (names.ReservedSubjectPrefixes): publishing there could write
-// into Flurry's streams and buckets or call the JetStream API.
+// validateSubject accepts a literal NATS subject that is none of the
+// platform's (names.ReservedSubject): publishing there could write into
+// Flurry's streams and buckets or call the JetStream API. Whether the
+// namespace may publish there is checkDestinations' and checkNATSSpace's
+// question (ADR 020).
 func validateSubject(s string) error {
 	if len(s) > maxSubjectLen {
 		return fmt.Errorf("subject of %d bytes is over %d", len(s), maxSubjectLen)
 	}
-	if strings.ContainsAny(s, "*> \t\r\n") {
-		return fmt.Errorf("subject %q has a wildcard or white space", s)
+	if strings.ContainsAny(s, "*>") {
+		return fmt.Errorf("subject %q has a wildcard", s)
 	}
-	for tok := range strings.SplitSeq(s, ".") {
-		if tok == "" {
-			return fmt.Errorf("subject %q has an empty token", s)
-		}
+	if !names.ValidSubject(s, false) {
+		return fmt.Errorf("subject %q has an empty token or white space", s)
 	}
-	for _, p := range names.ReservedSubjectPrefixes {
-		if len(s) >= len(p) && strings.EqualFold(s[:len(p)], p) {
-			return fmt.Errorf("subject %q is under the reserved %q", s, p)
-		}
+	if names.ReservedSubject(s) {
+		return fmt.Errorf("subject %q is reserved for Flurry and NATS", s)
 	}
 	return nil
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"strings"
 	"sync"
 	"time"
 
@@ -72,6 +73,16 @@ type sourceManager struct {
 
 	mu      sync.Mutex
 	running map[string]*natsSource // by names.TriggerKey
+
+	// applyMu serializes apply: the watch calls it, and so do retries of
+	// event space checks that could not be made.
+	applyMu sync.Mutex
+	// seen is the last revision applied per trigger key, so a retry never
+	// applies an entry older than what the watch applied since.
+	seen map[string]uint64
+	// entries are the current entries of NATS triggers, started or not,
+	// for regrant.
+	entries map[string]jetstream.KeyValueEntry
 }
 
 // startSources ensures the trigger dead-letter stream and starts the
@@ -87,7 +98,12 @@ func startSources(ctx, wctx context.Context, c *Controller) (*sourceManager, err
 		return nil, fmt.Errorf("controller: kv %s: %w", names.TriggersBucket, err)
 	}
 	m := &sourceManager{c: c, log: c.log.With("part", "sources"), ctx: wctx, kv: kv,
-		running: make(map[string]*natsSource)}
+		running: make(map[string]*natsSource), seen: make(map[string]uint64),
+		entries: make(map[string]jetstream.KeyValueEntry)}
+	// Grants first: the triggers' sources are checked against them.
+	if err := c.watchGrants(ctx, wctx, m.regrant); err != nil {
+		return nil, err
+	}
 	ready, err := c.watch(wctx, kv, m.apply)
 	if err != nil {
 		return nil, err
@@ -100,10 +116,39 @@ func startSources(ctx, wctx context.Context, c *Controller) (*sourceManager, err
 	return m, nil
 }
 
-// apply starts, replaces or stops the source of one trigger entry. The
-// watch calls it from one goroutine.
-func (m *sourceManager) apply(e jetstream.KeyValueEntry) {
+// regrant checks the message triggers of the namespace whose grants
+// (names.NamespacesBucket entry nsKey) changed or went: a source they no
+// longer allow stops, one they now allow starts.
+func (m *sourceManager) regrant(nsKey string) {
+	prefix := nsKey + "." // trigger keys are namespace token "." name token
+	m.applyMu.Lock()
+	var entries []jetstream.KeyValueEntry
+	for k, te := range m.entries {
+		if strings.HasPrefix(k, prefix) {
+			entries = append(entries, te)
+		}
+	}
+	m.applyMu.Unlock()
+	for _, te := range entries {
+		m.applyEntry(te, true)
+	}
+}
+
+// apply starts, replaces or stops the source of one trigger entry. A
+// source outside its namespace's event space does not start (ADR 020).
+func (m *sourceManager) apply(e jetstream.KeyValueEntry) { m.applyEntry(e, false) }
+
+// applyEntry is apply; with recheck, a source already running at e's
+// revision is checked against its event space again, and stopped when
+// it is no longer allowed.
+func (m *sourceManager) applyEntry(e jetstream.KeyValueEntry, recheck bool) {
+	m.applyMu.Lock()
+	defer m.applyMu.Unlock()
 	key := e.Key()
+	if e.Revision() < m.seen[key] {
+		return
+	}
+	m.seen[key] = e.Revision()
 	m.mu.Lock()
 	old := m.running[key]
 	m.mu.Unlock()
@@ -119,12 +164,15 @@ func (m *sourceManager) apply(e jetstream.KeyValueEntry) {
 		}
 	}
 	if t == nil {
+		delete(m.entries, key)
 		if old != nil {
 			m.remove(key, old, e.Operation() != jetstream.KeyValuePut)
 		}
 		return
 	}
-	if old != nil && old.trig.Revision >= t.Revision {
+	m.entries[key] = e
+	current := old != nil && old.trig.Revision >= t.Revision
+	if current && !recheck {
 		return
 	}
 	if err := validateNATSSource(t.Source.NATS); err != nil {
@@ -132,6 +180,23 @@ func (m *sourceManager) apply(e jetstream.KeyValueEntry) {
 		if old != nil {
 			m.remove(key, old, false)
 		}
+		return
+	}
+	if err := m.checkSpace(t); err != nil {
+		if errors.Is(err, ErrInvalid) {
+			m.log.Error("message trigger not started: outside its namespace's event space", "namespace", t.Namespace,
+				"trigger", t.Name, "revision", t.Revision, "err", err)
+		} else {
+			m.log.Warn("message trigger not started yet: its event space cannot be checked, retrying",
+				"namespace", t.Namespace, "trigger", t.Name, "err", err)
+			m.retryLater(key)
+		}
+		if old != nil {
+			m.remove(key, old, false)
+		}
+		return
+	}
+	if current {
 		return
 	}
 	s := newNATSSource(m, t)
@@ -149,6 +214,43 @@ func (m *sourceManager) apply(e jetstream.KeyValueEntry) {
 	}
 	m.log.Info("message trigger started", "namespace", t.Namespace, "trigger", t.Name, "subject", s.spec.Subject,
 		"stream", s.spec.Stream, "source", names.TriggerSource(t.Namespace, t.Name), "revision", t.Revision)
+}
+
+// checkSpace checks t's NATS source against its namespace's event space.
+// A stream that does not exist yet passes: the source checks it again
+// before each creation of its consumer (ensureConsumer).
+func (m *sourceManager) checkSpace(t *entity.Trigger) error {
+	ctx, cancel := context.WithTimeout(m.ctx, 10*time.Second)
+	defer cancel()
+	err := m.c.checkNATSSpace(ctx, t.Namespace, t.Source.NATS)
+	if errors.Is(err, jetstream.ErrStreamNotFound) {
+		return nil
+	}
+	return err
+}
+
+// retryLater applies trigger key's current entry again after
+// sourceRetryStart, unless the controller closes first.
+func (m *sourceManager) retryLater(key string) {
+	m.c.wg.Add(1)
+	go func() {
+		defer m.c.wg.Done()
+		t := time.NewTimer(sourceRetryStart)
+		defer t.Stop()
+		select {
+		case <-t.C:
+		case <-m.ctx.Done():
+			return
+		}
+		e, err := m.kv.Get(m.ctx, key)
+		if err != nil {
+			if !isNotFound(err) && m.ctx.Err() == nil {
+				m.retryLater(key)
+			}
+			return
+		}
+		m.apply(e)
+	}()
 }
 
 // remove stops a trigger's source. A deleted trigger's in-flight work is

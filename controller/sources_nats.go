@@ -305,7 +305,8 @@ func (s *natsSource) pullLoop() {
 }
 
 // ensureConsumer creates or updates the trigger's durable consumer,
-// retrying while the stream does not exist; nil when the source stopped.
+// retrying while the stream does not exist; nil when the source stopped
+// or may not consume the stream.
 func (s *natsSource) ensureConsumer() jetstream.Consumer {
 	cfg := jetstream.ConsumerConfig{
 		Durable:     s.consumerName(),
@@ -323,8 +324,18 @@ func (s *natsSource) ensureConsumer() jetstream.Consumer {
 	warned := false
 	for {
 		ctx, cancel := context.WithTimeout(s.pullCtx, 10*time.Second)
-		cons, err := s.c.js.CreateOrUpdateConsumer(ctx, s.spec.Stream, cfg)
+		// The stream's subjects may have changed since the trigger was
+		// made: check them before every creation (ADR 020).
+		err := s.c.checkNATSSpace(ctx, s.trig.Namespace, &s.spec)
+		var cons jetstream.Consumer
+		if err == nil {
+			cons, err = s.c.js.CreateOrUpdateConsumer(ctx, s.spec.Stream, cfg)
+		}
 		cancel()
+		if errors.Is(err, ErrInvalid) && !errors.Is(err, jetstream.ErrStreamNotFound) {
+			s.log.Error("message trigger stopped: outside its namespace's event space", "stream", s.spec.Stream, "err", err)
+			return nil
+		}
 		if err == nil {
 			s.consuming.Store(true)
 			return cons

@@ -223,13 +223,13 @@ func TestMessageTriggerOncePerMessage(t *testing.T) {
 			ctl2, _ := newMsgController(t, e.url)
 			mi := startMsgInvoker(t, e.nc, nil)
 			if tc.stream != "" {
-				e.stream(t, tc.stream, "in.>")
+				e.stream(t, tc.stream, "events.guest.in.>")
 			}
-			responses := collect(t, e.nc, "out.resp")
-			e.msgTrigger(t, "once", entity.NATSSource{Subject: "in.once", Stream: tc.stream, ResponseSubject: "out.resp"}, ctl2)
+			responses := collect(t, e.nc, "events.guest.out.resp")
+			e.msgTrigger(t, "once", entity.NATSSource{Subject: "events.guest.in.once", Stream: tc.stream, ResponseSubject: "events.guest.out.resp"}, ctl2)
 			const n = 100
 			for i := range n {
-				e.publish(t, "in.once", fmt.Appendf(nil, `{"i":%d}`, i), nats.Header{"X-Corr": {strconv.Itoa(i)}})
+				e.publish(t, "events.guest.in.once", fmt.Appendf(nil, `{"i":%d}`, i), nats.Header{"X-Corr": {strconv.Itoa(i)}})
 			}
 			testutil.CheckFor(t, 40*time.Second, 20*time.Millisecond, func() error {
 				if got := len(responses()); got < n {
@@ -242,7 +242,7 @@ func TestMessageTriggerOncePerMessage(t *testing.T) {
 				var d struct{ I int }
 				must(t, json.Unmarshal(p.Data, &d))
 				seen[d.I]++
-				if p.Subject != "in.once" || p.Headers.Get("X-Corr") != strconv.Itoa(d.I) {
+				if p.Subject != "events.guest.in.once" || p.Headers.Get("X-Corr") != strconv.Itoa(d.I) {
 					t.Errorf("params = %+v", p)
 				}
 			}
@@ -282,9 +282,9 @@ func TestMessageTriggerAckAfterCompletion(t *testing.T) {
 		<-release
 		return activation.StatusSuccess, m.Params
 	})
-	e.stream(t, "HOLD", "hold.>")
-	e.msgTrigger(t, "hold", entity.NATSSource{Subject: "hold.x", Stream: "HOLD"})
-	e.publish(t, "hold.x", []byte("not json"), nil)
+	e.stream(t, "HOLD", "events.guest.hold.>")
+	e.msgTrigger(t, "hold", entity.NATSSource{Subject: "events.guest.hold.x", Stream: "HOLD"})
+	e.publish(t, "events.guest.hold.x", []byte("not json"), nil)
 	testutil.CheckFor(t, 10*time.Second, 10*time.Millisecond, func() error {
 		if len(mi.all()) != 1 {
 			return fmt.Errorf("%d activations", len(mi.all()))
@@ -334,7 +334,7 @@ func TestMessageTriggerRedeliveryAfterCrash(t *testing.T) {
 	must(t, err)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	_, err = js.CreateStream(ctx, jetstream.StreamConfig{Name: "CRASH", Subjects: []string{"crash.>"}, Storage: jetstream.MemoryStorage})
+	_, err = js.CreateStream(ctx, jetstream.StreamConfig{Name: "CRASH", Subjects: []string{"events.guest.crash.>"}, Storage: jetstream.MemoryStorage})
 	must(t, err)
 	a, ncA := newMsgController(t, url)
 	release := make(chan struct{})
@@ -348,8 +348,8 @@ func TestMessageTriggerRedeliveryAfterCrash(t *testing.T) {
 	e := &env{url: url, nc: nc, js: js, ctl: a, ctx: ctx}
 	e.id, err = a.Authenticate(ctx, guestAuth)
 	must(t, err)
-	e.msgTrigger(t, "crash", entity.NATSSource{Subject: "crash.x", Stream: "CRASH"})
-	e.publish(t, "crash.x", []byte(`{"n":1}`), nil)
+	e.msgTrigger(t, "crash", entity.NATSSource{Subject: "events.guest.crash.x", Stream: "CRASH"})
+	e.publish(t, "events.guest.crash.x", []byte(`{"n":1}`), nil)
 	testutil.CheckFor(t, 10*time.Second, 10*time.Millisecond, func() error {
 		if len(mi.all()) != 1 {
 			return fmt.Errorf("%d activations", len(mi.all()))
@@ -390,14 +390,14 @@ func TestMessageTriggerDeadLetter(t *testing.T) {
 				return activation.StatusSuccess, m.Params
 			})
 			if tc.stream != "" {
-				e.stream(t, tc.stream, "dl.>")
+				e.stream(t, tc.stream, "events.guest.dl.>")
 			}
-			errs := collect(t, e.nc, "out.err")
-			responses := collect(t, e.nc, "out.ok")
-			e.msgTrigger(t, "dl", entity.NATSSource{Subject: "dl.in", Stream: tc.stream, ResponseSubject: "out.ok",
-				ErrorSubject: "out.err", Retry: &entity.RetryPolicy{MaxAttempts: 3, InitialBackoff: 10, MaxBackoff: 20}})
-			e.publish(t, "dl.in", []byte(`"poison"`), nats.Header{"X-Corr": {"p"}})
-			e.publish(t, "dl.in", []byte(`"good"`), nil)
+			errs := collect(t, e.nc, "events.guest.out.err")
+			responses := collect(t, e.nc, "events.guest.out.ok")
+			e.msgTrigger(t, "dl", entity.NATSSource{Subject: "events.guest.dl.in", Stream: tc.stream, ResponseSubject: "events.guest.out.ok",
+				ErrorSubject: "events.guest.out.err", Retry: &entity.RetryPolicy{MaxAttempts: 3, InitialBackoff: 10, MaxBackoff: 20}})
+			e.publish(t, "events.guest.dl.in", []byte(`"poison"`), nats.Header{"X-Corr": {"p"}})
+			e.publish(t, "events.guest.dl.in", []byte(`"good"`), nil)
 
 			testutil.CheckFor(t, 20*time.Second, 20*time.Millisecond, func() error {
 				if len(errs()) != 1 || len(responses()) != 1 {
@@ -462,12 +462,12 @@ func TestMessageTriggerBatching(t *testing.T) {
 			e := newEnv(t, msgConfig())
 			mi := startMsgInvoker(t, e.nc, nil)
 			if tc.stream != "" {
-				e.stream(t, tc.stream, "batch.>")
+				e.stream(t, tc.stream, "events.guest.batch.>")
 			}
-			e.msgTrigger(t, "batch", entity.NATSSource{Subject: "batch.in", Stream: tc.stream, BatchSize: tc.size,
+			e.msgTrigger(t, "batch", entity.NATSSource{Subject: "events.guest.batch.in", Stream: tc.stream, BatchSize: tc.size,
 				BatchWindow: int64(tc.window)})
 			for i := range tc.publish {
-				e.publish(t, "batch.in", fmt.Appendf(nil, "%d", i), nats.Header{"X-I": {strconv.Itoa(i)}})
+				e.publish(t, "events.guest.batch.in", fmt.Appendf(nil, "%d", i), nats.Header{"X-I": {strconv.Itoa(i)}})
 			}
 			total := func() (n int) {
 				for _, p := range mi.params(t) {
@@ -487,7 +487,7 @@ func TestMessageTriggerBatching(t *testing.T) {
 					t.Errorf("batch of %d, want %d (at most %d)", len(p.Messages), tc.want, tc.size)
 				}
 				for _, m := range p.Messages {
-					if m.Subject != "batch.in" || m.Headers.Get("X-I") != string(m.Data) || seen[string(m.Data)] {
+					if m.Subject != "events.guest.batch.in" || m.Headers.Get("X-I") != string(m.Data) || seen[string(m.Data)] {
 						t.Errorf("batch message %+v (seen before: %v)", m, seen[string(m.Data)])
 					}
 					seen[string(m.Data)] = true
@@ -501,8 +501,8 @@ func TestMessageTriggerBatching(t *testing.T) {
 // removes its durable consumer.
 func TestMessageTriggerDelete(t *testing.T) {
 	e := newEnv(t, msgConfig())
-	e.stream(t, "GONE", "gone.>")
-	e.msgTrigger(t, "gone", entity.NATSSource{Subject: "gone.x", Stream: "GONE"})
+	e.stream(t, "GONE", "events.guest.gone.>")
+	e.msgTrigger(t, "gone", entity.NATSSource{Subject: "events.guest.gone.x", Stream: "GONE"})
 	e.consumerInfo(t, "GONE", "gone")
 	_, err := e.ctl.DeleteTrigger(e.ctx, e.id, "_", "gone")
 	must(t, err)

@@ -178,16 +178,15 @@ func validateMissed(p string) error {
 	return fmt.Errorf("%w: missed-tick policy %q is not %q or %q", ErrInvalid, p, entity.MissedSkip, entity.MissedFireOnce)
 }
 
-// validateNATSSubject is the base check of a NATS source: a subject that
-// is not one of Flurry's or JetStream's own.
+// validateNATSSubject is the base check of a NATS source: a well-formed
+// subject pattern that reaches none of Flurry's or NATS's own subjects.
+// Whether the namespace may consume it is checkNATSSpace's question.
 func validateNATSSubject(n *entity.NATSSource) error {
-	if strings.TrimSpace(n.Subject) == "" || strings.ContainsAny(n.Subject, " \t\r\n") {
-		return fmt.Errorf("%w: nats source subject %q is empty or has spaces", ErrInvalid, n.Subject)
+	if !names.ValidSubject(n.Subject, true) {
+		return fmt.Errorf("%w: nats source subject %q is not a valid subject (empty tokens, spaces, or a wildcard not alone in its token or '>' not last)", ErrInvalid, n.Subject)
 	}
-	for _, p := range names.ReservedSubjectPrefixes {
-		if strings.HasPrefix(n.Subject, p) {
-			return fmt.Errorf("%w: nats source subject %q is reserved (prefix %q)", ErrInvalid, n.Subject, p)
-		}
+	if names.ReservedSubject(n.Subject) {
+		return fmt.Errorf("%w: nats source subject %q reaches reserved subjects (Flurry's or NATS's own)", ErrInvalid, n.Subject)
 	}
 	return nil
 }
@@ -220,7 +219,8 @@ func cronSchedule(s *entity.CronSource) (cron.Schedule, error) {
 // zero source removes it).
 //
 // Errors: ErrInvalid (names, source: the cron parser's message, time
-// zone, interval), ErrExists (exists and !Overwrite), ErrConflict
+// zone, interval, a NATS subject or stream outside the namespace's event
+// space, ADR 020), ErrUnavailable, ErrExists (exists and !Overwrite), ErrConflict
 // (changed concurrently), ErrForbidden.
 func (c *Controller) PutTrigger(ctx context.Context, id Identity, req PutTriggerRequest) (*entity.Trigger, error) {
 	ns, err := triggerRef(id, req.Namespace, "trigger", req.Name)
@@ -277,6 +277,11 @@ func (c *Controller) PutTrigger(ctx context.Context, id Identity, req PutTrigger
 	if _, err := mergeParams(t.Parameters, nil); err != nil {
 		return nil, fmt.Errorf("trigger %q: %w", req.Name, err)
 	}
+	if t.Source != nil && t.Source.NATS != nil {
+		if err := c.checkNATSSpace(ctx, ns, t.Source.NATS); err != nil {
+			return nil, fmt.Errorf("trigger %q: %w", req.Name, err)
+		}
+	}
 	b, err := json.Marshal(t)
 	if err != nil {
 		return nil, fmt.Errorf("put trigger: %w", err)
@@ -306,14 +311,38 @@ func (c *Controller) PutTrigger(ctx context.Context, id Identity, req PutTrigger
 }
 
 // GetTrigger returns a trigger as stored (read from the KV, so it sees
-// every controller's latest write). Errors: ErrNotFound, ErrForbidden,
+// every controller's latest write), with SourceError set when its
+// message source may not run. Errors: ErrNotFound, ErrForbidden,
 // ErrInvalid.
 func (c *Controller) GetTrigger(ctx context.Context, id Identity, ns, name string) (*entity.Trigger, error) {
 	ns, err := triggerRef(id, ns, "trigger", name)
 	if err != nil {
 		return nil, err
 	}
-	return c.loadTrigger(ctx, ns, name)
+	t, err := c.loadTrigger(ctx, ns, name)
+	if err != nil {
+		return nil, err
+	}
+	if t.Source != nil && t.Source.NATS != nil {
+		// A copy: the cache shares t.
+		cp := *t
+		cp.SourceError = c.sourceRefusal(ctx, &cp)
+		t = &cp
+	}
+	return t, nil
+}
+
+// sourceRefusal is why a message trigger's source does not run, as the
+// sources would decide it now (sources.go), or "".
+func (c *Controller) sourceRefusal(ctx context.Context, t *entity.Trigger) string {
+	err := validateNATSSource(t.Source.NATS)
+	if err == nil {
+		err = c.checkNATSSpace(ctx, t.Namespace, t.Source.NATS)
+	}
+	if errors.Is(err, ErrInvalid) {
+		return err.Error()
+	}
+	return ""
 }
 
 func (c *Controller) loadTrigger(ctx context.Context, ns, name string) (*entity.Trigger, error) {

@@ -18,18 +18,18 @@ import (
 func TestAsync(t *testing.T) {
 	s := startSystem(t, "")
 	nc := s.connectNATS(t)
-	okSub, err := nc.SubscribeSync("e2e.async.ok")
+	okSub, err := nc.SubscribeSync("events.guest.e2e.async.ok")
 	if err != nil {
 		t.Fatal(err)
 	}
-	failedSub, err := nc.SubscribeSync("e2e.async.failed")
+	failedSub, err := nc.SubscribeSync("events.guest.e2e.async.failed")
 	if err != nil {
 		t.Fatal(err)
 	}
 	if err := nc.Flush(); err != nil {
 		t.Fatal(err)
 	}
-	dest := map[string]any{"onSuccess": "e2e.async.ok", "onFailure": "e2e.async.failed"}
+	dest := map[string]any{"onSuccess": "events.guest.e2e.async.ok", "onFailure": "events.guest.e2e.async.failed"}
 
 	t.Run("retries until success", func(t *testing.T) {
 		s.createAsyncAction(t, "flaky", "flaky", map[string]any{"maxAttempts": 10, "initialBackoff": 300, "maxBackoff": 2000}, dest)
@@ -134,6 +134,7 @@ func TestAsync(t *testing.T) {
 			{"retry": map[string]any{"maxAttempts": 11}},
 			{"destinations": map[string]any{"onSuccess": "flurry.activation.p1"}},
 			{"destinations": map[string]any{"onFailure": "app.*"}},
+			{"destinations": map[string]any{"onFailure": "app.failed"}},
 		} {
 			body["exec"] = map[string]any{"kind": "go", "binary": true, "code": base64.StdEncoding.EncodeToString(example(t, "hello"))}
 			r := s.doJSON(t, http.MethodPut, "/api/v1/namespaces/_/actions/badpolicy?overwrite=true", body)

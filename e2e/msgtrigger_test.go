@@ -102,13 +102,13 @@ func TestMessageTrigger(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: "E2EMSG", Subjects: []string{"e2e.msg.in"}}); err != nil {
+	if _, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: "E2EMSG", Subjects: []string{"events.guest.e2e.msg.in"}}); err != nil {
 		t.Fatal(err)
 	}
 	var mu sync.Mutex
 	results := map[int]int{}
 	var errMsgs []*nats.Msg
-	if _, err := nc.Subscribe("e2e.msg.out", func(m *nats.Msg) {
+	if _, err := nc.Subscribe("events.guest.e2e.msg.out", func(m *nats.Msg) {
 		var r struct{ I int }
 		if err := json.Unmarshal(m.Data, &r); err != nil || m.Header.Get("X-Seq") != strconv.Itoa(r.I) {
 			t.Errorf("response %s with headers %v (%v)", m.Data, m.Header, err)
@@ -119,15 +119,15 @@ func TestMessageTrigger(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := nc.Subscribe("e2e.msg.err", func(m *nats.Msg) { mu.Lock(); errMsgs = append(errMsgs, m); mu.Unlock() }); err != nil {
+	if _, err := nc.Subscribe("events.guest.e2e.msg.err", func(m *nats.Msg) { mu.Lock(); errMsgs = append(errMsgs, m); mu.Unlock() }); err != nil {
 		t.Fatal(err)
 	}
 	if err := nc.Flush(); err != nil {
 		t.Fatal(err)
 	}
 	r := s.doJSON(t, http.MethodPut, "/api/v1/namespaces/_/triggers/msgs", map[string]any{"source": map[string]any{
-		"nats": map[string]any{"subject": "e2e.msg.in", "stream": "E2EMSG", "responseSubject": "e2e.msg.out",
-			"errorSubject": "e2e.msg.err", "retry": map[string]any{"maxAttempts": 5, "initialBackoff": 200, "maxBackoff": 2000}},
+		"nats": map[string]any{"subject": "events.guest.e2e.msg.in", "stream": "E2EMSG", "responseSubject": "events.guest.e2e.msg.out",
+			"errorSubject": "events.guest.e2e.msg.err", "retry": map[string]any{"maxAttempts": 5, "initialBackoff": 200, "maxBackoff": 2000}},
 	}})
 	if r.status != http.StatusOK {
 		t.Fatalf("create trigger: %d %s", r.status, r.body)
@@ -139,7 +139,7 @@ func TestMessageTrigger(t *testing.T) {
 	const n = 1000
 	restarted := make(chan struct{})
 	for i := 1; i <= n; i++ {
-		m := &nats.Msg{Subject: "e2e.msg.in", Data: fmt.Appendf(nil, `{"i":%d}`, i), Header: nats.Header{"X-Seq": {strconv.Itoa(i)}}}
+		m := &nats.Msg{Subject: "events.guest.e2e.msg.in", Data: fmt.Appendf(nil, `{"i":%d}`, i), Header: nats.Header{"X-Seq": {strconv.Itoa(i)}}}
 		if _, err := js.PublishMsg(ctx, m); err != nil {
 			t.Fatalf("publish %d: %v", i, err)
 		}
@@ -154,7 +154,7 @@ func TestMessageTrigger(t *testing.T) {
 			}()
 		}
 	}
-	poison := &nats.Msg{Subject: "e2e.msg.in", Data: []byte(`{"poison":true}`), Header: nats.Header{"X-Seq": {"poison"}}}
+	poison := &nats.Msg{Subject: "events.guest.e2e.msg.in", Data: []byte(`{"poison":true}`), Header: nats.Header{"X-Seq": {"poison"}}}
 	if _, err := js.PublishMsg(ctx, poison); err != nil {
 		t.Fatal(err)
 	}

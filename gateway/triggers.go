@@ -70,11 +70,14 @@ type owTrigger struct {
 	Limits      map[string]any        `json:"limits"`
 	Source      *entity.TriggerSource `json:"source,omitempty"`
 	Updated     int64                 `json:"updated,omitempty"`
+	// SourceError is why Flurry does not run Source (responses only).
+	SourceError string `json:"sourceError,omitempty"`
 }
 
 func toOWTrigger(t *entity.Trigger) owTrigger {
 	return owTrigger{Namespace: t.Namespace, Name: t.Name, Version: t.Version, Parameters: nonNil(t.Parameters),
-		Annotations: nonNil(t.Annotations), Limits: map[string]any{}, Source: t.Source, Updated: t.Updated}
+		Annotations: nonNil(t.Annotations), Limits: map[string]any{}, Source: t.Source, Updated: t.Updated,
+		SourceError: t.SourceError}
 }
 
 // owPath is OpenWhisk's reference to an entity in a rule: {name, path}.

@@ -132,6 +132,13 @@ func (i *Invoker) sendToDestination(log *slog.Logger, m *activation.Message, rec
 	if subject == "" {
 		return
 	}
+	// The controller checks destinations against the namespace's event
+	// space (ADR 020); an action stored before that check must still not
+	// write into Flurry's subjects or another tenant's events.
+	if !names.PublishableSubject(m.Namespace, subject) {
+		log.Error("destination outside the namespace's event space: not sent", "subject", subject)
+		return
+	}
 	msg := &nats.Msg{Subject: subject, Data: data, Header: nats.Header{}}
 	msg.Header.Set(names.HeaderActivationID, rec.ActivationID)
 	msg.Header.Set(names.HeaderStatus, rec.Response.Status)

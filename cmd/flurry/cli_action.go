@@ -66,8 +66,8 @@ var (
 		{name: "retry-backoff", nargs: 1, metavar: "MS", usage: "delay before the first retry in ms, doubled per retry, with jitter (default 1000)"},
 		{name: "retry-max-backoff", nargs: 1, metavar: "MS", usage: "largest delay between retries in ms (default 300000)"},
 		{name: "max-event-age", nargs: 1, metavar: "MS", usage: "no retries once the activation is this old in ms (default: no limit)"},
-		{name: "on-success", nargs: 1, metavar: "SUBJECT", usage: "NATS subject that gets the record of a successful asynchronous activation (\"\" removes it)"},
-		{name: "on-failure", nargs: 1, metavar: "SUBJECT", usage: "NATS subject that gets the record of a failed asynchronous activation after its retries (\"\" removes it)"},
+		{name: "on-success", nargs: 1, metavar: "SUBJECT", usage: "NATS subject inside the namespace's events.NAMESPACE.> (or a grant) that gets the record of a successful asynchronous activation (\"\" removes it)"},
+		{name: "on-failure", nargs: 1, metavar: "SUBJECT", usage: "NATS subject inside the namespace's events.NAMESPACE.> (or a grant) that gets the record of a failed asynchronous activation after its retries (\"\" removes it)"},
 	}
 	cliInvokeFlags = append([]cliFlag{
 		{name: "blocking", short: "b", usage: "wait for the activation and print its record"},

@@ -101,7 +101,7 @@ func TestCLIActionAsyncFlags(t *testing.T) {
 	src := dir + "/a.go"
 	writeFile(t, src, "package main")
 	_, _, err := runCLI(t, cliAction, "create", "async", src, "--retry-attempts", "3", "--retry-backoff", "100",
-		"--retry-max-backoff", "2000", "--max-event-age", "60000", "--on-success", "app.ok", "--on-failure", "app.failed")
+		"--retry-max-backoff", "2000", "--max-event-age", "60000", "--on-success", "events.guest.ok", "--on-failure", "events.guest.failed")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -110,8 +110,8 @@ func TestCLIActionAsyncFlags(t *testing.T) {
 		t.Fatal(err)
 	}
 	if spec.Retry == nil || spec.Retry.MaxAttempts != 3 || spec.Retry.InitialBackoff != 100 || spec.Retry.MaxBackoff != 2000 ||
-		spec.Retry.MaxEventAge != 60000 || spec.Destinations == nil || spec.Destinations.OnSuccess != "app.ok" ||
-		spec.Destinations.OnFailure != "app.failed" {
+		spec.Retry.MaxEventAge != 60000 || spec.Destinations == nil || spec.Destinations.OnSuccess != "events.guest.ok" ||
+		spec.Destinations.OnFailure != "events.guest.failed" {
 		t.Fatalf("spec %s", s.LastBody())
 	}
 

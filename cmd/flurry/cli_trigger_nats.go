@@ -12,12 +12,12 @@ import (
 
 // cliTriggerNATSFlags are the message-source flags.
 var cliTriggerNATSFlags = []cliFlag{
-	{name: "nats-subject", nargs: 1, metavar: "SUBJECT", usage: "fire on every message on SUBJECT (wildcards allowed); core NATS in a queue group unless --stream"},
-	{name: "stream", nargs: 1, metavar: "STREAM", usage: "consume SUBJECT from this existing JetStream stream (durable consumer; acked after the activations finished)"},
+	{name: "nats-subject", nargs: 1, metavar: "SUBJECT", usage: "fire on every message on SUBJECT (wildcards allowed) inside the namespace's events.NAMESPACE.> or an administrator's grant; core NATS in a queue group unless --stream"},
+	{name: "stream", nargs: 1, metavar: "STREAM", usage: "consume SUBJECT from this existing JetStream stream, granted or capturing only the namespace's subjects (durable consumer; acked after the activations finished)"},
 	{name: "batch", nargs: 1, metavar: "N", usage: "up to N messages per activation, as {\"messages\": [...]}"},
 	{name: "batch-window", nargs: 1, metavar: "MS", usage: "wait at most MS (or a duration like 2s) for a batch to fill (default 1s)"},
-	{name: "response-subject", nargs: 1, metavar: "SUBJECT", usage: "publish each activation's result there, with the message's headers"},
-	{name: "error-subject", nargs: 1, metavar: "SUBJECT", usage: "publish the failure of a dead-lettered message there"},
+	{name: "response-subject", nargs: 1, metavar: "SUBJECT", usage: "publish each activation's result there (inside the namespace's subjects), with the message's headers"},
+	{name: "error-subject", nargs: 1, metavar: "SUBJECT", usage: "publish the failure of a dead-lettered message there (inside the namespace's subjects)"},
 	{name: "retry-attempts", nargs: 1, metavar: "N", usage: "attempts per message, the first included, before the dead-letter stream (default 1)"},
 	{name: "retry-backoff", nargs: 1, metavar: "MS", usage: "delay before the first retry, doubled per retry, with full jitter (default 1s)"},
 	{name: "retry-max-backoff", nargs: 1, metavar: "MS", usage: "ceiling of the retry delay (default 5m)"},

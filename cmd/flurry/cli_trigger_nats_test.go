@@ -16,12 +16,12 @@ func TestCLITriggerNATSSource(t *testing.T) {
 		err  bool
 	}{
 		{"none", []string{"t"}, nil, false},
-		{"core", []string{"t", "--nats-subject", "orders.*"}, &entity.NATSSource{Subject: "orders.*"}, false},
-		{"all", []string{"t", "--nats-subject", "o.new", "--stream", "ORDERS", "--batch", "10", "--batch-window", "2s",
-			"--response-subject", "o.done", "--error-subject", "o.failed", "--retry-attempts", "4", "--retry-backoff", "250",
+		{"core", []string{"t", "--nats-subject", "events.guest.orders.*"}, &entity.NATSSource{Subject: "events.guest.orders.*"}, false},
+		{"all", []string{"t", "--nats-subject", "events.guest.o.new", "--stream", "ORDERS", "--batch", "10", "--batch-window", "2s",
+			"--response-subject", "events.guest.o.done", "--error-subject", "events.guest.o.failed", "--retry-attempts", "4", "--retry-backoff", "250",
 			"--retry-max-backoff", "10s"},
-			&entity.NATSSource{Subject: "o.new", Stream: "ORDERS", BatchSize: 10, BatchWindow: 2000, ResponseSubject: "o.done",
-				ErrorSubject: "o.failed", Retry: &entity.RetryPolicy{MaxAttempts: 4, InitialBackoff: 250, MaxBackoff: 10000}}, false},
+			&entity.NATSSource{Subject: "events.guest.o.new", Stream: "ORDERS", BatchSize: 10, BatchWindow: 2000, ResponseSubject: "events.guest.o.done",
+				ErrorSubject: "events.guest.o.failed", Retry: &entity.RetryPolicy{MaxAttempts: 4, InitialBackoff: 250, MaxBackoff: 10000}}, false},
 		{"stream without subject", []string{"t", "--stream", "S"}, nil, true},
 		{"with cron", []string{"t", "--nats-subject", "a", "--cron", "* * * * * *"}, nil, true},
 		{"window without batch", []string{"t", "--nats-subject", "a", "--batch-window", "5"}, nil, true},

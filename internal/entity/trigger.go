@@ -13,6 +13,10 @@ type Trigger struct {
 	// Source is what fires the trigger besides the API (nil: API only).
 	Source  *TriggerSource `json:"source,omitempty"`
 	Updated int64          `json:"updated"`
+	// SourceError says why the platform does not run Source (a message
+	// source outside the namespace's event space, ADR 020). It is set on
+	// reads, never stored.
+	SourceError string `json:"sourceError,omitempty"`
 }
 
 // TriggerSource is exactly one of its fields.

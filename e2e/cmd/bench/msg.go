@@ -99,14 +99,14 @@ func runMsg(bin string, burst int) error {
 	if err != nil {
 		return err
 	}
-	if _, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: "BENCH", Subjects: []string{"bench.js.>"}}); err != nil {
+	if _, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: "BENCH", Subjects: []string{"events.guest.bench.js.>"}}); err != nil {
 		return err
 	}
 
 	cases := []msgCase{
-		{name: "core NATS subject", subject: "bench.core.in"},
-		{name: "JetStream stream", stream: "BENCH", subject: "bench.js.in"},
-		{name: "JetStream stream, batch 100 / 50 ms", stream: "BENCH", subject: "bench.js.batch", batch: 100, window: 50},
+		{name: "core NATS subject", subject: "events.guest.bench.core.in"},
+		{name: "JetStream stream", stream: "BENCH", subject: "events.guest.bench.js.in"},
+		{name: "JetStream stream, batch 100 / 50 ms", stream: "BENCH", subject: "events.guest.bench.js.batch", batch: 100, window: 50},
 	}
 	fmt.Printf("| source | lag p50 (1 at a time) | lag p99 (1 at a time) | burst | published/s | results/s (messages) | activations/s | burst lag p50 | burst lag p99 |\n")
 	fmt.Printf("|---|---|---|---|---|---|---|---|---|\n")
@@ -114,7 +114,7 @@ func runMsg(bin string, burst int) error {
 		name := fmt.Sprintf("bench%d", i)
 		st, b, err := sys.Request(http.MethodPut, "/api/v1/namespaces/_/triggers/"+name, map[string]any{"source": map[string]any{
 			"nats": map[string]any{"subject": c.subject, "stream": c.stream, "batchSize": c.batch, "batchWindow": c.window,
-				"responseSubject": "bench.out." + name,
+				"responseSubject": "events.guest.bench.out." + name,
 				// Retries cover containers that crash under the burst (a
 				// developer error); the table counts each message once.
 				"retry": map[string]any{"maxAttempts": 3, "initialBackoff": 100}},
@@ -133,7 +133,7 @@ func runMsg(bin string, burst int) error {
 		if err != nil {
 			return err
 		}
-		r, err := measureMsg(ctx, nc, js, c, "bench.out."+name, burst)
+		r, err := measureMsg(ctx, nc, js, c, "events.guest.bench.out."+name, burst)
 		if err != nil {
 			return fmt.Errorf("%s: %w\nstandalone output:\n%s", c.name, err, sys.Out.String())
 		}
