@@ -29,6 +29,8 @@ func TestCheckGrantSubject(t *testing.T) {
 		{"flurry.activation.p1", false, true},
 		{"FLURRY.>", false, true},
 		{"flurry", false, true},
+		{"events.other.>", false, true},
+		{"events.>", false, true},
 		{"", false, false},
 		{"a..b", false, false},
 		{"a.>.b", false, false},
