@@ -277,6 +277,10 @@ func (c *Controller) PutTrigger(ctx context.Context, id Identity, req PutTrigger
 	if _, err := mergeParams(t.Parameters, nil); err != nil {
 		return nil, fmt.Errorf("trigger %q: %w", req.Name, err)
 	}
+	// Every firing carries them; over the payload bound no firing could run.
+	if err := entity.ValidateParameters(t.Parameters); err != nil {
+		return nil, fmt.Errorf("trigger %q: %w: %w", req.Name, ErrInvalid, err)
+	}
 	b, err := json.Marshal(t)
 	if err != nil {
 		return nil, fmt.Errorf("put trigger: %w", err)

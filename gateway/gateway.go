@@ -113,10 +113,11 @@ func New(b Backend, cfg Config) (*Gateway, error) {
 	as, is, vs := &actionServer{g: g}, &invocationServer{g: g}, &activationServer{g: g}
 
 	g.grpc = grpc.NewServer(grpc.MaxRecvMsgSize(int(cfg.MaxActionBytes)))
-	flurryv1.RegisterActionServiceServer(g.grpc, as)
-	flurryv1.RegisterInvocationServiceServer(g.grpc, is)
-	flurryv1.RegisterActivationServiceServer(g.grpc, vs)
-	flurryv1.RegisterDeadLetterServiceServer(g.grpc, &deadLetterServer{g: g})
+	reg := decodeRegistrar{g.grpc} // grpcdecode.go
+	flurryv1.RegisterActionServiceServer(reg, as)
+	flurryv1.RegisterInvocationServiceServer(reg, is)
+	flurryv1.RegisterActivationServiceServer(reg, vs)
+	flurryv1.RegisterDeadLetterServiceServer(reg, &deadLetterServer{g: g})
 	reflection.Register(g.grpc)
 
 	// The REST binding calls the services in process (RegisterXxxHandlerServer)

@@ -37,7 +37,11 @@ func (g *Gateway) route(ms methods) http.HandlerFunc {
 		h, ok := ms[r.Method]
 		if !ok {
 			w.Header().Set("Allow", strings.Join(allow, ", "))
-			g.writeError(w, r, fmt.Errorf("%s %s: %w", r.Method, r.URL.Path, errMethodNotAllowed))
+			g.writeError(w, r, fmt.Errorf("%s %s: %w", r.Method, quoteShort(r.URL.Path), errMethodNotAllowed))
+			return
+		}
+		if err := checkPathValues(r); err != nil {
+			g.writeError(w, r, err)
 			return
 		}
 		h(w, r)
@@ -61,7 +65,7 @@ func (g *Gateway) routeOpenWhisk(mux *http.ServeMux) {
 	g.routeDeadLetters(mux)
 	g.routeTriggers(mux)
 	mux.HandleFunc("/api/v1/", func(w http.ResponseWriter, r *http.Request) {
-		g.writeError(w, r, fmt.Errorf("path %s: %w", r.URL.Path, controller.ErrNotFound))
+		g.writeError(w, r, fmt.Errorf("path %s: %w", quoteShort(r.URL.Path), controller.ErrNotFound))
 	})
 }
 
@@ -451,9 +455,16 @@ func (g *Gateway) listActivations(w http.ResponseWriter, r *http.Request) {
 		g.writeError(w, r, err)
 		return
 	}
+	name := queryParam(r.URL.RawQuery, "name")
+	for _, err := range []error{checkName("action", name), checkTime("since", since), checkTime("upto", upto)} {
+		if err != nil {
+			g.writeError(w, r, err)
+			return
+		}
+	}
 	recs, err := g.backend.ListActivations(r.Context(), id, controller.ListActivationsRequest{
 		Namespace: r.PathValue("ns"),
-		Name:      r.URL.Query().Get("name"),
+		Name:      name,
 		Skip:      skip,
 		Limit:     limit,
 		Since:     since,
