@@ -112,8 +112,10 @@ func New(b Backend, cfg Config) (*Gateway, error) {
 	g := &Gateway{backend: b, cfg: cfg, log: cfg.Log}
 	as, is, vs := &actionServer{g: g}, &invocationServer{g: g}, &activationServer{g: g}
 
-	g.grpc = grpc.NewServer(grpc.MaxRecvMsgSize(int(cfg.MaxActionBytes)))
-	reg := decodeRegistrar{g.grpc} // grpcdecode.go
+	// decodeCodec and decodeRegistrar (grpcdecode.go): an undecodable
+	// message is InvalidArgument.
+	g.grpc = grpc.NewServer(grpc.MaxRecvMsgSize(int(cfg.MaxActionBytes)), grpc.ForceServerCodecV2(newDecodeCodec()))
+	reg := decodeRegistrar{g.grpc}
 	flurryv1.RegisterActionServiceServer(reg, as)
 	flurryv1.RegisterInvocationServiceServer(reg, is)
 	flurryv1.RegisterActivationServiceServer(reg, vs)
