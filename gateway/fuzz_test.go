@@ -194,9 +194,12 @@ var grpcMethods = []struct {
 // fuzzer can send what no generated client would.
 type rawCodec struct{}
 
-func (rawCodec) Marshal(v any) ([]byte, error)    { return *v.(*[]byte), nil }
-func (rawCodec) Unmarshal(b []byte, v any) error { *v.(*[]byte) = append([]byte(nil), b...); return nil }
-func (rawCodec) Name() string                    { return "proto" }
+func (rawCodec) Marshal(v any) ([]byte, error) { return *v.(*[]byte), nil }
+func (rawCodec) Unmarshal(b []byte, v any) error {
+	*v.(*[]byte) = append([]byte(nil), b...)
+	return nil
+}
+func (rawCodec) Name() string { return "proto" }
 
 // setField sets the string or integer field name of m, if m has it.
 func setField(m proto.Message, name string, v any) {
