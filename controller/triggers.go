@@ -132,7 +132,7 @@ func triggerRef(id Identity, ns, what, name string) (string, error) {
 		return "", err
 	}
 	if !entity.ValidName(name) {
-		return "", fmt.Errorf("%s name %q: %w", what, name, ErrInvalid)
+		return "", fmt.Errorf("%s name %s: %w", what, quoteShort(name), ErrInvalid)
 	}
 	return ns, nil
 }
