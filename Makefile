@@ -3,7 +3,7 @@ GO      ?= go
 BIN     := bin/flurry
 export CGO_ENABLED := 0
 
-.PHONY: build run test check fmt vet proto check-proto bench images clean
+.PHONY: build run test check fmt vet proto check-proto bench images clean fuzz-short
 
 ## build: the static flurry binary (static so it can also be the in-container action proxy)
 build:
@@ -36,6 +36,19 @@ check-proto:
 ## test: everything, with the race detector; e2e runs against the real Docker engine when one is reachable
 test: build check
 	CGO_ENABLED=1 $(GO) test -race -count=1 -timeout 40m ./...
+	$(MAKE) fuzz-short
+
+## fuzz-short: each fuzz target of the API edge for FUZZTIME (default 15s): no input may get a 5xx
+## or close the controller's NATS connection. A longer run, one target at a time, e.g.:
+##   go test -run '^$$' -fuzz '^FuzzREST$$' -fuzztime 30m ./gateway/   (and '^FuzzGRPC$$')
+## New failing inputs are written to gateway/testdata/fuzz/ and then run by every `go test`.
+FUZZTIME ?= 15s
+FUZZ_TARGETS := FuzzREST FuzzGRPC
+fuzz-short:
+	@for t in $(FUZZ_TARGETS); do \
+		echo "fuzz $$t for $(FUZZTIME)"; \
+		$(GO) test -run '^$$' -fuzz "^$$t\$$" -fuzztime $(FUZZTIME) ./gateway/ || exit 1; \
+	done
 
 ## bench: the latency/throughput benchmark of docs/benchmarks.md
 bench: build

@@ -104,6 +104,14 @@ func (c *Controller) PutAction(ctx context.Context, id Identity, req PutActionRe
 	if err := c.checkDestinations(ctx, ns, a.Destinations); err != nil {
 		return nil, fmt.Errorf("action %q: %w", req.Name, err)
 	}
+	if err := entity.ValidateParameters(a.Parameters); err != nil {
+		return nil, fmt.Errorf("action %q: %w: %w", req.Name, ErrInvalid, err)
+	}
+	if len(code) > 0 {
+		if err := entity.ValidateCode(a.Exec, code); err != nil {
+			return nil, fmt.Errorf("action %q: %w: %w", req.Name, ErrInvalid, err)
+		}
+	}
 	if a.Parameters == nil {
 		a.Parameters = []entity.KeyValue{}
 	}
@@ -113,7 +121,7 @@ func (c *Controller) PutAction(ctx context.Context, id Identity, req PutActionRe
 	if err := c.storeCode(ctx, &a.Exec, code); err != nil {
 		return nil, fmt.Errorf("action %q: %w", req.Name, err)
 	}
-	if err := validateExec(a.Exec); err != nil {
+	if err := validateExec(ns, a.Exec); err != nil {
 		return nil, fmt.Errorf("action %q: %w", req.Name, err)
 	}
 
@@ -179,9 +187,9 @@ func nextVersion(v string) string {
 
 // validateExec checks the kind's requirements (the kind table in
 // internal/entity) once code is resolved.
-func validateExec(x entity.Exec) error {
+func validateExec(ns string, x entity.Exec) error {
 	if x.Kind == entity.KindSequence {
-		return validateSequence(x) // sequences.go
+		return validateSequence(ns, x) // sequences.go
 	}
 	if err := entity.ValidateExec(x); err != nil {
 		return fmt.Errorf("%w: %w", ErrInvalid, err)

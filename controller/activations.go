@@ -10,6 +10,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/flurryfn/flurry/internal/activation"
+	"github.com/flurryfn/flurry/internal/entity"
 	"github.com/flurryfn/flurry/internal/names"
 )
 
@@ -21,8 +22,8 @@ func (c *Controller) GetActivation(ctx context.Context, id Identity, ns, activat
 	if err != nil {
 		return nil, err
 	}
-	if !names.Plain(activationID) {
-		return nil, fmt.Errorf("activation id %q: %w", activationID, ErrInvalid)
+	if !activation.ValidID(activationID) {
+		return nil, fmt.Errorf("activation id %s: %w", quoteShort(activationID), ErrInvalid)
 	}
 	m, err := c.records.GetLastMsgForSubject(ctx, names.RecordSubject(ns, activationID))
 	if isNotFound(err) {
@@ -71,8 +72,11 @@ func (c *Controller) ListActivations(ctx context.Context, id Identity, req ListA
 	if err != nil {
 		return nil, err
 	}
-	if req.Since < 0 || req.Upto < 0 || (req.Upto > 0 && req.Since > req.Upto) {
-		return nil, fmt.Errorf("%w: since %d and upto %d do not make a time range", ErrInvalid, req.Since, req.Upto)
+	if req.Since < 0 || req.Upto < 0 || req.Since > MaxTimeMs || req.Upto > MaxTimeMs || (req.Upto > 0 && req.Since > req.Upto) {
+		return nil, fmt.Errorf("%w: since %d and upto %d do not make a time range in [0, %d] ms", ErrInvalid, req.Since, req.Upto, MaxTimeMs)
+	}
+	if req.Name != "" && !entity.ValidName(req.Name) {
+		return nil, fmt.Errorf("action name %s: %w", quoteShort(req.Name), ErrInvalid)
 	}
 	need := req.Skip + limit
 	keep := func(r *activation.Record) bool {

@@ -145,3 +145,7 @@ type RuleFired struct {
 	Action       string `json:"action"`
 	Error        string `json:"error,omitempty"`
 }
+
+// MaxTimeMs is the latest time a caller may name (since, upto): the end
+// of year 9999 in Unix ms. Later values overflow time arithmetic.
+const MaxTimeMs = 253402300799999

@@ -193,10 +193,15 @@ func (c *Controller) DeployApp(ctx context.Context, id Identity, req DeployAppRe
 	if err := a.Limits.Validate(); err != nil {
 		return nil, fmt.Errorf("app %q: %w: %w", req.Name, ErrInvalid, err)
 	}
+	if len(req.Code) > 0 {
+		if err := entity.ValidateCode(a.Exec, req.Code); err != nil {
+			return nil, fmt.Errorf("app %q: %w: %w", req.Name, ErrInvalid, err)
+		}
+	}
 	if err := c.storeCode(ctx, &a.Exec, req.Code); err != nil {
 		return nil, fmt.Errorf("app %q: %w", req.Name, err)
 	}
-	if err := validateExec(a.Exec); err != nil {
+	if err := validateExec(ns, a.Exec); err != nil {
 		return nil, fmt.Errorf("app %q: %w", req.Name, err)
 	}
 

@@ -137,7 +137,7 @@ func namespace(id Identity, ns string) (string, error) {
 		ns = id.Namespace
 	}
 	if !entity.ValidName(ns) {
-		return "", fmt.Errorf("namespace %q: %w", ns, ErrInvalid)
+		return "", fmt.Errorf("namespace %s: %w", quoteShort(ns), ErrInvalid)
 	}
 	if ns != id.Namespace {
 		return "", fmt.Errorf("namespace %q: %w", ns, ErrForbidden)
@@ -152,7 +152,7 @@ func actionRef(id Identity, ns, name string) (string, error) {
 		return "", err
 	}
 	if !entity.ValidName(name) {
-		return "", fmt.Errorf("action name %q: %w", name, ErrInvalid)
+		return "", fmt.Errorf("action name %s: %w", quoteShort(name), ErrInvalid)
 	}
 	return ns, nil
 }

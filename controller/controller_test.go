@@ -24,7 +24,9 @@ import (
 	"github.com/flurryfn/flurry/internal/testutil"
 )
 
-const code1, code2 = "Y29kZTE=", "Y29kZTI=" // base64 of code1, code2
+// code1 and code2 are base64 of two distinct stand-ins for a Linux
+// executable: PutAction refuses go code that is not one.
+var code1, code2 = fakeExec("code1"), fakeExec("code2")
 
 func TestAuthenticate(t *testing.T) {
 	forEachBackend(t, controller.Config{}, func(t *testing.T, e *env, b gateway.Backend) {
@@ -302,7 +304,8 @@ func TestLargeCode(t *testing.T) {
 	forEachBackend(t, controller.Config{}, func(t *testing.T, e *env, b gateway.Backend) {
 		bin := make([]byte, 600<<10)
 		rand.Read(bin)
-		code := base64.StdEncoding.EncodeToString(bin)
+		head, _ := base64.StdEncoding.DecodeString(fakeExec(""))
+		code := base64.StdEncoding.EncodeToString(append(head, bin...))
 		a, err := b.PutAction(e.ctx, e.id, goAction("big", code))
 		must(t, err)
 		if a.Exec.CodeSize != int64(len(code)) {

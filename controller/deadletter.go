@@ -180,8 +180,8 @@ func (c *Controller) deadLetter(ctx context.Context, id Identity, ns, activation
 	if err != nil {
 		return nil, nil, err
 	}
-	if !names.Plain(activationID) {
-		return nil, nil, fmt.Errorf("activation id %q: %w", activationID, ErrInvalid)
+	if !activation.ValidID(activationID) {
+		return nil, nil, fmt.Errorf("activation id %s: %w", quoteShort(activationID), ErrInvalid)
 	}
 	s, err := c.deadLetters(ctx)
 	if err != nil {

@@ -35,6 +35,9 @@ func (c *Controller) Fire(ctx context.Context, id Identity, ns, trigger string, 
 	if err != nil {
 		return FireResult{}, err
 	}
+	if cause != "" && !activation.ValidID(cause) {
+		return FireResult{}, fmt.Errorf("fire %q: cause %s: %w", trigger, quoteShort(cause), ErrInvalid)
+	}
 	return c.fire(ctx, id, ns, trigger, payload, cause, "", 0)
 }
 
@@ -57,6 +60,11 @@ func (c *Controller) fire(ctx context.Context, id Identity, ns, name string, pay
 	params, err := mergeParams(t.Parameters, payload)
 	if err != nil {
 		return FireResult{}, fmt.Errorf("fire %q: %w", name, err)
+	}
+	// Refused here, not in each rule's invoke, where it would be a failed
+	// log line behind a fire that said it succeeded.
+	if len(params) > entity.MaxPayloadBytes {
+		return FireResult{}, fmt.Errorf("fire %q: payload with the trigger's parameters is %d bytes, over %d: %w", name, len(params), entity.MaxPayloadBytes, ErrTooLarge)
 	}
 	rules, err := c.ActiveRules(ctx, ns, name)
 	if err != nil {

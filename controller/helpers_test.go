@@ -2,6 +2,7 @@ package controller_test
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -161,6 +162,15 @@ func (e *env) putRecord(t *testing.T, r activation.Record) {
 	if _, err := e.js.Publish(e.ctx, names.RecordSubject(r.Namespace, r.ActivationID), b); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// fakeExec is base64 of an ELF executable's header followed by tag: what
+// PutAction checks of a go action's code, not something that runs.
+func fakeExec(tag string) string {
+	b := make([]byte, 64, 64+len(tag))
+	copy(b, "\x7fELF\x02\x01\x01")
+	b[16] = 2 // ET_EXEC, little-endian
+	return base64.StdEncoding.EncodeToString(append(b, tag...))
 }
 
 // goAction is a valid go action request.

@@ -37,6 +37,9 @@ func (c *Controller) Invoke(ctx context.Context, id Identity, req InvokeRequest)
 	if len(req.Params) > entity.MaxPayloadBytes {
 		return nil, fmt.Errorf("invoke %q: parameters are %d bytes, over %d: %w", req.Name, len(req.Params), entity.MaxPayloadBytes, ErrTooLarge)
 	}
+	if req.Cause != "" && !activation.ValidID(req.Cause) {
+		return nil, fmt.Errorf("invoke %q: cause %s: %w", req.Name, quoteShort(req.Cause), ErrInvalid)
+	}
 	a, err := c.action(ctx, ns, req.Name)
 	if err != nil {
 		return nil, err

@@ -109,6 +109,10 @@ func ParseRoutePath(path string) ([]RouteSegment, error) {
 			}
 			seen[name] = true
 			segs = append(segs, RouteSegment{Kind: SegmentParam, Value: name})
+		case p == "." || p == "..":
+			// A client or proxy resolves dot segments before the request
+			// arrives, so such a route could never match.
+			return nil, fmt.Errorf("%w: route path %q: segment %q (dot segments are resolved by clients, so the route could never match)", ErrInvalid, path, p)
 		case strings.ContainsAny(p, "{}*?#% \t\r\n"):
 			return nil, fmt.Errorf("%w: route path %q: segment %q may not contain {, }, *, ?, #, %% or spaces (parameters are whole segments)", ErrInvalid, path, p)
 		default:

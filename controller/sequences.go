@@ -34,19 +34,24 @@ const (
 
 // validateSequence checks a sequence's exec: 1 to MaxSequenceComponents
 // well-formed component names. Namespaces are checked at invoke.
-func validateSequence(x entity.Exec) error {
+func validateSequence(ns string, x entity.Exec) error {
 	if len(x.Components) == 0 || len(x.Components) > MaxSequenceComponents {
 		return fmt.Errorf("%w: a sequence has 1 to %d components, not %d", ErrInvalid, MaxSequenceComponents, len(x.Components))
 	}
 	for _, comp := range x.Components {
 		parts := strings.Split(strings.TrimPrefix(comp, "/"), "/")
 		if len(parts) > 2 {
-			return fmt.Errorf("%w: sequence component %q: packages are not supported", ErrInvalid, comp)
+			return fmt.Errorf("%w: sequence component %s: packages are not supported", ErrInvalid, quoteShort(comp))
 		}
 		for _, p := range parts {
 			if !entity.ValidName(p) {
-				return fmt.Errorf("%w: sequence component %q is not an action name", ErrInvalid, comp)
+				return fmt.Errorf("%w: sequence component %s is not an action name", ErrInvalid, quoteShort(comp))
 			}
+		}
+		// A component elsewhere could never run (invokeSequence refuses
+		// it), so the sequence is refused now, with the reason.
+		if len(parts) == 2 && parts[0] != "_" && parts[0] != ns {
+			return fmt.Errorf("%w: sequence component %s is in another namespace than %q", ErrInvalid, quoteShort(comp), ns)
 		}
 	}
 	return nil

@@ -132,7 +132,7 @@ func triggerRef(id Identity, ns, what, name string) (string, error) {
 		return "", err
 	}
 	if !entity.ValidName(name) {
-		return "", fmt.Errorf("%s name %q: %w", what, name, ErrInvalid)
+		return "", fmt.Errorf("%s name %s: %w", what, quoteShort(name), ErrInvalid)
 	}
 	return ns, nil
 }
@@ -276,6 +276,10 @@ func (c *Controller) PutTrigger(ctx context.Context, id Identity, req PutTrigger
 	}
 	if _, err := mergeParams(t.Parameters, nil); err != nil {
 		return nil, fmt.Errorf("trigger %q: %w", req.Name, err)
+	}
+	// Every firing carries them; over the payload bound no firing could run.
+	if err := entity.ValidateParameters(t.Parameters); err != nil {
+		return nil, fmt.Errorf("trigger %q: %w: %w", req.Name, ErrInvalid, err)
 	}
 	if t.Source != nil && t.Source.NATS != nil {
 		if err := c.checkNATSSpace(ctx, ns, t.Source.NATS); err != nil {

@@ -139,7 +139,7 @@ func TestRulesAndFire(t *testing.T) {
 	forEachBackend(t, controller.Config{}, func(t *testing.T, e *env, b gateway.Backend) {
 		ctx := e.ctx
 		e.startChainInvoker(t)
-		_, err := b.PutAction(ctx, e.id, goAction("hello", "aGVsbG8="))
+		_, err := b.PutAction(ctx, e.id, goAction("hello", fakeExec("hello")))
 		must(t, err)
 		_, err = b.PutTrigger(ctx, e.id, controller.PutTriggerRequest{Namespace: "_", Name: "t",
 			Parameters: []entity.KeyValue{{Key: "from", Value: raw("trigger")}, {Key: "x", Value: raw(0)}}})
@@ -239,7 +239,7 @@ func TestSequence(t *testing.T) {
 		ctx := e.ctx
 		e.startChainInvoker(t)
 		for _, n := range []string{"a", "b", "fail"} {
-			_, err := b.PutAction(ctx, e.id, goAction(n, "aGVsbG8="))
+			_, err := b.PutAction(ctx, e.id, goAction(n, fakeExec("hello")))
 			must(t, err)
 		}
 		seq := func(name string, comps ...string) error {
@@ -364,7 +364,7 @@ func TestTimerFiresOnceAcrossControllers(t *testing.T) {
 	t.Cleanup(ctl2.Close)
 	runs := e.startChainInvoker(t)
 
-	_, err = e.ctl.PutAction(e.ctx, e.id, goAction("hello", "aGVsbG8="))
+	_, err = e.ctl.PutAction(e.ctx, e.id, goAction("hello", fakeExec("hello")))
 	must(t, err)
 	_, err = e.ctl.PutTrigger(e.ctx, e.id, controller.PutTriggerRequest{Namespace: "_", Name: "tick", Source: cronSource("* * * * * *", "Europe/Berlin")})
 	must(t, err)

@@ -216,7 +216,8 @@ func badInputs(t *testing.T, s *system) {
 		{"malformed action", "PUT", "/api/v1/namespaces/_/actions/broken", guestAuth, `{"exec":`, 400},
 		{"unknown kind", "PUT", "/api/v1/namespaces/_/actions/broken", guestAuth, `{"exec":{"kind":"cobol","code":"x"}}`, 400},
 		{"bad limits", "PUT", "/api/v1/namespaces/_/actions/broken", guestAuth, `{"exec":{"kind":"go","binary":true,"code":"AAAA"},"limits":{"timeout":1}}`, 400},
-		{"exists without overwrite", "PUT", "/api/v1/namespaces/_/actions/hello", guestAuth, `{"exec":{"kind":"go","binary":true,"code":"AAAA"}}`, 409},
+		// The code is an ELF header: anything less is refused (400) before the conflict.
+		{"exists without overwrite", "PUT", "/api/v1/namespaces/_/actions/hello", guestAuth, `{"exec":{"kind":"go","binary":true,"code":"f0VMRgIBAQAAAAAAAAAAAAIAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=="}}`, 409},
 		{"payload too large", "POST", "/api/v1/namespaces/_/actions/hello?blocking=true", guestAuth, `{"big":"` + strings.Repeat("x", 1<<20+10) + `"}`, 413},
 	}
 	for _, c := range cases {

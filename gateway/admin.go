@@ -56,11 +56,11 @@ func newAdminServer(g *Gateway, b Backend) *adminServer {
 }
 
 // caller authenticates the call and checks the backend administers.
-func (s *adminServer) caller(ctx context.Context, method string) (controller.Identity, error) {
+func (s *adminServer) caller(ctx context.Context, method string, req any) (controller.Identity, error) {
 	if s.admin == nil {
 		return controller.Identity{}, status.Errorf(codes.Unimplemented, "%s: this gateway's backend offers no administration", method)
 	}
-	id, err := s.g.authGRPC(ctx)
+	id, err := s.g.authGRPC(ctx, req)
 	if err != nil {
 		return controller.Identity{}, s.g.grpcError(ctx, method, err)
 	}
@@ -94,7 +94,7 @@ func toPBLimits(l entity.NamespaceLimits) *flurryv1.NamespaceLimits {
 
 func (s *adminServer) CreateNamespace(ctx context.Context, r *flurryv1.CreateNamespaceRequest) (*flurryv1.CreateNamespaceResponse, error) {
 	const method = "CreateNamespace"
-	id, err := s.caller(ctx, method)
+	id, err := s.caller(ctx, method, r)
 	if err != nil {
 		return nil, err
 	}
@@ -114,9 +114,9 @@ func (s *adminServer) CreateNamespace(ctx context.Context, r *flurryv1.CreateNam
 	}, nil
 }
 
-func (s *adminServer) ListNamespaces(ctx context.Context, _ *flurryv1.ListNamespacesRequest) (*flurryv1.ListNamespacesResponse, error) {
+func (s *adminServer) ListNamespaces(ctx context.Context, r *flurryv1.ListNamespacesRequest) (*flurryv1.ListNamespacesResponse, error) {
 	const method = "ListNamespaces"
-	id, err := s.caller(ctx, method)
+	id, err := s.caller(ctx, method, r)
 	if err != nil {
 		return nil, err
 	}
@@ -133,7 +133,7 @@ func (s *adminServer) ListNamespaces(ctx context.Context, _ *flurryv1.ListNamesp
 
 func (s *adminServer) GetNamespace(ctx context.Context, r *flurryv1.GetNamespaceRequest) (*flurryv1.GetNamespaceResponse, error) {
 	const method = "GetNamespace"
-	id, err := s.caller(ctx, method)
+	id, err := s.caller(ctx, method, r)
 	if err != nil {
 		return nil, err
 	}
@@ -146,7 +146,7 @@ func (s *adminServer) GetNamespace(ctx context.Context, r *flurryv1.GetNamespace
 
 func (s *adminServer) UpdateNamespace(ctx context.Context, r *flurryv1.UpdateNamespaceRequest) (*flurryv1.UpdateNamespaceResponse, error) {
 	const method = "UpdateNamespace"
-	id, err := s.caller(ctx, method)
+	id, err := s.caller(ctx, method, r)
 	if err != nil {
 		return nil, err
 	}
@@ -168,7 +168,7 @@ func (s *adminServer) UpdateNamespace(ctx context.Context, r *flurryv1.UpdateNam
 
 func (s *adminServer) DeleteNamespace(ctx context.Context, r *flurryv1.DeleteNamespaceRequest) (*flurryv1.DeleteNamespaceResponse, error) {
 	const method = "DeleteNamespace"
-	id, err := s.caller(ctx, method)
+	id, err := s.caller(ctx, method, r)
 	if err != nil {
 		return nil, err
 	}
@@ -181,7 +181,7 @@ func (s *adminServer) DeleteNamespace(ctx context.Context, r *flurryv1.DeleteNam
 
 func (s *adminServer) CreateKey(ctx context.Context, r *flurryv1.CreateKeyRequest) (*flurryv1.CreateKeyResponse, error) {
 	const method = "CreateKey"
-	id, err := s.caller(ctx, method)
+	id, err := s.caller(ctx, method, r)
 	if err != nil {
 		return nil, err
 	}
@@ -194,7 +194,7 @@ func (s *adminServer) CreateKey(ctx context.Context, r *flurryv1.CreateKeyReques
 
 func (s *adminServer) ListKeys(ctx context.Context, r *flurryv1.ListKeysRequest) (*flurryv1.ListKeysResponse, error) {
 	const method = "ListKeys"
-	id, err := s.caller(ctx, method)
+	id, err := s.caller(ctx, method, r)
 	if err != nil {
 		return nil, err
 	}
@@ -207,7 +207,7 @@ func (s *adminServer) ListKeys(ctx context.Context, r *flurryv1.ListKeysRequest)
 
 func (s *adminServer) RevokeKey(ctx context.Context, r *flurryv1.RevokeKeyRequest) (*flurryv1.RevokeKeyResponse, error) {
 	const method = "RevokeKey"
-	id, err := s.caller(ctx, method)
+	id, err := s.caller(ctx, method, r)
 	if err != nil {
 		return nil, err
 	}
@@ -220,7 +220,7 @@ func (s *adminServer) RevokeKey(ctx context.Context, r *flurryv1.RevokeKeyReques
 
 func (s *adminServer) SetLimits(ctx context.Context, r *flurryv1.SetLimitsRequest) (*flurryv1.SetLimitsResponse, error) {
 	const method = "SetLimits"
-	id, err := s.caller(ctx, method)
+	id, err := s.caller(ctx, method, r)
 	if err != nil {
 		return nil, err
 	}
@@ -238,7 +238,7 @@ func (s *adminServer) SetLimits(ctx context.Context, r *flurryv1.SetLimitsReques
 
 func (s *adminServer) GetLimits(ctx context.Context, r *flurryv1.GetLimitsRequest) (*flurryv1.GetLimitsResponse, error) {
 	const method = "GetLimits"
-	id, err := s.caller(ctx, method)
+	id, err := s.caller(ctx, method, r)
 	if err != nil {
 		return nil, err
 	}

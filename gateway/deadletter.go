@@ -131,7 +131,7 @@ func toPBDeadLetter(dl *activation.DeadLetter) *flurryv1.DeadLetter {
 
 func (s *deadLetterServer) ListDeadLetters(ctx context.Context, r *flurryv1.ListDeadLettersRequest) (*flurryv1.ListDeadLettersResponse, error) {
 	const method = "ListDeadLetters"
-	id, err := s.g.authGRPC(ctx)
+	id, err := s.g.authGRPC(ctx, r)
 	if err != nil {
 		return nil, s.g.grpcError(ctx, method, err)
 	}
@@ -152,7 +152,7 @@ func (s *deadLetterServer) ListDeadLetters(ctx context.Context, r *flurryv1.List
 
 func (s *deadLetterServer) GetDeadLetter(ctx context.Context, r *flurryv1.GetDeadLetterRequest) (*flurryv1.GetDeadLetterResponse, error) {
 	const method = "GetDeadLetter"
-	id, err := s.g.authGRPC(ctx)
+	id, err := s.g.authGRPC(ctx, r)
 	if err != nil {
 		return nil, s.g.grpcError(ctx, method, err)
 	}
@@ -165,7 +165,7 @@ func (s *deadLetterServer) GetDeadLetter(ctx context.Context, r *flurryv1.GetDea
 
 func (s *deadLetterServer) DeleteDeadLetter(ctx context.Context, r *flurryv1.DeleteDeadLetterRequest) (*flurryv1.DeleteDeadLetterResponse, error) {
 	const method = "DeleteDeadLetter"
-	id, err := s.g.authGRPC(ctx)
+	id, err := s.g.authGRPC(ctx, r)
 	if err != nil {
 		return nil, s.g.grpcError(ctx, method, err)
 	}
@@ -178,7 +178,7 @@ func (s *deadLetterServer) DeleteDeadLetter(ctx context.Context, r *flurryv1.Del
 
 func (s *deadLetterServer) RedriveDeadLetter(ctx context.Context, r *flurryv1.RedriveDeadLetterRequest) (*flurryv1.RedriveDeadLetterResponse, error) {
 	const method = "RedriveDeadLetter"
-	id, err := s.g.authGRPC(ctx)
+	id, err := s.g.authGRPC(ctx, r)
 	if err != nil {
 		return nil, s.g.grpcError(ctx, method, err)
 	}

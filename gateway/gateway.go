@@ -176,13 +176,16 @@ func New(b Backend, cfg Config) (*Gateway, error) {
 	g.conns = newConnLimiter(cfg.MaxConns, cfg.MaxConnsPerAddr, cfg.WriteTimeout, cfg.Log)
 	as, is, vs := &actionServer{g: g}, &invocationServer{g: g}, &activationServer{g: g}
 
-	g.grpc = grpc.NewServer(append(grpcConnOptions(cfg), grpc.MaxRecvMsgSize(int(cfg.MaxActionBytes)))...)
-	flurryv1.RegisterActionServiceServer(g.grpc, as)
-	flurryv1.RegisterInvocationServiceServer(g.grpc, is)
-	flurryv1.RegisterActivationServiceServer(g.grpc, vs)
-	flurryv1.RegisterDeadLetterServiceServer(g.grpc, &deadLetterServer{g: g})
+	// decodeCodec and decodeRegistrar (grpcdecode.go): an undecodable
+	// message is InvalidArgument.
+	g.grpc = grpc.NewServer(append(grpcConnOptions(cfg), grpc.MaxRecvMsgSize(int(cfg.MaxActionBytes)), grpc.ForceServerCodecV2(newDecodeCodec()))...)
+	reg := decodeRegistrar{g.grpc}
+	flurryv1.RegisterActionServiceServer(reg, as)
+	flurryv1.RegisterInvocationServiceServer(reg, is)
+	flurryv1.RegisterActivationServiceServer(reg, vs)
+	flurryv1.RegisterDeadLetterServiceServer(reg, &deadLetterServer{g: g})
 	adm := newAdminServer(g, b) // admin.go
-	flurryv1.RegisterAdminServiceServer(g.grpc, adm)
+	flurryv1.RegisterAdminServiceServer(reg, adm)
 	reflection.Register(g.grpc)
 
 	// The REST binding calls the services in process (RegisterXxxHandlerServer)

@@ -53,7 +53,7 @@ func listBounds(skip, limit int) (int, int, error) {
 
 func (s *actionServer) PutAction(ctx context.Context, r *flurryv1.PutActionRequest) (*flurryv1.PutActionResponse, error) {
 	const method = "PutAction"
-	id, err := s.g.authGRPC(ctx)
+	id, err := s.g.authGRPC(ctx, r)
 	if err != nil {
 		return nil, s.g.grpcError(ctx, method, err)
 	}
@@ -70,7 +70,7 @@ func (s *actionServer) PutAction(ctx context.Context, r *flurryv1.PutActionReque
 
 func (s *actionServer) GetAction(ctx context.Context, r *flurryv1.GetActionRequest) (*flurryv1.GetActionResponse, error) {
 	const method = "GetAction"
-	id, err := s.g.authGRPC(ctx)
+	id, err := s.g.authGRPC(ctx, r)
 	if err != nil {
 		return nil, s.g.grpcError(ctx, method, err)
 	}
@@ -83,7 +83,7 @@ func (s *actionServer) GetAction(ctx context.Context, r *flurryv1.GetActionReque
 
 func (s *actionServer) ListActions(ctx context.Context, r *flurryv1.ListActionsRequest) (*flurryv1.ListActionsResponse, error) {
 	const method = "ListActions"
-	id, err := s.g.authGRPC(ctx)
+	id, err := s.g.authGRPC(ctx, r)
 	if err != nil {
 		return nil, s.g.grpcError(ctx, method, err)
 	}
@@ -104,7 +104,7 @@ func (s *actionServer) ListActions(ctx context.Context, r *flurryv1.ListActionsR
 
 func (s *actionServer) DeleteAction(ctx context.Context, r *flurryv1.DeleteActionRequest) (*flurryv1.DeleteActionResponse, error) {
 	const method = "DeleteAction"
-	id, err := s.g.authGRPC(ctx)
+	id, err := s.g.authGRPC(ctx, r)
 	if err != nil {
 		return nil, s.g.grpcError(ctx, method, err)
 	}
@@ -119,7 +119,7 @@ func (s *actionServer) DeleteAction(ctx context.Context, r *flurryv1.DeleteActio
 // is a result, not an RPC error.
 func (s *invocationServer) Invoke(ctx context.Context, r *flurryv1.InvokeRequest) (*flurryv1.InvokeResponse, error) {
 	const method = "Invoke"
-	id, err := s.g.authGRPC(ctx)
+	id, err := s.g.authGRPC(ctx, r)
 	if err != nil {
 		return nil, s.g.grpcError(ctx, method, err)
 	}
@@ -150,7 +150,7 @@ func (s *invocationServer) Invoke(ctx context.Context, r *flurryv1.InvokeRequest
 
 func (s *activationServer) GetActivation(ctx context.Context, r *flurryv1.GetActivationRequest) (*flurryv1.GetActivationResponse, error) {
 	const method = "GetActivation"
-	id, err := s.g.authGRPC(ctx)
+	id, err := s.g.authGRPC(ctx, r)
 	if err != nil {
 		return nil, s.g.grpcError(ctx, method, err)
 	}
@@ -163,7 +163,7 @@ func (s *activationServer) GetActivation(ctx context.Context, r *flurryv1.GetAct
 
 func (s *activationServer) ListActivations(ctx context.Context, r *flurryv1.ListActivationsRequest) (*flurryv1.ListActivationsResponse, error) {
 	const method = "ListActivations"
-	id, err := s.g.authGRPC(ctx)
+	id, err := s.g.authGRPC(ctx, r)
 	if err != nil {
 		return nil, s.g.grpcError(ctx, method, err)
 	}
@@ -191,7 +191,7 @@ func (s *activationServer) ListActivations(ctx context.Context, r *flurryv1.List
 
 func (s *activationServer) GetActivationLogs(ctx context.Context, r *flurryv1.GetActivationLogsRequest) (*flurryv1.GetActivationLogsResponse, error) {
 	const method = "GetActivationLogs"
-	id, err := s.g.authGRPC(ctx)
+	id, err := s.g.authGRPC(ctx, r)
 	if err != nil {
 		return nil, s.g.grpcError(ctx, method, err)
 	}
@@ -204,7 +204,7 @@ func (s *activationServer) GetActivationLogs(ctx context.Context, r *flurryv1.Ge
 
 func (s *activationServer) GetActivationResult(ctx context.Context, r *flurryv1.GetActivationResultRequest) (*flurryv1.GetActivationResultResponse, error) {
 	const method = "GetActivationResult"
-	id, err := s.g.authGRPC(ctx)
+	id, err := s.g.authGRPC(ctx, r)
 	if err != nil {
 		return nil, s.g.grpcError(ctx, method, err)
 	}

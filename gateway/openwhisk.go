@@ -37,7 +37,11 @@ func (g *Gateway) route(ms methods) http.HandlerFunc {
 		h, ok := ms[r.Method]
 		if !ok {
 			w.Header().Set("Allow", strings.Join(allow, ", "))
-			g.writeError(w, r, fmt.Errorf("%s %s: %w", r.Method, r.URL.Path, errMethodNotAllowed))
+			g.writeError(w, r, fmt.Errorf("%s %s: %w", r.Method, quoteShort(r.URL.Path), errMethodNotAllowed))
+			return
+		}
+		if err := checkPathValues(r); err != nil {
+			g.writeError(w, r, err)
 			return
 		}
 		h(w, r)
@@ -61,7 +65,7 @@ func (g *Gateway) routeOpenWhisk(mux *http.ServeMux) {
 	g.routeDeadLetters(mux)
 	g.routeTriggers(mux)
 	mux.HandleFunc("/api/v1/", func(w http.ResponseWriter, r *http.Request) {
-		g.writeError(w, r, fmt.Errorf("path %s: %w", r.URL.Path, controller.ErrNotFound))
+		g.writeError(w, r, fmt.Errorf("path %s: %w", quoteShort(r.URL.Path), controller.ErrNotFound))
 	})
 }
 
@@ -101,7 +105,7 @@ type owAction struct {
 	Version     string            `json:"version,omitempty"`
 	Exec        *owExec           `json:"exec,omitempty"`
 	Parameters  []entity.KeyValue `json:"parameters"`
-	Limits      *entity.Limits    `json:"limits,omitempty"`
+	Limits      *owLimits         `json:"limits,omitempty"`
 	Annotations []entity.KeyValue `json:"annotations"`
 	Publish     bool              `json:"publish"`
 	Updated     int64             `json:"updated,omitempty"`
@@ -111,6 +115,57 @@ type owAction struct {
 	Destinations *entity.Destinations `json:"destinations,omitempty"`
 }
 
+// owLimits is OpenWhisk's limits object. On input it tells a limit given
+// as 0 (refused, as OpenWhisk refuses it) from one left out (the default,
+// or on update the current value), which entity.Limits cannot.
+type owLimits struct {
+	entity.Limits
+	zero []string
+}
+
+func (l *owLimits) UnmarshalJSON(b []byte) error {
+	var in struct {
+		Timeout, Memory, Concurrency, Logs *int64
+	}
+	if err := json.Unmarshal(b, &in); err != nil {
+		return err
+	}
+	for _, f := range []struct {
+		name string
+		in   *int64
+		out  *int64
+	}{{"timeout", in.Timeout, &l.Timeout}, {"memory", in.Memory, &l.Memory}, {"concurrency", in.Concurrency, &l.Concurrency}, {"logs", in.Logs, &l.Logs}} {
+		if f.in == nil {
+			continue
+		}
+		*f.out = *f.in
+		if *f.in == 0 && f.name != "logs" {
+			l.zero = append(l.zero, f.name)
+		}
+	}
+	return nil
+}
+
+// checkGiven refuses limits given as 0 (logs may be 0), with the bounds
+// entity.Limits.Validate names.
+func (l *owLimits) checkGiven() error {
+	for _, z := range l.zero {
+		lim := entity.Limits{}.WithDefaults()
+		switch z {
+		case "timeout":
+			lim.Timeout = 0
+		case "memory":
+			lim.Memory = 0
+		case "concurrency":
+			lim.Concurrency = 0
+		}
+		if err := lim.Validate(); err != nil {
+			return fmt.Errorf("limits: %w (leave a limit out for its default)", err)
+		}
+	}
+	return nil
+}
+
 func toOWAction(a *entity.Action, code []byte, withCode bool) owAction {
 	exec := &owExec{Kind: a.Exec.Kind, Binary: a.Exec.Binary, Main: a.Exec.Main, Image: a.Exec.Image}
 	exec.Components = a.Exec.Components
@@ -118,7 +173,7 @@ func toOWAction(a *entity.Action, code []byte, withCode bool) owAction {
 		c := string(code)
 		exec.Code = &c
 	}
-	limits := a.Limits
+	limits := owLimits{Limits: a.Limits}
 	return owAction{
 		Namespace:    a.Namespace,
 		Name:         a.Name,
@@ -244,7 +299,11 @@ func (g *Gateway) putAction(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	if doc.Limits != nil {
-		req.Limits = *doc.Limits
+		if err := doc.Limits.checkGiven(); err != nil {
+			g.writeError(w, r, err)
+			return
+		}
+		req.Limits = doc.Limits.Limits
 	}
 	a, err := g.backend.PutAction(r.Context(), id, req)
 	if err != nil {
@@ -451,9 +510,16 @@ func (g *Gateway) listActivations(w http.ResponseWriter, r *http.Request) {
 		g.writeError(w, r, err)
 		return
 	}
+	name := queryParam(r.URL.RawQuery, "name")
+	for _, err := range []error{checkName("action", name), checkTime("since", since), checkTime("upto", upto)} {
+		if err != nil {
+			g.writeError(w, r, err)
+			return
+		}
+	}
 	recs, err := g.backend.ListActivations(r.Context(), id, controller.ListActivationsRequest{
 		Namespace: r.PathValue("ns"),
-		Name:      r.URL.Query().Get("name"),
+		Name:      name,
 		Skip:      skip,
 		Limit:     limit,
 		Since:     since,

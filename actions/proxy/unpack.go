@@ -8,10 +8,14 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+
+	"github.com/flurryfn/flurry/internal/entity"
 )
 
-// maxUnpacked caps the total size of an action's unpacked zip.
-const maxUnpacked = 256 << 20
+// maxUnpacked caps the total size of an action's unpacked zip; the
+// controller refuses larger zips when the action is created
+// (entity.ValidateCode), this counts again as it writes.
+const maxUnpacked = entity.MaxUnzippedBytes
 
 func isZip(b []byte) bool {
 	return bytes.HasPrefix(b, []byte("PK\x03\x04")) || bytes.HasPrefix(b, []byte("PK\x05\x06"))
@@ -30,6 +34,9 @@ func unpackZip(b []byte, dir string, max int64, skipLinks bool) error {
 	zr, err := zip.NewReader(bytes.NewReader(b), int64(len(b)))
 	if err != nil {
 		return err
+	}
+	if len(zr.File) > entity.MaxZipEntries {
+		return fmt.Errorf("zip has %d entries, over %d", len(zr.File), entity.MaxZipEntries)
 	}
 	left := max
 	for _, f := range zr.File {

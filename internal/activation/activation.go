@@ -7,6 +7,7 @@ import (
 	"strconv"
 
 	"github.com/flurryfn/flurry/internal/entity"
+	"github.com/flurryfn/flurry/internal/names"
 )
 
 // Status codes of an activation's response, as OpenWhisk's.
@@ -37,6 +38,15 @@ func NewID() string {
 	rand.Read(b[:])
 	return hex.EncodeToString(b[:])
 }
+
+// MaxIDBytes bounds an activation id a caller may name; ids Flurry makes
+// have 32 characters.
+const MaxIDBytes = 64
+
+// ValidID reports whether s may be an activation id: 1 to MaxIDBytes of
+// A-Z, a-z, 0-9, "_" and "-". Ids are subject tokens, so anything else is
+// refused before it reaches NATS.
+func ValidID(s string) bool { return len(s) <= MaxIDBytes && names.Plain(s) }
 
 // Message is an admitted activation as published to the activations stream.
 // Its Nats-Msg-Id header is ActivationID.

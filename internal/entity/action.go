@@ -59,6 +59,20 @@ type KeyValue struct {
 	Value json.RawMessage `json:"value"`
 }
 
+// ValidateParameters checks that default parameters (of an action or a
+// trigger) fit an activation: they are merged into every activation's
+// parameters, which may be at most MaxPayloadBytes. Errors wrap ErrInvalid.
+func ValidateParameters(kvs []KeyValue) error {
+	n := 2 // the object's braces
+	for _, kv := range kvs {
+		n += len(kv.Key) + len(kv.Value) + 4 // quotes, colon, comma
+	}
+	if n > MaxPayloadBytes {
+		return fmt.Errorf("%w: parameters of %d bytes exceed %d bytes", ErrInvalid, n, MaxPayloadBytes)
+	}
+	return nil
+}
+
 // Limits bound one activation of an action.
 type Limits struct {
 	// Timeout in milliseconds.

@@ -38,11 +38,23 @@ func (k *Key) Matches(secret string) bool {
 	return subtle.ConstantTimeCompare([]byte(k.Hash), []byte(HashSecret(secret))) == 1
 }
 
-// ParseAuth splits OpenWhisk's "uuid:key" form.
+// Bounds of a key's parts: generous beside OpenWhisk's 36-character uuid
+// and 64-character secret, and small enough that a caller's Authorization
+// value never makes an oversized KV key or request.
+const (
+	MaxKeyUUIDBytes   = 128
+	MaxKeySecretBytes = 256
+)
+
+// ParseAuth splits OpenWhisk's "uuid:key" form; either part over its
+// bound is refused.
 func ParseAuth(s string) (uuid, secret string, err error) {
 	uuid, secret, ok := strings.Cut(s, ":")
-	if !ok || uuid == "" || secret == "" {
+	switch {
+	case !ok || uuid == "" || secret == "":
 		return "", "", fmt.Errorf("%w: auth must be UUID:KEY", ErrInvalid)
+	case len(uuid) > MaxKeyUUIDBytes || len(secret) > MaxKeySecretBytes:
+		return "", "", fmt.Errorf("%w: auth UUID:KEY is over %d:%d bytes", ErrInvalid, MaxKeyUUIDBytes, MaxKeySecretBytes)
 	}
 	return uuid, secret, nil
 }

@@ -1,6 +1,7 @@
 package names
 
 import (
+	"crypto/sha256"
 	"encoding/base64"
 	"fmt"
 	"hash/fnv"
@@ -55,7 +56,8 @@ const (
 	RecordsStream = "FLURRY_RECORDS"
 	// RecordSubjects is the wildcard the records stream captures.
 	RecordSubjects = "flurry.record.>"
-	// RecordSubjectT is one record's subject: namespace token, activation id.
+	// RecordSubjectT is one record's subject: namespace token, activation
+	// id token (the id itself: ids are plain).
 	RecordSubjectT = "flurry.record.%s.%s"
 	// RecordNamespaceSubjectT selects every record of one namespace token.
 	RecordNamespaceSubjectT = "flurry.record.%s.>"
@@ -109,7 +111,8 @@ const (
 	DeadLettersStream = "FLURRY_DEADLETTERS"
 	// DeadLetterSubjects is the wildcard the dead-letter stream captures.
 	DeadLetterSubjects = "flurry.deadletter.>"
-	// DeadLetterSubjectT is one entry's subject: namespace token, activation id.
+	// DeadLetterSubjectT is one entry's subject: namespace token, activation
+	// id token.
 	DeadLetterSubjectT = "flurry.deadletter.%s.%s"
 	// DeadLetterNamespaceSubjectT selects every entry of one namespace token.
 	DeadLetterNamespaceSubjectT = "flurry.deadletter.%s.>"
@@ -149,10 +152,23 @@ func Plain(s string) bool {
 	return s != ""
 }
 
+// MaxTokenInput is the longest string Token keeps readable or reversible.
+// Callers validate names and ids far below it; it exists so that no
+// input, however long, makes a subject over the server's control line
+// (4 KiB), which closes the whole shared connection, not one request.
+const MaxTokenInput = 256
+
 // Token turns any string into one NATS subject token and KV key token:
-// plain names stay readable, anything else becomes "=" + base64url.
-// Distinct inputs give distinct tokens.
+// plain names stay readable, anything else becomes "=" + base64url, and
+// input over MaxTokenInput bytes becomes "==" + base64url of its sha256,
+// so a token is never longer than 345 bytes. Distinct inputs give distinct
+// tokens (the long form up to sha256 collisions; raw base64url has no
+// "=", so the forms cannot meet).
 func Token(s string) string {
+	if len(s) > MaxTokenInput {
+		sum := sha256.Sum256([]byte(s))
+		return "==" + base64.RawURLEncoding.EncodeToString(sum[:])
+	}
 	if Plain(s) {
 		return s
 	}
@@ -166,7 +182,8 @@ func ActionKey(ns, name string) string { return Token(ns) + "." + Token(name) }
 func ActionKeyPrefix(ns string) string { return Token(ns) + ".>" }
 
 // RecordSubject is the subject of activation id's record in namespace ns.
-func RecordSubject(ns, id string) string { return "flurry.record." + Token(ns) + "." + id }
+// Activation ids are plain, so Token(id) is the id itself.
+func RecordSubject(ns, id string) string { return "flurry.record." + Token(ns) + "." + Token(id) }
 
 // RecordNamespaceSubject selects all records of namespace ns.
 func RecordNamespaceSubject(ns string) string { return fmt.Sprintf(RecordNamespaceSubjectT, Token(ns)) }
@@ -210,13 +227,15 @@ func DoorbellSubject(p int) string { return fmt.Sprintf(DoorbellSubjectT, p) }
 func OverflowSubject(p int) string { return fmt.Sprintf(OverflowSubjectT, p) }
 
 // StartedSubject is the started marker subject of activation id.
-func StartedSubject(id string) string { return "flurry.started." + id }
+func StartedSubject(id string) string { return "flurry.started." + Token(id) }
 
 // ControllerAPISubject is the request subject of controller API method.
 func ControllerAPISubject(method string) string { return fmt.Sprintf(ControllerAPISubjectT, method) }
 
 // DeadLetterSubject is the subject of activation id's dead letter in namespace ns.
-func DeadLetterSubject(ns, id string) string { return fmt.Sprintf(DeadLetterSubjectT, Token(ns), id) }
+func DeadLetterSubject(ns, id string) string {
+	return fmt.Sprintf(DeadLetterSubjectT, Token(ns), Token(id))
+}
 
 // DeadLetterNamespaceSubject selects all dead letters of namespace ns.
 func DeadLetterNamespaceSubject(ns string) string {
@@ -343,7 +362,7 @@ func TriggerSource(ns, name string) string {
 // TriggerDeadLetterSubject is the subject of dead letter id of trigger
 // name in namespace ns.
 func TriggerDeadLetterSubject(ns, name, id string) string {
-	return fmt.Sprintf(TriggerDeadLetterSubjectT, Token(ns), Token(name), id)
+	return fmt.Sprintf(TriggerDeadLetterSubjectT, Token(ns), Token(name), Token(id))
 }
 
 // TriggerDeadLetterTriggerSubject selects the dead letters of one trigger.

@@ -113,8 +113,18 @@ func run(action Action, msg *activation) (out []byte) {
 	if err != nil {
 		return errorResult("cannot encode the action's result as JSON: " + err.Error())
 	}
+	if len(b) > maxResultBytes {
+		// Answered here rather than sent whole for the invoker to refuse:
+		// copying a result of tens of MiB into the answer would take the
+		// action's memory past its limit.
+		return errorResult(fmt.Sprintf("The action produced a response that exceeded the allowed length: %d > %d bytes.", len(b), maxResultBytes))
+	}
 	return b
 }
+
+// maxResultBytes is the largest result the platform keeps
+// (entity.MaxPayloadBytes; this package uses the standard library only).
+const maxResultBytes = 1 << 20
 
 // setenv sets the environment variable key to value unless it is that
 // already: most of an activation's variables are the same as the last

@@ -104,7 +104,7 @@ func BenchmarkDirectRun(b *testing.B) {
 // client reads; a request the server cannot read gets a status and a
 // message, and the connection closes.
 func TestServeConn(t *testing.T) {
-	big := strings.Repeat("x", 4<<20)
+	big := strings.Repeat("x", 900<<10) // over a socket's buffer, under the result limit
 	conn := testServer(t, func(map[string]interface{}) map[string]interface{} {
 		return map[string]interface{}{"big": big}
 	})
@@ -138,5 +138,25 @@ func TestServeConn(t *testing.T) {
 	}
 	if n, err := br.Read(make([]byte, 1)); err != io.EOF {
 		t.Errorf("after a bad request the connection gave %d bytes, %v; want it closed", n, err)
+	}
+}
+
+// TestOversizedResult: a result over the platform's limit is answered as
+// the application error the invoker would make of it, without sending it.
+func TestOversizedResult(t *testing.T) {
+	big := strings.Repeat("x", maxResultBytes)
+	conn := testServer(t, func(map[string]interface{}) map[string]interface{} {
+		return map[string]interface{}{"big": big}
+	})
+	if _, err := conn.Write(runRequest(noopBody, true)); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK || !bytes.Contains(body, []byte(`exceeded the allowed length: 1048586`)) {
+		t.Fatalf("answer %s: %.200s", resp.Status, body)
 	}
 }
