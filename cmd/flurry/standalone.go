@@ -45,7 +45,12 @@ func runStandalone(ctx context.Context, args []string) error {
 	debugListen := fs.String("debug-listen", "", "serve Go's /debug/pprof on this address (e.g. 127.0.0.1:6060); off by default")
 	var lf limitFlags
 	lf.register(fs)
+	var cf containFlags
+	cf.register(fs)
 	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if err := cf.validate(); err != nil {
 		return err
 	}
 	var ccfg controller.Config
@@ -106,7 +111,8 @@ func runStandalone(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	rt, images, err := containerRuntime(ctx, runtimeChoice(*rtFlag), addr, icfg.ID, filepath.Join(*dataDir, "invoker"), os.Stderr, log)
+	cf.applyInvoker(&icfg)
+	rt, images, err := containerRuntime(ctx, runtimeChoice(*rtFlag), addr, cf, icfg.ID, filepath.Join(*dataDir, "invoker"), os.Stderr, log)
 	if err != nil {
 		return err
 	}
