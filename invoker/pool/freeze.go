@@ -60,11 +60,13 @@ func (p *Pool[T]) freezeIdle(c *Container[T]) {
 	defer p.wg.Done()
 	ctx, cancel := context.WithTimeout(context.Background(), freezeTimeout)
 	defer cancel()
+	t0 := time.Now()
 	if err := p.freezer.Freeze(ctx, c.ID); err != nil {
 		p.log.Warn("freeze idle container", "container", c.ID, "action", c.key, "err", err)
 		return
 	}
 	c.fz.frozen = true
+	p.log.Debug("froze idle container", "container", c.ID, "action", c.key, "took", time.Since(t0))
 }
 
 // thaw lets c's processes run again before it is handed out. It is called
@@ -73,17 +75,23 @@ func (p *Pool[T]) thaw(c *Container[T]) error {
 	if p.freezer == nil {
 		return nil
 	}
+	tw := time.Now()
 	c.fz.mu.Lock()
 	defer c.fz.mu.Unlock()
 	if !c.fz.frozen {
 		return nil
 	}
+	if w := time.Since(tw); w > time.Millisecond {
+		p.log.Debug("thaw waited for a freeze", "container", c.ID, "waited", w)
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), freezeTimeout)
 	defer cancel()
+	t0 := time.Now()
 	if err := p.freezer.Thaw(ctx, c.ID); err != nil {
 		return err
 	}
 	c.fz.frozen = false
+	p.log.Debug("thawed container", "container", c.ID, "action", c.key, "took", time.Since(t0))
 	return nil
 }
 
