@@ -107,6 +107,9 @@ func (p *netPolicies) apply(e jetstream.KeyValueEntry, log *slog.Logger) {
 func (p *netPolicies) policy(owner, caller string) string {
 	p.mu.RLock()
 	defer p.mu.RUnlock()
+	if len(p.none) == 0 {
+		return container.NetworkDefault
+	}
 	if p.none[names.NamespaceKey(owner)] || p.none[names.NamespaceKey(caller)] {
 		return container.NetworkNone
 	}
