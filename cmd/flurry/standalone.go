@@ -149,6 +149,9 @@ func runStandalone(ctx context.Context, args []string) error {
 
 	fmt.Fprintf(os.Stderr, "\nFlurry standalone is up.\n")
 	fmt.Fprintf(os.Stderr, "  container runtime: %s\n", rt.Name())
+	if c, ok := rt.(interface{ Containment() string }); ok {
+		fmt.Fprintf(os.Stderr, "  containment: %s\n", c.Containment())
+	}
 	fmt.Fprintf(os.Stderr, "  REST:  http://%s/api/v1 (OpenWhisk)  http://%s/v1 (grpc-gateway)\n", *apiListen, *apiListen)
 	fmt.Fprintf(os.Stderr, "  gRPC:  %s\n", *grpcListen)
 	fmt.Fprintf(os.Stderr, "  NATS:  %s\n", b.ClientURL())

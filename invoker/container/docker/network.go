@@ -82,3 +82,27 @@ func blockMetadata(ctx context.Context, bridge string) error {
 	}
 	return nil
 }
+
+// Containment says in one line how containers are contained, for the
+// start banner: their network, the metadata rules, their addressing and
+// the CPU limit.
+func (r *Runtime) Containment() string {
+	s := "network " + r.cfg.Network
+	if r.cfg.AllowMetadata {
+		s += " (link-local/metadata addresses NOT blocked: --allow-metadata)"
+	} else {
+		s += " (link-local/metadata addresses blocked)"
+	}
+	switch {
+	case r.cfg.SocketDir == "":
+		s += ", proxy over TCP (network none unavailable)"
+	case r.cfg.UnquotedSocketDirs:
+		s += ", unix sockets in plain directories (no quota)"
+	default:
+		s += ", unix sockets on a 64 KiB tmpfs each"
+	}
+	if r.cfg.CPULimitPerGiB > 0 {
+		s += fmt.Sprintf(", CPU limit %g cores per GiB", r.cfg.CPULimitPerGiB)
+	}
+	return s
+}
