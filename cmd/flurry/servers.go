@@ -208,6 +208,9 @@ func runInvoker(ctx context.Context, args []string) error {
 		return err
 	}
 	log.Info("invoker running", "id", cfg.ID, "runtime", rt.Name(), "memoryMB", cfg.MemoryMB)
+	if c, ok := rt.(interface{ Containment() string }); ok {
+		log.Info("containers contained", "how", c.Containment())
+	}
 	return inv.Run(ctx)
 }
 
