@@ -534,7 +534,7 @@ func (p *Pool[T]) queueLocked(req Request, now, until time.Time) (ok bool, slots
 	pending := ks.starting
 	for _, c := range p.byKey[req.Key] {
 		switch {
-		case c.removing:
+		case c.removing, c.Network != req.Network: // the latter goes when released
 		case c.initialized:
 			slots += c.maxActive
 		default:
