@@ -100,6 +100,10 @@ type Config struct {
 	HealthInterval time.Duration
 	// CodeCacheMB bounds the in-memory cache of action code (default 128).
 	CodeCacheMB int64
+	// FreezeGrace is how long an idle container waits before it is
+	// frozen (pool.Config.FreezeGrace; default pool.DefaultFreezeGrace,
+	// negative: never).
+	FreezeGrace time.Duration
 	// RemoveAllManaged makes Run remove every Flurry-managed container at
 	// start, not only this invoker's (standalone: one invoker per engine).
 	RemoveAllManaged bool
@@ -220,5 +224,6 @@ func (c Config) poolConfig() pool.Config {
 
 		Stems:         c.stemConfig(),
 		SweepInterval: c.sweepInterval(),
+		FreezeGrace:   c.FreezeGrace,
 	}
 }

@@ -18,7 +18,9 @@
 // activation id), then the message is acked; failed asynchronous
 // activations are retried with backoff per the action's retry policy and
 // end in the dead-letter stream, and destinations receive final records.
-// It publishes its load and pool counters every second.
+// It publishes its load and pool counters every second. It follows each
+// namespace's network policy (netpolicy.go, a watch of the namespaces
+// bucket) and asks the pool for containers of that policy.
 //
 // The main type is Invoker (New, Run). A failing action is a record with a
 // status, never a Go error; errors mean the platform failed.

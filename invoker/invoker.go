@@ -31,6 +31,8 @@ type Invoker struct {
 	actions actionCache
 	// apps are the web app revisions run here, for prewarms (apps.go).
 	apps appRevisions
+	// nets are the namespaces' network policies (netpolicy.go).
+	nets netPolicies
 	// markerHead begins every started marker (lost.go).
 	markerHead []byte
 
@@ -90,6 +92,9 @@ func (i *Invoker) ID() string { return i.cfg.ID }
 // and left for redelivery), and removes its containers. It returns nil
 // after a drain begun by ctx; an error only if it could not start.
 func (i *Invoker) Run(ctx context.Context) error {
+	if err := i.watchNetPolicies(ctx); err != nil {
+		return err
+	}
 	if err := i.pool.RemoveLeftovers(ctx, i.cfg.RemoveAllManaged); err != nil {
 		i.log.Warn("leftover containers not removed", "err", err)
 	}

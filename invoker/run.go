@@ -146,6 +146,7 @@ func (i *Invoker) execute(ctx context.Context, log *slog.Logger, m *activation.M
 		Kind:        kind,
 		Image:       image,
 		MemoryMB:    lim.Memory,
+		Network:     i.nets.policy(a.Namespace, m.Namespace),
 		Concurrency: int(lim.Concurrency),
 		Family:      key[:strings.LastIndexByte(key, '@')], // namespace/name, without an allocation
 		Revision:    a.Revision,

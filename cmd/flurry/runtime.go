@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -76,7 +77,7 @@ func socketDir(workDir string) string {
 // the images of Flurry's own runtime kinds exist, building missing ones
 // from this very executable (it is also the in-container action proxy).
 // It returns the runtime and the image (or proxy) of each kind.
-func containerRuntime(ctx context.Context, choice runtimeChoice, addr containerAddr, invokerID, workDir string, progress io.Writer, log *slog.Logger) (container.Runtime, map[string]string, error) {
+func containerRuntime(ctx context.Context, choice runtimeChoice, addr containerAddr, cf containFlags, invokerID, workDir string, progress io.Writer, log *slog.Logger) (container.Runtime, map[string]string, error) {
 	exePath, err := os.Executable()
 	if err != nil {
 		return nil, nil, fmt.Errorf("locate own executable: %w", err)
@@ -86,7 +87,17 @@ func containerRuntime(ctx context.Context, choice runtimeChoice, addr containerA
 		if addr == containerAddrUnix {
 			dcfg.SocketDir = socketDir(workDir)
 		}
+		cf.applyDocker(&dcfg)
 		rt, derr := docker.New(ctx, dcfg)
+		if errors.Is(derr, docker.ErrSocketQuota) {
+			fmt.Fprintf(progress, "WARNING: cannot mount the size-limited tmpfs of unix socket directories (%v);\n"+
+				"  containers are reached over loopback TCP instead, and namespaces with network none cannot run (run as root for unix sockets)\n", derr)
+			dcfg.SocketDir = ""
+			rt, derr = docker.New(ctx, dcfg)
+		}
+		if errors.Is(derr, docker.ErrMetadataRule) {
+			return nil, nil, fmt.Errorf("%w (run as root, or pass --allow-metadata where containers may reach link-local addresses)", derr)
+		}
 		if derr == nil {
 			images, err := ensureImages(ctx, rt, exePath, progress)
 			if err != nil {

@@ -165,7 +165,12 @@ func runInvoker(ctx context.Context, args []string) error {
 	rtFlag := fs.String("runtime", string(runtimeAuto), "container runtime: auto, docker or process")
 	addrFlag := fs.String("container-addr", string(containerAddrUnix), containerAddrUsage)
 	workDir := fs.String("work-dir", os.TempDir()+"/flurry-invoker", "directory for the invoker id and the process runtime's containers")
+	var cf containFlags
+	cf.register(fs)
 	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if err := cf.validate(); err != nil {
 		return err
 	}
 	log, err := newLogger(sf.logLevel)
@@ -198,7 +203,8 @@ func runInvoker(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	rt, images, err := containerRuntime(ctx, runtimeChoice(*rtFlag), addr, cfg.ID, *workDir, os.Stderr, log)
+	cf.applyInvoker(&cfg)
+	rt, images, err := containerRuntime(ctx, runtimeChoice(*rtFlag), addr, cf, cfg.ID, *workDir, os.Stderr, log)
 	if err != nil {
 		return err
 	}
@@ -213,6 +219,9 @@ func runInvoker(ctx context.Context, args []string) error {
 		return err
 	}
 	log.Info("invoker running", "id", cfg.ID, "runtime", rt.Name(), "memoryMB", cfg.MemoryMB)
+	if c, ok := rt.(interface{ Containment() string }); ok {
+		log.Info("containers contained", "how", c.Containment())
+	}
 	return natsClosedErr(ctx, inv.Run(ctx))
 }
 

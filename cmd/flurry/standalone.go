@@ -48,7 +48,12 @@ func runStandalone(ctx context.Context, args []string) error {
 	lf.register(fs)
 	var gf gatewayFlags
 	gf.register(fs)
+	var cf containFlags
+	cf.register(fs)
 	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if err := cf.validate(); err != nil {
 		return err
 	}
 	var ccfg controller.Config
@@ -123,7 +128,8 @@ func runStandalone(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	rt, images, err := containerRuntime(ctx, runtimeChoice(*rtFlag), addr, icfg.ID, filepath.Join(*dataDir, "invoker"), os.Stderr, log)
+	cf.applyInvoker(&icfg)
+	rt, images, err := containerRuntime(ctx, runtimeChoice(*rtFlag), addr, cf, icfg.ID, filepath.Join(*dataDir, "invoker"), os.Stderr, log)
 	if err != nil {
 		return err
 	}
@@ -160,6 +166,9 @@ func runStandalone(ctx context.Context, args []string) error {
 
 	fmt.Fprintf(os.Stderr, "\nFlurry standalone is up.\n")
 	fmt.Fprintf(os.Stderr, "  container runtime: %s\n", rt.Name())
+	if c, ok := rt.(interface{ Containment() string }); ok {
+		fmt.Fprintf(os.Stderr, "  containment: %s\n", c.Containment())
+	}
 	fmt.Fprintf(os.Stderr, "  REST:  http://%s/api/v1 (OpenWhisk)  http://%s/v1 (grpc-gateway)\n", *apiListen, *apiListen)
 	fmt.Fprintf(os.Stderr, "  gRPC:  %s\n", *grpcListen)
 	fmt.Fprintf(os.Stderr, "  NATS:  %s\n", b.ClientURL())

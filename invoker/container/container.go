@@ -32,6 +32,11 @@ type Spec struct {
 	Env []string
 	// Labels are added to the runtime's own labels.
 	Labels map[string]string
+	// Network is the container's network policy: NetworkDefault (also
+	// when empty) or NetworkNone. A runtime that cannot give it fails
+	// Start with ErrNetworkPolicy rather than start a container with more
+	// network than asked for.
+	Network string
 }
 
 // Container is a started container. Addr serves the action protocol

@@ -52,6 +52,11 @@ type Config struct {
 	// containers cannot shorten, so the scale-out rule measures load by
 	// the action's recent shortest runs instead (ADR 013).
 	Contended func() bool
+	// FreezeGrace is how long a container initialized for an action
+	// stays idle before it is frozen (when the runtime is a
+	// container.Freezer), and thawed at its next Acquire. Default
+	// DefaultFreezeGrace; negative turns freezing off.
+	FreezeGrace time.Duration
 }
 
 // DefaultQueueWait is Config.QueueWait's default: well under a Docker
@@ -76,6 +81,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.QueueWait == 0 {
 		c.QueueWait = DefaultQueueWait
+	}
+	if c.FreezeGrace == 0 {
+		c.FreezeGrace = DefaultFreezeGrace
 	}
 	if c.Contended == nil {
 		c.Contended = func() bool { return false }

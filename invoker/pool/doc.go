@@ -13,6 +13,14 @@
 // Container.Conn, and a policy prewarm initializes a container for an
 // action through the caller's WarmFunc.
 //
+// Containers are also keyed by the network policy they were started with
+// (Request.Network): one never serves a request of another policy. A
+// container initialized for an action is frozen once idle past
+// Config.FreezeGrace, when the runtime is a container.Freezer, and thawed
+// before an Acquire hands it out (freeze.go); freezing, thawing and
+// removing one container are serialized by its own mutex, never under the
+// pool's lock.
+//
 // KeepAlive is the policy interface: FixedKeepAlive keeps idle containers
 // for a fixed time; Histogram learns each action's idle times and releases
 // and re-warms around the expected next call (docs/adr/006-keepalive.md).

@@ -58,6 +58,12 @@ type Request struct {
 	Image string
 	// MemoryMB is the container's memory limit.
 	MemoryMB int64
+	// Network is the network policy of the action's namespace
+	// (container.NetworkDefault when empty). A container serves only
+	// requests of the policy it was started with: stem cells, started
+	// with the default, serve no other, and idle containers of Key started
+	// with another policy are removed.
+	Network string
 	// Concurrency is how many activations the container may run at once
 	// (values below 1 mean 1).
 	Concurrency int
@@ -85,6 +91,8 @@ type Container[T any] struct {
 	Kind     string
 	Image    string
 	MemoryMB int64
+	// Network is the network policy it was started with.
+	Network string
 	// Raw is what the runtime returned from Start.
 	Raw *container.Container
 	// Conn is what the OpenFunc returned.
@@ -104,6 +112,8 @@ type Container[T any] struct {
 	// measures the key's run time from it. firstRun marks the latter.
 	runSince time.Time
 	firstRun bool
+
+	fz freezeState
 }
 
 // Stats is a snapshot of the pool: current sizes, then counters that
@@ -152,10 +162,12 @@ type counters struct {
 
 // Pool owns the containers of one invoker. It is safe for concurrent use.
 type Pool[T any] struct {
-	rt   container.Runtime
-	cfg  Config
-	open OpenFunc[T]
-	log  *slog.Logger
+	rt container.Runtime
+	// freezer is rt's, nil when it has none or freezing is off.
+	freezer container.Freezer
+	cfg     Config
+	open    OpenFunc[T]
+	log     *slog.Logger
 
 	nameID string
 	seq    atomic.Uint64
@@ -228,6 +240,7 @@ func New[T any](rt container.Runtime, cfg Config, open OpenFunc[T], log *slog.Lo
 	}
 	return &Pool[T]{
 		rt:      rt,
+		freezer: freezerOf(rt, cfg.withDefaults().FreezeGrace),
 		cfg:     cfg.withDefaults(),
 		open:    open,
 		log:     log,
@@ -266,6 +279,9 @@ var nameUnsafe = regexp.MustCompile(`[^A-Za-z0-9_.-]`)
 func (p *Pool[T]) Acquire(ctx context.Context, req Request) (*Container[T], Start, error) {
 	if req.Concurrency < 1 {
 		req.Concurrency = 1
+	}
+	if req.Network == "" {
+		req.Network = container.NetworkDefault
 	}
 	if req.MemoryMB > p.cfg.MemoryMB {
 		return nil, "", fmt.Errorf("%d MB of %d MB: %w", req.MemoryMB, p.cfg.MemoryMB, ErrTooLarge)
@@ -307,6 +323,26 @@ func (p *Pool[T]) arriveLocked(req Request) {
 	ks.rewarmed = false
 	if req.Family != "" {
 		p.supersedeLocked(req, ks)
+	}
+	p.dropOtherNetworkLocked(req)
+}
+
+// dropOtherNetworkLocked removes the idle containers of req.Key and
+// req.Loaded that were started with another network policy than req's:
+// the namespace's policy changed. Busy ones go when released.
+func (p *Pool[T]) dropOtherNetworkLocked(req Request) {
+	for _, key := range []string{req.Key, req.Loaded} {
+		if key == "" {
+			continue
+		}
+		for _, c := range p.byKey[key] {
+			if c.Network != req.Network && c.active == 0 && !c.removing {
+				c.removing = true
+				p.log.Info("removing idle container of another network policy", "container", c.ID,
+					"action", key, "network", c.Network, "want", req.Network)
+				p.removeAsync(c)
+			}
+		}
 	}
 }
 
@@ -373,6 +409,9 @@ func (p *Pool[T]) acquire(ctx context.Context, req Request) (*Container[T], Star
 				p.count.policyHits++
 			}
 			p.mu.Unlock()
+			if !p.handOut(c) {
+				continue
+			}
 			return c, StartWarm, nil
 		}
 		if queueUntil.IsZero() || p.startUnderWayLocked(req.Key) {
@@ -398,6 +437,9 @@ func (p *Pool[T]) acquire(ctx context.Context, req Request) (*Container[T], Star
 			c.policyWarmed = false
 			p.count.prewarm++
 			p.mu.Unlock()
+			if !p.handOut(c) {
+				continue
+			}
 			return c, StartLoaded, nil
 		}
 		if c := p.stemLocked(req); c != nil {
@@ -438,7 +480,7 @@ func (p *Pool[T]) acquire(ctx context.Context, req Request) (*Container[T], Star
 			p.log.Info("evicting idle container for capacity", "container", v.ID, "action", v.key, "memoryMB", v.MemoryMB)
 			p.remove(ctx, v)
 		}
-		c, err := p.start(ctx, req.Kind, req.Image, req.MemoryMB, func(c *Container[T]) {
+		c, err := p.start(ctx, req.Kind, req.Image, req.MemoryMB, req.Network, func(c *Container[T]) {
 			c.key = req.Key
 			c.maxActive = req.Concurrency
 			c.active = 1
@@ -461,7 +503,7 @@ func (p *Pool[T]) acquire(ctx context.Context, req Request) (*Container[T], Star
 func (p *Pool[T]) warmLocked(req Request) *Container[T] {
 	var best *Container[T]
 	for _, c := range p.byKey[req.Key] {
-		if !c.initialized || c.removing || c.active >= c.maxActive {
+		if !c.initialized || c.removing || c.active >= c.maxActive || c.Network != req.Network {
 			continue
 		}
 		if best == nil || c.active > best.active || (c.active == best.active && c.lastUsed.After(best.lastUsed)) {
@@ -492,7 +534,7 @@ func (p *Pool[T]) queueLocked(req Request, now, until time.Time) (ok bool, slots
 	pending := ks.starting
 	for _, c := range p.byKey[req.Key] {
 		switch {
-		case c.removing:
+		case c.removing, c.Network != req.Network: // the latter goes when released
 		case c.initialized:
 			slots += c.maxActive
 		default:
@@ -612,7 +654,7 @@ func (p *Pool[T]) loadedLocked(req Request) *Container[T] {
 		return nil
 	}
 	for _, c := range p.byKey[req.Loaded] {
-		if c.initialized && !c.removing && c.active == 0 && c.MemoryMB == req.MemoryMB {
+		if c.initialized && !c.removing && c.active == 0 && c.MemoryMB == req.MemoryMB && c.Network == req.Network {
 			return c
 		}
 	}
@@ -621,7 +663,8 @@ func (p *Pool[T]) loadedLocked(req Request) *Container[T] {
 
 func (p *Pool[T]) stemLocked(req Request) *Container[T] {
 	for _, c := range p.byKey[""] {
-		if !c.removing && c.active == 0 && c.Kind == req.Kind && c.Image == req.Image && c.MemoryMB == req.MemoryMB {
+		if !c.removing && c.active == 0 && c.Kind == req.Kind && c.Image == req.Image && c.MemoryMB == req.MemoryMB &&
+			c.Network == req.Network {
 			return c
 		}
 	}
@@ -743,7 +786,7 @@ func (p *Pool[T]) hasWarmLocked(key string) bool {
 // start starts a container whose memory is already reserved, and adds it
 // to the pool with bind applied under the lock. On failure it gives the
 // reservation back.
-func (p *Pool[T]) start(ctx context.Context, kind, image string, mb int64, bind func(*Container[T])) (*Container[T], error) {
+func (p *Pool[T]) start(ctx context.Context, kind, image string, mb int64, network string, bind func(*Container[T])) (*Container[T], error) {
 	sctx, cancel := context.WithTimeout(ctx, p.cfg.StartTimeout)
 	defer cancel()
 	spec := container.Spec{
@@ -751,6 +794,7 @@ func (p *Pool[T]) start(ctx context.Context, kind, image string, mb int64, bind 
 		Image:       image,
 		Kind:        kind,
 		MemoryBytes: mb << 20,
+		Network:     network,
 		Labels: map[string]string{
 			container.LabelManaged: "true",
 			container.LabelInvoker: p.cfg.InvokerID,
@@ -763,7 +807,7 @@ func (p *Pool[T]) start(ctx context.Context, kind, image string, mb int64, bind 
 		var conn T
 		conn, err = p.open(sctx, raw)
 		if err == nil {
-			c := &Container[T]{ID: raw.ID, Kind: kind, Image: image, MemoryMB: mb, Raw: raw, Conn: conn}
+			c := &Container[T]{ID: raw.ID, Kind: kind, Image: image, MemoryMB: mb, Network: network, Raw: raw, Conn: conn}
 			p.mu.Lock()
 			c.lastUsed = p.now()
 			p.avgStart = ewma(p.avgStart, c.lastUsed.Sub(t0))
@@ -819,9 +863,12 @@ func (p *Pool[T]) Release(c *Container[T]) {
 	}
 	c.lastUsed = now
 	p.leaveLocked(c.key)
-	drop := !c.removing && c.active == 0 && (!c.initialized || p.retiredLocked(c.key))
+	drop := !c.removing && c.active == 0 && (!c.initialized || p.retiredLocked(c.key) || p.otherNetworkLocked(c))
 	if drop {
 		c.removing = true
+	}
+	if c.active == 0 {
+		p.idleLocked(c)
 	}
 	p.broadcastLocked()
 	p.mu.Unlock()
@@ -845,6 +892,13 @@ func (p *Pool[T]) forgetFamiliesLocked() {
 			delete(p.latest, fam)
 		}
 	}
+}
+
+// otherNetworkLocked reports whether c's action was last requested with
+// another network policy than c was started with.
+func (p *Pool[T]) otherNetworkLocked(c *Container[T]) bool {
+	ks := p.keys[c.key]
+	return ks != nil && ks.req.Network != "" && ks.req.Network != c.Network
 }
 
 func (p *Pool[T]) retiredLocked(key string) bool {
@@ -909,7 +963,9 @@ func (p *Pool[T]) unindexLocked(c *Container[T]) {
 // remove removes c (already marked removing) from the runtime and the pool
 // and frees its memory.
 func (p *Pool[T]) remove(ctx context.Context, c *Container[T]) {
+	c.fz.mu.Lock() // no freeze or thaw of c from here on
 	p.removeRaw(ctx, c.Raw)
+	c.fz.mu.Unlock()
 	p.mu.Lock()
 	p.dropLocked(c)
 	p.useLocked(-c.MemoryMB)
@@ -1183,7 +1239,7 @@ func (p *Pool[T]) fill(ctx context.Context) {
 			}
 			p.useLocked(tg.mb)
 			p.mu.Unlock()
-			_, err := p.start(ctx, tg.kind, p.cfg.Images[tg.kind], tg.mb, func(*Container[T]) {})
+			_, err := p.start(ctx, tg.kind, p.cfg.Images[tg.kind], tg.mb, container.NetworkDefault, func(*Container[T]) {})
 			p.mu.Lock()
 			if err != nil {
 				b := p.backoff[tg]

@@ -3,6 +3,8 @@ package pool
 import (
 	"context"
 	"errors"
+
+	"github.com/flurryfn/flurry/invoker/container"
 )
 
 // rewarm is a policy prewarm: it starts a container like req and
@@ -27,7 +29,7 @@ func (p *Pool[T]) rewarm(ctx context.Context, req Request, scaleOut bool) {
 	}
 	p.useLocked(req.MemoryMB)
 	p.mu.Unlock()
-	c, err := p.start(ctx, req.Kind, req.Image, req.MemoryMB, func(c *Container[T]) {
+	c, err := p.start(ctx, req.Kind, req.Image, req.MemoryMB, req.Network, func(c *Container[T]) {
 		c.key = req.Key
 		c.maxActive = req.Concurrency
 	})
@@ -56,6 +58,7 @@ func (p *Pool[T]) rewarm(ctx context.Context, req Request, scaleOut bool) {
 			c.policyWarmed = true
 			p.count.policyPrewarms++
 		}
+		p.idleLocked(c)
 		p.broadcastLocked()
 	}
 	p.mu.Unlock()
@@ -78,6 +81,9 @@ func (p *Pool[T]) Prewarm(ctx context.Context, req Request) { p.prewarm(ctx, req
 func (p *Pool[T]) prewarm(ctx context.Context, req Request, scaleOut bool) {
 	if req.Concurrency < 1 {
 		req.Concurrency = 1
+	}
+	if req.Network == "" {
+		req.Network = container.NetworkDefault
 	}
 	p.mu.Lock()
 	ks := p.keys[req.Key]

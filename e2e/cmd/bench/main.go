@@ -48,6 +48,9 @@ func main() {
 	if runRoutesMode(*flurry, *n, *rounds) {
 		return
 	}
+	if runFreezeMode(*flurry, *n, *rounds) {
+		return
+	}
 	if err := run(*flurry, *n, *rounds, *starts, *clients, *duration); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)

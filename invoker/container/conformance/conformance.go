@@ -52,6 +52,8 @@ func Run(t *testing.T, newRuntime func(t *testing.T) container.Runtime, image st
 	t.Run("RemoveUnknown", s.testRemoveUnknown)
 	t.Run("List", s.testList)
 	t.Run("ConcurrentStarts", s.testConcurrentStarts)
+	t.Run("Freeze", s.testFreeze)
+	t.Run("NetworkNone", s.testNetworkNone)
 }
 
 type suite struct {

@@ -10,11 +10,22 @@ import (
 
 // Defaults for Config.
 const (
-	DefaultNetwork     = "bridge"
+	// DefaultNetwork is Flurry's own bridge network, created at New,
+	// whose interface the metadata rules name (network.go).
+	DefaultNetwork     = "flurry"
+	DefaultBridge      = "flurry0"
 	DefaultPidsLimit   = 256
 	DefaultTmpSize     = "64m"
 	DefaultMemoryBytes = 256 << 20
 	DefaultLogDriver   = "none"
+	// DefaultCPUSharesPerGiB gives a container of 1 GiB Docker's default
+	// weight of 1024: CPU under contention is shared in proportion to
+	// memory, as OpenWhisk and Lambda share it.
+	DefaultCPUSharesPerGiB = 1024
+	// DefaultSocketDirSize bounds the tmpfs of one container's socket
+	// directory: two sockets need no bytes, a few inodes.
+	DefaultSocketDirSize   = 64 << 10
+	DefaultSocketDirInodes = 16
 	// ProxyPort is the port of the action proxy inside the container.
 	ProxyPort = 8080
 	// SocketMount is where a container's socket directory is mounted, and
@@ -32,14 +43,27 @@ const (
 // Config configures a Runtime. The zero value is usable: Validate fills
 // the defaults.
 type Config struct {
-	// Network is the Docker network containers join. Default "bridge".
+	// Network is the Docker network containers join. Default "flurry", a
+	// bridge network New creates with the interface DefaultBridge.
 	Network string
+	// AllowMetadata turns off the rules New installs so that containers
+	// cannot reach link-local addresses (169.254.0.0/16, where clouds
+	// serve instance metadata and credentials, and fd00:ec2::254). Off,
+	// New fails when it cannot install them.
+	AllowMetadata bool
 	// PidsLimit bounds the processes of one container. Default 256.
 	PidsLimit int64
 	// TmpSize is the size of the tmpfs on /tmp (docker syntax, e.g. "64m").
 	TmpSize string
-	// CPUShares is the relative CPU weight; 0 leaves Docker's default.
-	CPUShares int64
+	// CPUSharesPerGiB is the relative CPU weight of a container per GiB
+	// of its memory limit (Docker's minimum of 2 at least). Default
+	// DefaultCPUSharesPerGiB.
+	CPUSharesPerGiB int64
+	// CPULimitPerGiB, when positive, is a hard CPU limit in cores per GiB
+	// of a container's memory limit (0.5: a 256 MiB container gets an
+	// eighth of a core, at least a hundredth); 0 sets no limit, so an
+	// idle host lends its CPU to whoever runs.
+	CPULimitPerGiB float64
 	// DefaultMemoryBytes is the memory limit when Spec.MemoryBytes is 0.
 	// Default 256 MiB.
 	DefaultMemoryBytes int64
@@ -63,6 +87,11 @@ type Config struct {
 	// host, so an invoker that runs in a container of its own needs it
 	// bind-mounted at the same path, or leaves this unset.
 	SocketDir string
+	// UnquotedSocketDirs leaves SocketDir's per-container directories
+	// plain directories of the host's disk instead of a tmpfs of
+	// DefaultSocketDirSize each, for invokers that cannot mount (not
+	// root): then an action can fill the disk under SocketDir.
+	UnquotedSocketDirs bool
 	// InvokerID is put in the LabelInvoker label of every container.
 	InvokerID string
 	// BuildContext, when set, lets EnsureImage build a missing image: it
@@ -87,6 +116,9 @@ func (c *Config) Validate() error {
 	if c.DefaultMemoryBytes == 0 {
 		c.DefaultMemoryBytes = DefaultMemoryBytes
 	}
+	if c.CPUSharesPerGiB == 0 {
+		c.CPUSharesPerGiB = DefaultCPUSharesPerGiB
+	}
 	if c.LogDriver == "" {
 		c.LogDriver = DefaultLogDriver
 	}
@@ -96,8 +128,10 @@ func (c *Config) Validate() error {
 	switch {
 	case c.PidsLimit < 0:
 		return fmt.Errorf("docker config: pids limit %d is negative", c.PidsLimit)
-	case c.CPUShares < 0:
-		return fmt.Errorf("docker config: cpu shares %d is negative", c.CPUShares)
+	case c.CPUSharesPerGiB < 0:
+		return fmt.Errorf("docker config: cpu shares per GiB %d is negative", c.CPUSharesPerGiB)
+	case c.CPULimitPerGiB < 0:
+		return fmt.Errorf("docker config: cpu limit per GiB %g is negative", c.CPULimitPerGiB)
 	case len(c.SocketDir) > maxSocketDir:
 		return fmt.Errorf("docker config: socket directory %q is longer than %d bytes (unix socket paths are short)", c.SocketDir, maxSocketDir)
 	case c.DefaultMemoryBytes < 6<<20:

@@ -3,8 +3,16 @@
 //
 // Runtime starts every action container locked down: no swap beyond the
 // memory limit, a pids limit, all capabilities dropped, no-new-privileges,
-// a read-only root filesystem with a size-limited tmpfs on /tmp, and the
-// Flurry labels so a restarted invoker can List and Remove leftovers.
+// a read-only root filesystem with a size-limited tmpfs on /tmp, a CPU
+// weight (and optionally a hard CPU limit) proportional to its memory
+// (cpu.go), and the Flurry labels so a restarted invoker can List and
+// Remove leftovers. Containers join Flurry's own bridge network, whose
+// packets to link-local addresses (cloud metadata) New refuses with
+// iptables rules (network.go), or none at all for Spec.Network "none".
+// Runtime is a container.Freezer: it writes the container's cgroup
+// freezer, or uses the engine's pause where it finds none (freezer.go).
+// Each unix socket directory is a tmpfs of its own, so an action cannot
+// write the host's disk through it (sockets.go, ADR 021).
 // Output is taken by attaching to the container before it starts (so no
 // line is lost) and demultiplexed into Container.Stdout and Stderr; the
 // engine's own log driver is "none" by default, since Flurry collects logs

@@ -260,7 +260,7 @@ func TestMemoryLimitOOMKills(t *testing.T) {
 
 // The container's lock-down as the engine sees it.
 func TestLockdown(t *testing.T) {
-	rt := newRuntime(t, docker.Config{PidsLimit: 64, CPUShares: 512})
+	rt := newRuntime(t, docker.Config{PidsLimit: 64, CPULimitPerGiB: 2})
 	c, cl, logs := start(t, rt, container.Spec{MemoryBytes: 64 << 20, Env: []string{"FLURRY_TEST=1"},
 		Labels: map[string]string{"extra": "yes"}})
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
@@ -290,7 +290,9 @@ func TestLockdown(t *testing.T) {
 		{"memory 64 MiB", h.Memory == 64<<20},
 		{"no swap", h.MemorySwap == h.Memory},
 		{"pids limit 64", h.PidsLimit != nil && *h.PidsLimit == 64},
-		{"cpu shares 512", h.CPUShares == 512},
+		{"cpu shares 64 (1024 per GiB)", h.CPUShares == 64},
+		{"cpu limit 1/8 core (2 per GiB)", h.NanoCPUs == 125_000_000},
+		{"network flurry", string(h.NetworkMode) == docker.DefaultNetwork},
 		{"all capabilities dropped", slices.Equal(h.CapDrop, []string{"ALL"})},
 		{"no-new-privileges", slices.Contains(h.SecurityOpt, "no-new-privileges")},
 		{"read-only root", h.ReadonlyRootfs},

@@ -46,6 +46,7 @@ type Runtime struct {
 	attached map[string]*types.HijackedResponse // by container id
 	images   map[string]imageInfo               // by image reference
 	sockDirs map[string]string                  // container id -> its socket directory
+	frozen   map[string]freezeMethod            // containers Freeze froze, by id
 }
 
 // imageInfo is what Start needs to know of an image, cached per reference.
@@ -71,20 +72,31 @@ func New(ctx context.Context, cfg Config) (*Runtime, error) {
 		cli.Close()
 		return nil, fmt.Errorf("docker engine not reachable at %s: %w", cli.DaemonHost(), err)
 	}
-	if cfg.SocketDir != "" {
-		// Directories of an earlier run's containers (removed by the
-		// invoker's sweep of leftovers) would only accumulate.
-		if err := os.RemoveAll(cfg.SocketDir); err != nil {
-			cli.Close()
-			return nil, fmt.Errorf("clear socket directory: %w", err)
-		}
-		if err := os.MkdirAll(cfg.SocketDir, 0o700); err != nil {
-			cli.Close()
-			return nil, fmt.Errorf("socket directory: %w", err)
+	r := &Runtime{cfg: cfg, cli: cli, attached: map[string]*types.HijackedResponse{},
+		images: map[string]imageInfo{}, sockDirs: map[string]string{}, frozen: map[string]freezeMethod{}}
+	if err := r.prepare(ctx); err != nil {
+		cli.Close()
+		return nil, err
+	}
+	return r, nil
+}
+
+// prepare readies the host for containers: the socket directories, the
+// network and its metadata rules.
+func (r *Runtime) prepare(ctx context.Context) error {
+	if r.cfg.SocketDir != "" {
+		if err := prepareSocketRoot(r.cfg.SocketDir, !r.cfg.UnquotedSocketDirs); err != nil {
+			return err
 		}
 	}
-	return &Runtime{cfg: cfg, cli: cli, attached: map[string]*types.HijackedResponse{},
-		images: map[string]imageInfo{}, sockDirs: map[string]string{}}, nil
+	bridge, err := r.ensureNetwork(ctx)
+	if err != nil {
+		return err
+	}
+	if r.cfg.AllowMetadata {
+		return nil
+	}
+	return blockMetadata(ctx, bridge)
 }
 
 // Name is "docker".
@@ -115,10 +127,22 @@ func (r *Runtime) Start(ctx context.Context, spec container.Spec) (_ *container.
 	if mem == 0 {
 		mem = r.cfg.DefaultMemoryBytes
 	}
-	pids := r.cfg.PidsLimit
 	img, err := r.imageInfo(ctx, spec.Image)
 	if err != nil {
 		return nil, err
+	}
+	onSocket := r.cfg.SocketDir != "" && img.flurryProxy
+	netMode := r.cfg.Network
+	switch spec.Network {
+	case "", container.NetworkDefault:
+	case container.NetworkNone:
+		if !onSocket {
+			// Reached over TCP, a container without network is unreachable.
+			return nil, fmt.Errorf("container %q: no network needs Flurry's proxy on a unix socket (SocketDir), not TCP: %w", spec.Name, container.ErrNetworkPolicy)
+		}
+		netMode = "none"
+	default:
+		return nil, fmt.Errorf("container %q: network %q: %w", spec.Name, spec.Network, container.ErrNetworkPolicy)
 	}
 	port := nat.Port(strconv.Itoa(ProxyPort) + "/tcp")
 
@@ -128,14 +152,9 @@ func (r *Runtime) Start(ctx context.Context, spec container.Spec) (_ *container.
 		Env:    spec.Env,
 	}
 	host := &dcontainer.HostConfig{
-		NetworkMode: dcontainer.NetworkMode(r.cfg.Network),
-		LogConfig:   dcontainer.LogConfig{Type: r.cfg.LogDriver},
-		Resources: dcontainer.Resources{
-			Memory:     mem,
-			MemorySwap: mem, // equal to Memory: no swap
-			PidsLimit:  &pids,
-			CPUShares:  r.cfg.CPUShares,
-		},
+		NetworkMode:    dcontainer.NetworkMode(netMode),
+		LogConfig:      dcontainer.LogConfig{Type: r.cfg.LogDriver},
+		Resources:      r.resources(mem),
 		CapDrop:        []string{"ALL"},
 		SecurityOpt:    []string{"no-new-privileges"},
 		ReadonlyRootfs: true,
@@ -143,13 +162,13 @@ func (r *Runtime) Start(ctx context.Context, spec container.Spec) (_ *container.
 	}
 	var sockDir string
 	switch {
-	case r.cfg.SocketDir != "" && img.flurryProxy:
-		if sockDir, err = r.socketDir(); err != nil {
+	case onSocket:
+		if sockDir, err = r.socketDir(img.owner); err != nil {
 			return nil, err
 		}
 		defer func() {
 			if err != nil {
-				_ = os.RemoveAll(sockDir)
+				_ = r.removeSocketDir(sockDir)
 			}
 		}()
 		host.Mounts = []mount.Mount{{Type: mount.TypeBind, Source: sockDir, Target: SocketMount}}
@@ -218,11 +237,15 @@ func (r *Runtime) Start(ctx context.Context, spec container.Spec) (_ *container.
 	return c, nil
 }
 
-// socketDir makes a fresh directory for one container's proxy socket. The
-// container's user (not ours) creates the socket in it, hence the mode;
-// SocketDir itself stays private.
-func (r *Runtime) socketDir() (string, error) {
+// socketDir makes a fresh directory for one container's proxy socket,
+// which the container's user (owner: tmpfs options, "" for root) creates
+// in it: a tmpfs of its own (sockets.go), or with UnquotedSocketDirs a
+// plain directory anyone may write. SocketDir itself stays private.
+func (r *Runtime) socketDir(owner string) (string, error) {
 	dir := filepath.Join(r.cfg.SocketDir, "c"+strconv.FormatInt(r.sockSeq.Add(1), 10))
+	if !r.cfg.UnquotedSocketDirs {
+		return dir, mountSocketDir(dir, owner)
+	}
 	if err := os.Mkdir(dir, 0o777); err != nil {
 		return "", fmt.Errorf("socket directory: %w", err)
 	}
@@ -232,6 +255,14 @@ func (r *Runtime) socketDir() (string, error) {
 		return "", fmt.Errorf("socket directory: %w", err)
 	}
 	return dir, nil
+}
+
+// removeSocketDir unmounts and removes one container's socket directory.
+func (r *Runtime) removeSocketDir(dir string) error {
+	if r.cfg.UnquotedSocketDirs {
+		return os.RemoveAll(dir)
+	}
+	return unmountSocketDir(dir)
 }
 
 // imageInfo inspects image once per reference. The tmpfs options
@@ -321,8 +352,14 @@ func (r *Runtime) cleanup(id string) {
 // Remove kills and removes the container with its anonymous volumes. It
 // wraps container.ErrNotFound when the engine does not know id.
 func (r *Runtime) Remove(ctx context.Context, id string) error {
+	// A frozen container's processes cannot die of the engine's SIGKILL
+	// until thawed.
+	if err := r.Thaw(ctx, id); err != nil && !errors.Is(err, container.ErrNotFound) {
+		r.cfg.Logger.Warn("thaw before remove", "id", id, "err", err)
+	}
 	err := r.cli.ContainerRemove(ctx, id, dcontainer.RemoveOptions{Force: true, RemoveVolumes: true})
 	r.mu.Lock()
+	delete(r.frozen, id)
 	if h := r.attached[id]; h != nil {
 		h.Close()
 		delete(r.attached, id)
@@ -331,7 +368,9 @@ func (r *Runtime) Remove(ctx context.Context, id string) error {
 	delete(r.sockDirs, id)
 	r.mu.Unlock()
 	if dir != "" {
-		_ = os.RemoveAll(dir)
+		if rerr := r.removeSocketDir(dir); rerr != nil {
+			r.cfg.Logger.Warn("socket directory", "id", id, "err", rerr)
+		}
 	}
 	if client.IsErrNotFound(err) {
 		return fmt.Errorf("remove container %s: %w", id, container.ErrNotFound)

@@ -14,5 +14,9 @@
 // Remove kills the proxy and every descendant (the proxy starts the action
 // in a process group of its own) and deletes the directory.
 //
+// Freeze stops the process tree with SIGSTOP and Thaw continues it with
+// SIGCONT. A Spec asking for no network fails with
+// container.ErrNetworkPolicy: a local process has the host's.
+//
 // The package must not know about actions, pools or NATS.
 package process

@@ -101,6 +101,10 @@ func (r *Runtime) Start(ctx context.Context, spec container.Spec) (_ *container.
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
+	if spec.Network != "" && spec.Network != container.NetworkDefault {
+		// A local process shares the host's network: nothing to take away.
+		return nil, fmt.Errorf("start %s: network %q: the process runtime isolates nothing: %w", id, spec.Network, container.ErrNetworkPolicy)
+	}
 	dir := filepath.Join(r.cfg.BaseDir, id)
 	if err := os.Mkdir(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("start %s: %w", id, err)
