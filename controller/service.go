@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"strings"
 	"sync"
 
 	"github.com/nats-io/nats.go"
@@ -40,6 +41,12 @@ func Serve(ctx context.Context, nc *nats.Conn, c *Controller) (stop func(), err 
 	}
 	for method, h := range c.handlers() {
 		s, err := nc.QueueSubscribe(names.ControllerAPISubject(method), names.ControllerQueue, func(m *nats.Msg) {
+			// Answering any reply subject would aim the controller's rights
+			// at it: a caller could name a bucket's subject and overwrite a key.
+			if !strings.HasPrefix(m.Reply, names.InboxRoot) {
+				c.log.Warn("controller API request dropped: its reply subject is not an inbox", "method", method, "reply", m.Reply)
+				return
+			}
 			mu.Lock()
 			defer mu.Unlock()
 			if stopped {

@@ -118,7 +118,7 @@ const (
 // ReservedSubjectPrefixes are subject prefixes users may not name (for
 // example as destinations): Flurry's own, JetStream's API, and the
 // inboxes of every role ("_INBOX." and InboxPrefix's).
-var ReservedSubjectPrefixes = []string{"flurry.", "$JS.", "$KV.", "$O.", "$SYS.", "_INBOX"}
+var ReservedSubjectPrefixes = []string{"flurry.", "$JS.", "$KV.", "$O.", "$SYS.", InboxRoot}
 
 // Partitions is the number of activation subjects; an action always maps
 // to the same one (see Partition).
@@ -352,9 +352,14 @@ func TriggerDeadLetterTriggerSubject(ns, name string) string {
 	return fmt.Sprintf(TriggerDeadLetterTriggerSubjectT, Token(ns), Token(name))
 }
 
-// InboxPrefixT is the inbox prefix of a Flurry NATS role (%s): its replies
-// arrive below it, and NATS permissions keep other roles out of it.
-const InboxPrefixT = "_INBOX_%s"
+const (
+	// InboxRoot begins every inbox: nats.go's default "_INBOX." and
+	// each role's InboxPrefix.
+	InboxRoot = "_INBOX"
+	// InboxPrefixT is the inbox prefix of a Flurry NATS role (%s): its
+	// replies arrive below it, and NATS permissions keep other roles out.
+	InboxPrefixT = InboxRoot + "_%s"
+)
 
 // InboxPrefix is the inbox prefix of role, for nats.CustomInboxPrefix.
 func InboxPrefix(role string) string { return fmt.Sprintf(InboxPrefixT, role) }
