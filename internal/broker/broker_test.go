@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/nats-io/nkeys"
@@ -319,5 +320,68 @@ func TestTLSClientPort(t *testing.T) {
 	}
 	if _, err := nc.Request("$JS.API.INFO", nil, 5*time.Second); err != nil {
 		t.Fatalf("JetStream over TLS: %v", err)
+	}
+}
+
+// The authorization block for an operator's own NATS loads in nats-server
+// and grants the same as the embedded broker.
+func TestAuthorizationConfigLoads(t *testing.T) {
+	dir := t.TempDir()
+	block, err := broker.AuthorizationConfig(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	conf := dir + "/nats.conf"
+	if err := os.WriteFile(conf, append([]byte("listen: 127.0.0.1:-1\n"), block...), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	opts, err := server.ProcessConfigFile(conf)
+	if err != nil {
+		t.Fatalf("nats-server rejects the configuration: %v\n%s", err, block)
+	}
+	opts.NoLog, opts.NoSigs = true, true
+	srv, err := server.NewServer(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	go srv.Start()
+	t.Cleanup(srv.Shutdown)
+	if !srv.ReadyForConnections(10 * time.Second) {
+		t.Fatal("not ready")
+	}
+	connect := func(r broker.Role) (*nats.Conn, *violations) {
+		o, err := natsclient.Options(natsclient.Config{Role: string(r), Creds: broker.CredsFile(dir, r)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		v := &violations{}
+		nc, err := nats.Connect(srv.ClientURL(), append(o, nats.ErrorHandler(v.add))...)
+		if err != nil {
+			t.Fatalf("connect as %s: %v", r, err)
+		}
+		t.Cleanup(nc.Close)
+		return nc, v
+	}
+	if nc, err := nats.Connect(srv.ClientURL()); err == nil {
+		nc.Close()
+		t.Fatal("connected without credentials")
+	}
+	gw, v := connect(broker.RoleGateway)
+	subject := names.RecordSubject("guest", "x")
+	if err := gw.Publish(subject, nil); err != nil {
+		t.Fatal(err)
+	}
+	testutil.CheckFor(t, 5*time.Second, 10*time.Millisecond, func() error {
+		if len(v.about(subject)) == 0 {
+			return fmt.Errorf("gateway's publish on %s not refused", subject)
+		}
+		return nil
+	})
+	admin, v := connect(broker.RoleAdmin)
+	if err := admin.Publish(subject, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := admin.Flush(); err != nil || len(v.about(subject)) > 0 {
+		t.Fatalf("admin refused: %v %v", err, v.errs)
 	}
 }
