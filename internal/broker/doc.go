@@ -7,4 +7,6 @@
 // with the permissions its component needs (roles.go), credentials made
 // on first start and kept in Config.CredsDir (creds.go), and TLS when the
 // configuration names a certificate. It never runs without credentials.
+// AuthorizationConfig (config.go) gives an operator's own NATS the same
+// users and permissions.
 package broker
