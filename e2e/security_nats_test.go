@@ -226,3 +226,22 @@ func startComponent(t *testing.T, args ...string) *testutil.Buffer {
 	})
 	return out
 }
+
+// TestNATSViolationIsLoud runs `flurry invoker` with the gateway's
+// credentials: NATS refuses it the invoker's subscriptions, and the
+// invoker says so in its log rather than waiting silently for work.
+func TestNATSViolationIsLoud(t *testing.T) {
+	s := startSystem(t, "")
+	rt := "process"
+	if dockerReachable() {
+		rt = "docker"
+	}
+	out := startComponent(t, "invoker", "--nats", "nats://"+s.nats, "--nats-creds", s.natsCreds(broker.RoleGateway),
+		"--id", "wrongrole", "--runtime", rt, "--prewarm", "0", "--work-dir", t.TempDir())
+	testutil.CheckFor(t, 60*time.Second, 50*time.Millisecond, func() error {
+		if !strings.Contains(out.String(), roleViolation) {
+			return errors.New("the invoker has not logged a permission violation")
+		}
+		return nil
+	})
+}
