@@ -186,6 +186,13 @@ func subscribe(subject string) op {
 	}
 }
 
+// deleteConsumer deletes consumer name of stream.
+func deleteConsumer(stream, name string) op {
+	return func(ctx context.Context, t *testing.T, nc *nats.Conn, js jetstream.JetStream) error {
+		return js.DeleteConsumer(ctx, stream, name)
+	}
+}
+
 func TestRolePermissions(t *testing.T) {
 	b := startProvisioned(t, broker.Config{})
 	authSubject := "$KV." + names.AuthBucket + ".forged"
@@ -218,6 +225,28 @@ func TestRolePermissions(t *testing.T) {
 		_, err = store.GetBytes(ctx, names.CodeName("ab"))
 		return err
 	}
+	readCode := func(ctx context.Context, t *testing.T, nc *nats.Conn, js jetstream.JetStream) error {
+		store, err := js.ObjectStore(ctx, names.CodeStore)
+		if err != nil {
+			return err
+		}
+		b, err := store.GetBytes(ctx, names.CodeName("cd"))
+		if err == nil && string(b) != "stored code" {
+			return fmt.Errorf("read %q", b)
+		}
+		return err
+	}
+	{
+		admin, _ := connectAs(t, b, broker.RoleAdmin)
+		ajs, _ := jetstream.New(admin)
+		store, err := ajs.ObjectStore(context.Background(), names.CodeStore)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := store.PutBytes(context.Background(), names.CodeName("cd"), []byte("stored code")); err != nil {
+			t.Fatal(err)
+		}
+	}
 	callAPI := func(ctx context.Context, t *testing.T, nc *nats.Conn, js jetstream.JetStream) error {
 		// No controller serves here: "no responders" proves the request went out.
 		_, err := nc.Request(names.ControllerAPISubject("Authenticate"), []byte("{}"), 2*time.Second)
@@ -241,8 +270,11 @@ func TestRolePermissions(t *testing.T) {
 		{broker.RoleInvoker, "writes a record", publish(recordSubject), "", "", ""},
 		{broker.RoleInvoker, "reads an action", readAction, "", "", ""},
 		{broker.RoleInvoker, "publishes a destination", publish("orders.done"), "", "", ""},
+		{broker.RoleInvoker, "reads code", readCode, "", "", ""},
 		{broker.RoleInvoker, "writes the auth bucket", publish("$KV." + names.AuthBucket + ".byinvoker"), "$KV." + names.AuthBucket + ".byinvoker", "$KV." + names.AuthBucket + ".byinvoker", "KV_" + names.AuthBucket},
 		{broker.RoleInvoker, "purges the records", purgeRecords, "$JS.API.STREAM.PURGE." + names.RecordsStream, "", ""},
+		{broker.RoleInvoker, "deletes a partition's consumer", deleteConsumer(names.ActivationsStream, names.PartitionConsumer(0)),
+			"$JS.API.CONSUMER.DELETE." + names.ActivationsStream + "." + names.PartitionConsumer(0), "", ""},
 		{broker.RoleInvoker, "enqueues an activation", publish(names.PartitionSubject(0)), names.PartitionSubject(0), "", ""},
 		{broker.RoleInvoker, "serves the controller API", subscribe(names.ControllerAPISubjects), names.ControllerAPISubjects, "", ""},
 		{broker.RoleInvoker, "reads results", subscribe("flurry.result.>"), "flurry.result.>", "", ""},
@@ -383,5 +415,56 @@ func TestAuthorizationConfigLoads(t *testing.T) {
 	}
 	if err := admin.Flush(); err != nil || len(v.about(subject)) > 0 {
 		t.Fatalf("admin refused: %v %v", err, v.errs)
+	}
+}
+
+// Every JetStream API call that changes or removes state, named by
+// nats-server's own constants, is refused to the invoker; a new verb in a
+// nats-server upgrade belongs in this list and in the invoker's deny list.
+func TestInvokerCannotChangeJetStream(t *testing.T) {
+	b := startProvisioned(t, broker.Config{})
+	s, c := names.RecordsStream, "x"
+	for _, subject := range []string{
+		fmt.Sprintf(server.JSApiStreamCreateT, s),
+		fmt.Sprintf(server.JSApiStreamUpdateT, s),
+		fmt.Sprintf(server.JSApiStreamDeleteT, s),
+		fmt.Sprintf(server.JSApiStreamPurgeT, s),
+		fmt.Sprintf(server.JSApiStreamSnapshotT, s),
+		fmt.Sprintf(server.JSApiStreamRestoreT, s),
+		fmt.Sprintf(server.JSApiMsgDeleteT, s),
+		fmt.Sprintf(server.JSApiDurableCreateT, s, c),
+		fmt.Sprintf(server.JSApiConsumerDeleteT, names.ActivationsStream, c),
+		fmt.Sprintf(server.JSApiConsumerDeleteT, names.TicksStream, c),
+		fmt.Sprintf(server.JSApiConsumerPauseT, s, c),
+		fmt.Sprintf(server.JSApiConsumerResetT, s, c),
+		fmt.Sprintf(server.JSApiConsumerUnpinT, s, c),
+		fmt.Sprintf(server.JSApiStreamRemovePeerT, s),
+		fmt.Sprintf(server.JSApiStreamEvacuatePeerT, s),
+		fmt.Sprintf(server.JSApiStreamCancelMoveT, s),
+		fmt.Sprintf(server.JSApiStreamLeaderStepDownT, s),
+		fmt.Sprintf(server.JSApiConsumerLeaderStepDownT, s, c),
+		fmt.Sprintf(server.JSApiConsumerRemovePeerT, s, c),
+		fmt.Sprintf(server.JSApiConsumerEvacuatePeerT, s, c),
+		server.JSApiLeaderStepDown,
+		server.JSApiRemoveServer,
+		server.JSApiEvacuateServer,
+		server.JSApiMetaRescue,
+		fmt.Sprintf(server.JSApiAccountPurgeT, "x"),
+		fmt.Sprintf(server.JSApiServerStreamMoveT, "x", s),
+		fmt.Sprintf(server.JSApiServerStreamCancelMoveT, "x", s),
+	} {
+		t.Run(subject, func(t *testing.T) {
+			t.Parallel()
+			nc, v := connectAs(t, b, broker.RoleInvoker)
+			if err := nc.Publish(subject, []byte("{}")); err != nil {
+				t.Fatal(err)
+			}
+			testutil.CheckFor(t, 5*time.Second, 10*time.Millisecond, func() error {
+				if len(v.about(subject)) == 0 {
+					return fmt.Errorf("%s not refused to the invoker", subject)
+				}
+				return nil
+			})
+		})
 	}
 }

@@ -74,8 +74,15 @@ func permissions(r Role) *server.Permissions {
 					jsAPI("STREAM.CREATE.>"), jsAPI("STREAM.UPDATE.>"), jsAPI("STREAM.DELETE.>"),
 					jsAPI("STREAM.PURGE.>"), jsAPI("STREAM.MSG.DELETE.>"), jsAPI("STREAM.SNAPSHOT.>"),
 					jsAPI("STREAM.RESTORE.>"), jsAPI("STREAM.PEER.>"), jsAPI("STREAM.LEADER.>"),
-					jsAPI("STREAM.TEMPLATE.>"), jsAPI("CONSUMER.DURABLE.>"), jsAPI("CONSUMER.PAUSE.>"),
+					jsAPI("STREAM.TEMPLATE.>"), jsAPI("STREAM.CANCEL_MOVE.>"),
+					jsAPI("CONSUMER.DURABLE.>"), jsAPI("CONSUMER.PAUSE.>"),
+					// Reading code deletes its own ordered consumer, so only
+					// the durable consumers of Flurry's work queues are kept
+					// out of reach.
+					jsAPI("CONSUMER.DELETE." + names.ActivationsStream + ".*"),
+					jsAPI("CONSUMER.DELETE." + names.TicksStream + ".*"),
 					jsAPI("CONSUMER.UNPIN.>"), jsAPI("CONSUMER.LEADER.>"), jsAPI("CONSUMER.RESET.>"),
+					jsAPI("CONSUMER.PEER.>"),
 					jsAPI("ACCOUNT.>"), jsAPI("SERVER.>"), jsAPI("META.>"),
 					"flurry.api.>", "flurry.activation.>", "flurry.tick.>",
 					"flurry.doorbell.>", "flurry.triggerdeadletter.>",
