@@ -64,7 +64,7 @@ func (e *env) remote(t *testing.T) *controller.Client {
 		t.Fatalf("serve: %v", err)
 	}
 	t.Cleanup(stop)
-	nc2, err := nats.Connect(e.url)
+	nc2, err := testutil.Connect(e.url)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"maps"
+	"strings"
 	"sync"
 
 	"github.com/nats-io/nats.go"
@@ -43,6 +44,12 @@ func Serve(ctx context.Context, nc *nats.Conn, c *Controller) (stop func(), err 
 	maps.Copy(hs, c.adminHandlers())
 	for method, h := range hs {
 		s, err := nc.QueueSubscribe(names.ControllerAPISubject(method), names.ControllerQueue, func(m *nats.Msg) {
+			// Answering any reply subject would aim the controller's rights
+			// at it: a caller could name a bucket's subject and overwrite a key.
+			if !strings.HasPrefix(m.Reply, names.InboxRoot) {
+				c.log.Warn("controller API request dropped: its reply subject is not an inbox", "method", method, "reply", m.Reply)
+				return
+			}
 			mu.Lock()
 			defer mu.Unlock()
 			if stopped {

@@ -115,7 +115,7 @@ func startMsgInvoker(t *testing.T, nc *nats.Conn, behave func(activation.Message
 // newMsgController starts one more controller on its own connection.
 func newMsgController(t *testing.T, url string) (*controller.Controller, *nats.Conn) {
 	t.Helper()
-	nc, err := nats.Connect(url)
+	nc, err := testutil.Connect(url)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -9,7 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/flurryfn/flurry/controller"
@@ -356,7 +355,7 @@ func TestLastMissed(t *testing.T) {
 // and one action activation, whichever controller fired it.
 func TestTimerFiresOnceAcrossControllers(t *testing.T) {
 	e := newEnv(t, controller.Config{})
-	nc2, err := nats.Connect(e.url)
+	nc2, err := testutil.Connect(e.url)
 	must(t, err)
 	t.Cleanup(nc2.Close)
 	ctl2, err := controller.New(e.ctx, nc2, controller.Config{}, nil)

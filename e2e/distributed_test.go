@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/flurryfn/flurry/internal/broker"
 	"github.com/flurryfn/flurry/internal/testutil"
 )
 
@@ -18,7 +19,6 @@ import (
 func TestDistributed(t *testing.T) {
 	s := startSystem(t, "")
 	bin := buildFlurry(t)
-	natsURL := "nats://" + s.nats
 	start := func(args ...string) *testutil.Buffer {
 		out := &testutil.Buffer{}
 		cmd := exec.Command(bin, args...)
@@ -44,9 +44,9 @@ func TestDistributed(t *testing.T) {
 		rt = "docker"
 	}
 	a := freeAddrs(t, 2)
-	ctlOut := start("controller", "--nats", natsURL)
-	invOut := start("invoker", "--nats", natsURL, "--id", "second", "--runtime", rt, "--work-dir", t.TempDir())
-	gwOut := start("gateway", "--nats", natsURL, "--api-listen", a[0], "--grpc-listen", a[1])
+	ctlOut := start(append([]string{"controller"}, s.natsArgs(broker.RoleController)...)...)
+	invOut := start(append([]string{"invoker", "--id", "second", "--runtime", rt, "--work-dir", t.TempDir()}, s.natsArgs(broker.RoleInvoker)...)...)
+	gwOut := start(append([]string{"gateway", "--api-listen", a[0], "--grpc-listen", a[1]}, s.natsArgs(broker.RoleGateway)...)...)
 
 	gw := &system{t: t, api: "http://" + a[0]}
 	// Up means the gateway answers and a controller serves it over NATS.
@@ -91,6 +91,12 @@ func TestDistributed(t *testing.T) {
 	// Bad input travels back through the NATS hop with the same status.
 	if r := gw.invoke(t, "missing", nil, "blocking=true"); r.status != http.StatusNotFound {
 		t.Fatalf("unknown action through the separate gateway: %d %s", r.status, r.body)
+	}
+	// Each process connected as its own role and needed nothing more.
+	for name, out := range map[string]string{"controller": ctlOut.String(), "invoker": invOut.String(), "gateway": gwOut.String()} {
+		if strings.Contains(out, roleViolation) {
+			t.Fatalf("NATS refused the %s something:\n%s", name, out)
+		}
 	}
 }
 

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/flurryfn/flurry/internal/broker"
 	"github.com/flurryfn/flurry/internal/names"
 	"github.com/flurryfn/flurry/internal/testutil"
 )
@@ -43,8 +44,8 @@ func startInvoker(t *testing.T, s *system, id, workDir string) (*exec.Cmd, *test
 	out := &testutil.Buffer{}
 	// Debug logs a line per finished activation, which the fault test
 	// counts.
-	cmd := exec.Command(buildFlurry(t), "invoker", "--nats", "nats://"+s.nats, "--id", id, "--runtime", rt,
-		"--work-dir", workDir, "--log-level", "debug")
+	cmd := exec.Command(buildFlurry(t), append([]string{"invoker", "--id", id, "--runtime", rt,
+		"--work-dir", workDir, "--log-level", "debug"}, s.natsArgs(broker.RoleInvoker)...)...)
 	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

@@ -147,8 +147,12 @@ func startSystem(t *testing.T, dataDir string, extra ...string) *system {
 	}
 }
 
-// stop sends SIGINT and waits for a clean exit.
+// stop sends SIGINT and waits for a clean exit. NATS refusing one of
+// standalone's own components anything fails the test.
 func (s *system) stop() {
+	if out := s.output.String(); strings.Contains(out, roleViolation) {
+		s.t.Errorf("NATS refused a component of standalone something:\n%s", out)
+	}
 	select {
 	case <-s.exited:
 		return

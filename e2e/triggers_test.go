@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/flurryfn/flurry/internal/broker"
 	"github.com/flurryfn/flurry/internal/testutil"
 )
 
@@ -143,7 +144,7 @@ func TestTriggersRulesAndSequences(t *testing.T) {
 func TestTimerTwoControllers(t *testing.T) {
 	s := startSystem(t, "")
 	out := &testutil.Buffer{}
-	cmd := exec.Command(buildFlurry(t), "controller", "--nats", "nats://"+s.nats)
+	cmd := exec.Command(buildFlurry(t), append([]string{"controller"}, s.natsArgs(broker.RoleController)...)...)
 	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

@@ -16,6 +16,7 @@ import (
 
 	"github.com/flurryfn/flurry/controller"
 	"github.com/flurryfn/flurry/gateway"
+	"github.com/flurryfn/flurry/internal/broker"
 	"github.com/flurryfn/flurry/internal/entity"
 	"github.com/flurryfn/flurry/invoker"
 )
@@ -29,11 +30,13 @@ func init() {
 // serverFlags are the flags every server command shares.
 type serverFlags struct {
 	nats     string
+	client   natsClientFlags
 	logLevel string
 }
 
 func (s *serverFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&s.nats, "nats", nats.DefaultURL, "NATS server URL(s), comma separated; JetStream must be enabled")
+	s.client.register(fs)
 	fs.StringVar(&s.logLevel, "log-level", "info", "log level: debug, info, warn, error")
 }
 
@@ -45,9 +48,9 @@ func newLogger(level string) (*slog.Logger, error) {
 	return slog.New(&lazyAttrs{h: slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: l})}), nil
 }
 
-// connect dials NATS, retrying while ctx allows: in a distributed
-// deployment the broker may come up after us.
-func connect(ctx context.Context, url, name string, log *slog.Logger) (*nats.Conn, error) {
+// connect dials NATS with extra options (natsopts.go), retrying while
+// ctx allows: in a distributed deployment the broker may come up after us.
+func connect(ctx context.Context, url, name string, log *slog.Logger, extra ...nats.Option) (*nats.Conn, error) {
 	for {
 		nc, err := nats.Connect(url,
 			nats.Name(name),
@@ -59,6 +62,7 @@ func connect(ctx context.Context, url, name string, log *slog.Logger) (*nats.Con
 				}
 			}),
 			nats.ReconnectHandler(func(c *nats.Conn) { log.Info("nats reconnected", "url", c.ConnectedUrl()) }),
+			allOptions(extra),
 		)
 		if err == nil {
 			return nc, nil
@@ -122,7 +126,11 @@ func runController(ctx context.Context, args []string) error {
 	}
 	tuneGC(log)
 	raiseFileLimit(log)
-	nc, err := connect(ctx, sf.nats, "flurry-controller", log)
+	nopts, err := sf.client.options(broker.RoleController, log)
+	if err != nil {
+		return err
+	}
+	nc, err := connect(ctx, sf.nats, "flurry-controller", log, nopts...)
 	if err != nil {
 		return err
 	}
@@ -179,7 +187,11 @@ func runInvoker(ctx context.Context, args []string) error {
 	}
 	tuneGC(log)
 	raiseFileLimit(log)
-	nc, err := connect(ctx, sf.nats, "flurry-invoker", log)
+	nopts, err := sf.client.options(broker.RoleInvoker, log)
+	if err != nil {
+		return err
+	}
+	nc, err := connect(ctx, sf.nats, "flurry-invoker", log, nopts...)
 	if err != nil {
 		return err
 	}
@@ -245,7 +257,11 @@ func runGateway(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	nc, err := connect(ctx, sf.nats, "flurry-gateway", log)
+	nopts, err := sf.client.options(broker.RoleGateway, log)
+	if err != nil {
+		return err
+	}
+	nc, err := connect(ctx, sf.nats, "flurry-gateway", log, nopts...)
 	if err != nil {
 		return err
 	}

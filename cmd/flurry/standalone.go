@@ -32,7 +32,9 @@ func runStandalone(ctx context.Context, args []string) error {
 	dataDir := fs.String("data-dir", defaultDataDir(), "directory for JetStream's file store (actions and activation records survive restarts)")
 	apiListen := fs.String("api-listen", "127.0.0.1:3233", "REST listen address (OpenWhisk-compatible /api/v1 and grpc-gateway /v1)")
 	grpcListen := fs.String("grpc-listen", "127.0.0.1:3234", "gRPC listen address")
-	natsListen := fs.String("nats-listen", "127.0.0.1:4222", "embedded NATS client address (other invokers and publishers join here)")
+	natsListen := fs.String("nats-listen", "127.0.0.1:4222", "embedded NATS client address (other invokers and publishers join here, with credentials from DATA_DIR/nats)")
+	natsTLSCert := fs.String("nats-tls-cert", "", "PEM certificate (with its chain) of the embedded NATS; with --nats-tls-key its client port requires TLS. It must name the --nats-listen host")
+	natsTLSKey := fs.String("nats-tls-key", "", "PEM key of --nats-tls-cert")
 	guestKey := fs.String("guest-key", "", "UUID:KEY of namespace guest (default: kept in the data dir, generated on first start)")
 	adminKey := fs.String("admin-key", "", adminAuthFlagUsage+" (default: kept in the data dir as admin.auth, generated on first start)")
 	rtFlag := fs.String("runtime", string(runtimeAuto), "container runtime: auto (Docker when reachable), docker or process")
@@ -88,23 +90,33 @@ func runStandalone(ctx context.Context, args []string) error {
 	}
 
 	b, err := broker.Start(broker.Config{DataDir: filepath.Join(*dataDir, "jetstream"), Listen: *natsListen,
-		MaxConns: natsConnBound(fileLimit)})
+		MaxConns: natsConnBound(fileLimit),
+		CredsDir: filepath.Join(*dataDir, "nats"), TLSCert: *natsTLSCert, TLSKey: *natsTLSKey, Log: log})
 	if err != nil {
 		return err
 	}
 	defer b.Shutdown()
-	nc, err := connect(ctx, b.ClientURL(), "flurry-standalone", log)
+	// Controller and invoker connect as their own roles, as they would
+	// in a cluster, so a permission they lack shows here too.
+	ctlNC, err := connectRole(ctx, b, broker.RoleController, *natsTLSCert, log)
 	if err != nil {
 		return err
 	}
-	defer nc.Close()
-	ctx, stopWatch := cancelOnClose(ctx, nc, log)
-	defer stopWatch()
+	defer ctlNC.Close()
+	invNC, err := connectRole(ctx, b, broker.RoleInvoker, *natsTLSCert, log)
+	if err != nil {
+		return err
+	}
+	defer invNC.Close()
+	ctx, stopCtlWatch := cancelOnClose(ctx, ctlNC, log)
+	defer stopCtlWatch()
+	ctx, stopInvWatch := cancelOnClose(ctx, invNC, log)
+	defer stopInvWatch()
 	ctx, stopBrokerWatch := cancelOnBrokerStop(ctx, b.Done(), log)
 	defer stopBrokerWatch()
 
 	ccfg.GuestAuth, ccfg.AdminAuth = auth, admin
-	ctl, err := controller.New(ctx, nc, ccfg, log)
+	ctl, err := controller.New(ctx, ctlNC, ccfg, log)
 	if err != nil {
 		return err
 	}
@@ -139,7 +151,7 @@ func runStandalone(ctx context.Context, args []string) error {
 	if err := icfg.Validate(); err != nil {
 		return err
 	}
-	inv, err := invoker.New(nc, rt, icfg, log)
+	inv, err := invoker.New(invNC, rt, icfg, log)
 	if err != nil {
 		return err
 	}
@@ -171,7 +183,7 @@ func runStandalone(ctx context.Context, args []string) error {
 	}
 	fmt.Fprintf(os.Stderr, "  REST:  http://%s/api/v1 (OpenWhisk)  http://%s/v1 (grpc-gateway)\n", *apiListen, *apiListen)
 	fmt.Fprintf(os.Stderr, "  gRPC:  %s\n", *grpcListen)
-	fmt.Fprintf(os.Stderr, "  NATS:  %s\n", b.ClientURL())
+	fmt.Fprintf(os.Stderr, "  NATS:  %s (credentials per role in %s)\n", b.ClientURL(), filepath.Join(*dataDir, "nats"))
 	fmt.Fprintf(os.Stderr, "  data:  %s\n", *dataDir)
 	if generated {
 		fmt.Fprintf(os.Stderr, "  guest key (generated, kept in %s):\n", filepath.Join(*dataDir, "guest.auth"))

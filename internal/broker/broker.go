@@ -3,7 +3,9 @@ package broker
 import (
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
+	"path/filepath"
 	"strconv"
 	"time"
 
@@ -30,6 +32,16 @@ type Config struct {
 	// client port cannot take the descriptors JetStream's files need;
 	// 0 leaves nats-server's default (64K).
 	MaxConns int
+	// CredsDir holds one nkey seed per Role (CredsFile), made on first
+	// start and kept. The client port admits only these users. Default
+	// DataDir/creds.
+	CredsDir string
+	// TLSCert and TLSKey are PEM files; with both, the client port
+	// requires TLS. Default: plain TCP.
+	TLSCert, TLSKey string
+	// Log receives the server's errors: refused logins and permission
+	// violations. Default: discarded.
+	Log *slog.Logger
 }
 
 // Validate checks the configuration.
@@ -48,13 +60,20 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("broker: listen %q: bad port", c.Listen)
 	}
 	_ = host
+	if c.CredsDir == "" {
+		c.CredsDir = filepath.Join(c.DataDir, "creds")
+	}
+	if (c.TLSCert == "") != (c.TLSKey == "") {
+		return errors.New("broker: TLS needs both a certificate and a key")
+	}
 	return nil
 }
 
 // Broker is a running embedded nats-server.
 type Broker struct {
-	srv  *server.Server
-	done chan struct{}
+	srv      *server.Server
+	credsDir string
+	done     chan struct{}
 }
 
 // Start starts the server and waits until it accepts clients.
@@ -78,16 +97,33 @@ func Start(cfg Config) (*Broker, error) {
 		NoSigs:             true,
 		NoLog:              true,
 	}
+	pubs, err := ensureCreds(cfg.CredsDir)
+	if err != nil {
+		return nil, err
+	}
+	for _, r := range Roles {
+		opts.Nkeys = append(opts.Nkeys, &server.NkeyUser{Nkey: pubs[r], Permissions: permissions(r)})
+	}
+	if cfg.TLSCert != "" {
+		tc, err := server.GenTLSConfig(&server.TLSConfigOpts{CertFile: cfg.TLSCert, KeyFile: cfg.TLSKey})
+		if err != nil {
+			return nil, fmt.Errorf("broker: TLS: %w", err)
+		}
+		opts.TLS, opts.TLSConfig, opts.TLSTimeout = true, tc, 2
+	}
 	srv, err := server.NewServer(opts)
 	if err != nil {
 		return nil, fmt.Errorf("broker: %w", err)
+	}
+	if cfg.Log != nil {
+		srv.SetLogger(serverLog{cfg.Log}, false, false)
 	}
 	go srv.Start()
 	if !srv.ReadyForConnections(10 * time.Second) {
 		srv.Shutdown()
 		return nil, fmt.Errorf("broker: nats-server on %s not ready after 10s", cfg.Listen)
 	}
-	b := &Broker{srv: srv, done: make(chan struct{})}
+	b := &Broker{srv: srv, credsDir: cfg.CredsDir, done: make(chan struct{})}
 	go func() {
 		srv.WaitForShutdown()
 		close(b.done)
@@ -98,6 +134,9 @@ func Start(cfg Config) (*Broker, error) {
 // Done is closed once the server has shut down, by Shutdown or on its own;
 // the process embedding it can then no longer work.
 func (b *Broker) Done() <-chan struct{} { return b.done }
+
+// CredsFile is the path of role r's credentials (an nkey seed file).
+func (b *Broker) CredsFile(r Role) string { return CredsFile(b.credsDir, r) }
 
 // ClientURL is the nats:// URL clients connect to.
 func (b *Broker) ClientURL() string { return b.srv.ClientURL() }

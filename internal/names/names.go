@@ -119,8 +119,9 @@ const (
 )
 
 // ReservedSubjectPrefixes are subject prefixes users may not name (for
-// example as destinations): Flurry's own and JetStream's API.
-var ReservedSubjectPrefixes = []string{"flurry.", "$JS.", "$KV.", "$O.", "$SYS.", "_INBOX."}
+// example as destinations): Flurry's own, JetStream's API, and the
+// inboxes of every role ("_INBOX." and InboxPrefix's).
+var ReservedSubjectPrefixes = []string{"flurry.", "$JS.", "$KV.", "$O.", "$SYS.", InboxRoot}
 
 // Partitions is the number of activation subjects; an action always maps
 // to the same one (see Partition).
@@ -369,3 +370,15 @@ func TriggerDeadLetterSubject(ns, name, id string) string {
 func TriggerDeadLetterTriggerSubject(ns, name string) string {
 	return fmt.Sprintf(TriggerDeadLetterTriggerSubjectT, Token(ns), Token(name))
 }
+
+const (
+	// InboxRoot begins every inbox: nats.go's default "_INBOX." and
+	// each role's InboxPrefix.
+	InboxRoot = "_INBOX"
+	// InboxPrefixT is the inbox prefix of a Flurry NATS role (%s): its
+	// replies arrive below it, and NATS permissions keep other roles out.
+	InboxPrefixT = InboxRoot + "_%s"
+)
+
+// InboxPrefix is the inbox prefix of role, for nats.CustomInboxPrefix.
+func InboxPrefix(role string) string { return fmt.Sprintf(InboxPrefixT, role) }

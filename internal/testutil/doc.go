@@ -1,3 +1,5 @@
 // Package testutil holds helpers for Flurry's tests: an embedded JetStream
-// server per test and polling with a deadline instead of sleeps.
+// server per test (with its admin credentials, and Connect for more
+// connections), throwaway TLS certificates, and polling with a deadline
+// instead of sleeps.
 package testutil

@@ -1,6 +1,8 @@
 package testutil
 
 import (
+	"fmt"
+	"sync"
 	"testing"
 	"time"
 
@@ -10,8 +12,8 @@ import (
 )
 
 // JetStream starts an embedded JetStream server on a free loopback port with
-// its store in t.TempDir(), and returns a connection to it. Both are closed
-// when the test ends.
+// its store in t.TempDir(), and returns a connection to it with the admin
+// role's credentials. Both are closed when the test ends.
 func JetStream(t testing.TB) (*nats.Conn, string) {
 	t.Helper()
 	b, err := broker.Start(broker.Config{DataDir: t.TempDir(), Listen: "127.0.0.1:-1"})
@@ -19,7 +21,12 @@ func JetStream(t testing.TB) (*nats.Conn, string) {
 		t.Fatalf("start jetstream: %v", err)
 	}
 	t.Cleanup(b.Shutdown)
-	nc, err := nats.Connect(b.ClientURL())
+	adminCreds.Store(b.ClientURL(), b.CredsFile(broker.RoleAdmin))
+	creds, err := nats.NkeyOptionFromSeed(b.CredsFile(broker.RoleAdmin))
+	if err != nil {
+		t.Fatalf("admin credentials: %v", err)
+	}
+	nc, err := nats.Connect(b.ClientURL(), creds)
 	if err != nil {
 		t.Fatalf("connect: %v", err)
 	}
@@ -42,4 +49,22 @@ func CheckFor(t testing.TB, timeout, interval time.Duration, fn func() error) {
 		}
 		time.Sleep(interval)
 	}
+}
+
+// adminCreds maps the URL of each server JetStream started to its admin
+// credentials file, for Connect.
+var adminCreds sync.Map
+
+// Connect is nats.Connect with the admin credentials of the server that
+// JetStream started at url.
+func Connect(url string, opts ...nats.Option) (*nats.Conn, error) {
+	path, ok := adminCreds.Load(url)
+	if !ok {
+		return nil, fmt.Errorf("testutil: no server started at %s", url)
+	}
+	creds, err := nats.NkeyOptionFromSeed(path.(string))
+	if err != nil {
+		return nil, err
+	}
+	return nats.Connect(url, append(opts, creds)...)
 }

@@ -18,6 +18,7 @@ import (
 
 	"github.com/flurryfn/flurry/actions/gowrap"
 	"github.com/flurryfn/flurry/e2e/internal/benchsys"
+	"github.com/flurryfn/flurry/internal/broker"
 )
 
 // The -msg mode measures message triggers (ADR 008): for a core NATS
@@ -90,7 +91,7 @@ func runMsg(bin string, burst int) error {
 	if _, err := sys.restInvoke("echo"); err != nil {
 		return err
 	}
-	nc, err := nats.Connect("nats://" + natsAddr)
+	nc, err := sys.ConnectNATS(broker.RoleAdmin)
 	if err != nil {
 		return err
 	}

@@ -45,6 +45,7 @@ import (
 	"github.com/flurryfn/flurry/internal/activation"
 	"github.com/flurryfn/flurry/internal/broker"
 	"github.com/flurryfn/flurry/internal/names"
+	"github.com/flurryfn/flurry/internal/natsclient"
 	"github.com/flurryfn/flurry/internal/provision"
 )
 
@@ -110,12 +111,12 @@ func (f *floor) run(warmup, duration time.Duration) error {
 	defer b.Shutdown()
 
 	// One connection each, as the standalone's controller and invoker.
-	ctl, err := nats.Connect(b.ClientURL())
+	ctl, err := connectAs(b, broker.RoleController)
 	if err != nil {
 		return err
 	}
 	defer ctl.Close()
-	inv, err := nats.Connect(b.ClientURL())
+	inv, err := connectAs(b, broker.RoleInvoker)
 	if err != nil {
 		return err
 	}
@@ -436,4 +437,13 @@ func (f *floor) settleBatch(ctx context.Context, nc *nats.Conn, js jetstream.Jet
 		}
 	}
 	_ = msg.Ack()
+}
+
+// connectAs connects to b with role's credentials.
+func connectAs(b *broker.Broker, role broker.Role) (*nats.Conn, error) {
+	opts, err := natsclient.Options(natsclient.Config{Role: string(role), Creds: b.CredsFile(role)})
+	if err != nil {
+		return nil, err
+	}
+	return nats.Connect(b.ClientURL(), opts...)
 }

@@ -283,7 +283,7 @@ func replay(c config, code, dir string, args []string, fns []function, evs []eve
 		return r, err
 	}
 	defer sys.Stop()
-	hb, err := benchsys.WatchHeartbeats(sys.NATS)
+	hb, err := benchsys.WatchHeartbeats(sys)
 	if err != nil {
 		return r, err
 	}

@@ -193,7 +193,7 @@ func runOne(c config, code, dir string, nActions, nInvokers int) (result, error)
 	if c.logFile != "" {
 		defer appendLog(c.logFile, nActions, nInvokers, sys.Out)
 	}
-	hb, err := benchsys.WatchHeartbeats(sys.NATS)
+	hb, err := benchsys.WatchHeartbeats(sys)
 	if err != nil {
 		return r, err
 	}

@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -19,7 +20,9 @@ import (
 
 	"github.com/nats-io/nats.go"
 
+	"github.com/flurryfn/flurry/internal/broker"
 	"github.com/flurryfn/flurry/internal/names"
+	"github.com/flurryfn/flurry/internal/natsclient"
 )
 
 // Auth is the guest key every system started by Start runs with.
@@ -72,11 +75,11 @@ type Heartbeats struct {
 	seen map[string]time.Time
 }
 
-// WatchHeartbeats subscribes to every invoker heartbeat on the NATS at url.
-func WatchHeartbeats(url string) (*Heartbeats, error) {
-	nc, err := nats.Connect(url)
+// WatchHeartbeats subscribes to every invoker heartbeat on the system's NATS.
+func WatchHeartbeats(s *System) (*Heartbeats, error) {
+	nc, err := s.ConnectNATS(broker.RoleAdmin)
 	if err != nil {
-		return nil, fmt.Errorf("connect to %s: %w", url, err)
+		return nil, err
 	}
 	h := &Heartbeats{nc: nc, last: map[string]PoolStats{}, seen: map[string]time.Time{}}
 	_, err = nc.Subscribe(names.InvokerHealthSubjects, func(m *nats.Msg) {
@@ -159,6 +162,8 @@ type System struct {
 	API    string
 	GRPC   string // gRPC host:port
 	NATS   string
+	// Data is standalone's data dir; its nats/ holds the role credentials.
+	Data string
 	// Runtime is the container runtime standalone reported ("docker", ...).
 	Runtime string
 	Out     *lockedBuffer
@@ -207,7 +212,7 @@ func Start(bin, dir string, extra ...string) (*System, error) {
 	args := append([]string{"standalone", "--data-dir", dir, "--api-listen", api, "--grpc-listen", grpcAddr,
 		"--nats-listen", natsAddr, "--guest-key", Auth, "--log-level", "warn",
 		"--limit-concurrent", "0", "--limit-per-minute", "0"}, extra...)
-	s := &System{API: "http://" + api, GRPC: grpcAddr, NATS: "nats://" + natsAddr, Out: &lockedBuffer{},
+	s := &System{API: "http://" + api, GRPC: grpcAddr, NATS: "nats://" + natsAddr, Data: dir, Out: &lockedBuffer{},
 		Client: &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 1024}, Timeout: 120 * time.Second}}
 	cmd := exec.Command(bin, args...)
 	cmd.Stdout, cmd.Stderr = s.Out, s.Out
@@ -239,9 +244,28 @@ func Start(bin, dir string, extra ...string) (*System, error) {
 	return nil, fmt.Errorf("standalone not up:\n%s", s.Out.String())
 }
 
+// NATSCreds is the credentials file standalone made for role.
+func (s *System) NATSCreds(role broker.Role) string {
+	return broker.CredsFile(filepath.Join(s.Data, "nats"), role)
+}
+
+// ConnectNATS connects to the system's NATS as role.
+func (s *System) ConnectNATS(role broker.Role) (*nats.Conn, error) {
+	opts, err := natsclient.Options(natsclient.Config{Role: string(role), Creds: s.NATSCreds(role)})
+	if err != nil {
+		return nil, err
+	}
+	nc, err := nats.Connect(s.NATS, opts...)
+	if err != nil {
+		return nil, fmt.Errorf("connect to %s as %s: %w", s.NATS, role, err)
+	}
+	return nc, nil
+}
+
 // AddInvoker starts `flurry invoker` against the system's NATS.
 func (s *System) AddInvoker(bin string, args ...string) error {
-	cmd := exec.Command(bin, append([]string{"invoker", "--nats", s.NATS, "--log-level", "warn"}, args...)...)
+	cmd := exec.Command(bin, append([]string{"invoker", "--nats", s.NATS, "--nats-creds", s.NATSCreds(broker.RoleInvoker),
+		"--log-level", "warn"}, args...)...)
 	cmd.Stdout, cmd.Stderr = s.Out, s.Out
 	if err := cmd.Start(); err != nil {
 		return err
