@@ -4,37 +4,14 @@ import (
 	"fmt"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/flurryfn/flurry/internal/broker"
 	"github.com/flurryfn/flurry/internal/testutil"
 )
-
-// startServer runs `flurry ARGS...` until the test ends (SIGINT, then kill).
-func startServer(t *testing.T, args ...string) *testutil.Buffer {
-	t.Helper()
-	out := &testutil.Buffer{}
-	cmd := exec.Command(buildFlurry(t), args...)
-	cmd.Stdout, cmd.Stderr = out, out
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		cmd.Process.Signal(os.Interrupt)
-		done := make(chan struct{})
-		go func() { cmd.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(30 * time.Second):
-			cmd.Process.Kill()
-			t.Errorf("flurry %s did not stop on SIGINT:\n%s", args[0], out.String())
-		}
-	})
-	return out
-}
 
 // TestAdminThroughSeparateGateway administers through a separate `flurry
 // gateway` and `flurry controller` (the controller API over NATS): the
@@ -49,9 +26,8 @@ func TestAdminThroughSeparateGateway(t *testing.T) {
 	}
 	admin := strings.TrimSpace(string(b))
 	a := freeAddrs(t, 2)
-	natsURL := "nats://" + s.nats
-	ctlOut := startServer(t, "controller", "--nats", natsURL)
-	gwOut := startServer(t, "gateway", "--nats", natsURL, "--api-listen", a[0], "--grpc-listen", a[1])
+	ctlOut := startComponent(t, append([]string{"controller"}, s.natsArgs(broker.RoleController)...)...)
+	gwOut := startComponent(t, append([]string{"gateway", "--api-listen", a[0], "--grpc-listen", a[1]}, s.natsArgs(broker.RoleGateway)...)...)
 	gw := &system{t: t, api: "http://" + a[0]}
 
 	// Up means the gateway answers and a controller serves it over NATS.

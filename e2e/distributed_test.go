@@ -3,8 +3,6 @@ package e2e
 import (
 	"fmt"
 	"net/http"
-	"os"
-	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -18,35 +16,14 @@ import (
 // JetStream would do), and invokes through that separate gateway.
 func TestDistributed(t *testing.T) {
 	s := startSystem(t, "")
-	bin := buildFlurry(t)
-	start := func(args ...string) *testutil.Buffer {
-		out := &testutil.Buffer{}
-		cmd := exec.Command(bin, args...)
-		cmd.Stdout, cmd.Stderr = out, out
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() {
-			cmd.Process.Signal(os.Interrupt)
-			done := make(chan struct{})
-			go func() { cmd.Wait(); close(done) }()
-			select {
-			case <-done:
-			case <-time.After(30 * time.Second):
-				cmd.Process.Kill()
-				t.Errorf("flurry %s did not stop on SIGINT:\n%s", args[0], out.String())
-			}
-		})
-		return out
-	}
 	rt := "process"
 	if dockerReachable() {
 		rt = "docker"
 	}
 	a := freeAddrs(t, 2)
-	ctlOut := start(append([]string{"controller"}, s.natsArgs(broker.RoleController)...)...)
-	invOut := start(append([]string{"invoker", "--id", "second", "--runtime", rt, "--work-dir", t.TempDir()}, s.natsArgs(broker.RoleInvoker)...)...)
-	gwOut := start(append([]string{"gateway", "--api-listen", a[0], "--grpc-listen", a[1]}, s.natsArgs(broker.RoleGateway)...)...)
+	ctlOut := startComponent(t, append([]string{"controller"}, s.natsArgs(broker.RoleController)...)...)
+	invOut := startComponent(t, append([]string{"invoker", "--id", "second", "--runtime", rt, "--work-dir", t.TempDir()}, s.natsArgs(broker.RoleInvoker)...)...)
+	gwOut := startComponent(t, append([]string{"gateway", "--api-listen", a[0], "--grpc-listen", a[1]}, s.natsArgs(broker.RoleGateway)...)...)
 
 	gw := &system{t: t, api: "http://" + a[0]}
 	// Up means the gateway answers and a controller serves it over NATS.

@@ -147,6 +147,30 @@ func startSystem(t *testing.T, dataDir string, extra ...string) *system {
 	}
 }
 
+// startComponent runs `flurry ARGS...` until the test ends, then stops it
+// with SIGINT; its output is returned.
+func startComponent(t *testing.T, args ...string) *testutil.Buffer {
+	t.Helper()
+	out := &testutil.Buffer{}
+	cmd := exec.Command(buildFlurry(t), args...)
+	cmd.Stdout, cmd.Stderr = out, out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan struct{})
+	go func() { cmd.Wait(); close(exited) }()
+	t.Cleanup(func() {
+		cmd.Process.Signal(os.Interrupt)
+		select {
+		case <-exited:
+		case <-time.After(30 * time.Second):
+			cmd.Process.Kill()
+			t.Errorf("flurry %s did not stop on SIGINT:\n%s", args[0], out.String())
+		}
+	})
+	return out
+}
+
 // stop sends SIGINT and waits for a clean exit. NATS refusing one of
 // standalone's own components anything fails the test.
 func (s *system) stop() {

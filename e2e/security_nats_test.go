@@ -5,8 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"os"
-	"os/exec"
 	"strings"
 	"sync"
 	"testing"
@@ -201,30 +199,6 @@ func TestNATSTLS(t *testing.T) {
 			t.Fatalf("%s was refused by NATS:\n%s", name, o)
 		}
 	}
-}
-
-// startComponent runs `flurry ARGS...` until the test ends, then stops it
-// with SIGINT; its output is returned.
-func startComponent(t *testing.T, args ...string) *testutil.Buffer {
-	t.Helper()
-	out := &testutil.Buffer{}
-	cmd := exec.Command(buildFlurry(t), args...)
-	cmd.Stdout, cmd.Stderr = out, out
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan struct{})
-	go func() { cmd.Wait(); close(exited) }()
-	t.Cleanup(func() {
-		cmd.Process.Signal(os.Interrupt)
-		select {
-		case <-exited:
-		case <-time.After(30 * time.Second):
-			cmd.Process.Kill()
-			t.Errorf("flurry %s did not stop on SIGINT:\n%s", args[0], out.String())
-		}
-	})
-	return out
 }
 
 // TestNATSViolationIsLoud runs `flurry invoker` with the gateway's

@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/flurryfn/flurry/internal/broker"
 	"github.com/flurryfn/flurry/internal/testutil"
 )
 
@@ -42,15 +43,17 @@ func TestSecurityNATSClosedExits(t *testing.T) {
 	}{
 		{name: "gateway", args: func(u string) []string {
 			a := freeAddrs(t, 2)
-			return []string{"gateway", "--nats", u, "--api-listen", a[0], "--grpc-listen", a[1]}
+			return []string{"gateway", "--nats", u, "--nats-creds", s.natsCreds(broker.RoleGateway), "--api-listen", a[0], "--grpc-listen", a[1]}
 		}, want: 1},
-		{name: "controller", args: func(u string) []string { return []string{"controller", "--nats", u} }, want: 1},
+		{name: "controller", args: func(u string) []string {
+			return []string{"controller", "--nats", u, "--nats-creds", s.natsCreds(broker.RoleController)}
+		}, want: 1},
 		{name: "invoker", args: func(u string) []string {
-			return []string{"invoker", "--nats", u, "--id", "closed-conn", "--runtime", rt, "--work-dir", t.TempDir()}
+			return []string{"invoker", "--nats", u, "--nats-creds", s.natsCreds(broker.RoleInvoker), "--id", "closed-conn", "--runtime", rt, "--work-dir", t.TempDir()}
 		}, want: 1},
 		{name: "gateway stopped by SIGINT", args: func(u string) []string {
 			a := freeAddrs(t, 2)
-			return []string{"gateway", "--nats", u, "--api-listen", a[0], "--grpc-listen", a[1]}
+			return []string{"gateway", "--nats", u, "--nats-creds", s.natsCreds(broker.RoleGateway), "--api-listen", a[0], "--grpc-listen", a[1]}
 		}, signal: true, want: 0},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

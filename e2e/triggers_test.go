@@ -4,8 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"os"
-	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -143,23 +141,7 @@ func TestTriggersRulesAndSequences(t *testing.T) {
 // schedule it.
 func TestTimerTwoControllers(t *testing.T) {
 	s := startSystem(t, "")
-	out := &testutil.Buffer{}
-	cmd := exec.Command(buildFlurry(t), append([]string{"controller"}, s.natsArgs(broker.RoleController)...)...)
-	cmd.Stdout, cmd.Stderr = out, out
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		cmd.Process.Signal(os.Interrupt)
-		done := make(chan struct{})
-		go func() { cmd.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(30 * time.Second):
-			cmd.Process.Kill()
-			t.Errorf("flurry controller did not stop on SIGINT:\n%s", out.String())
-		}
-	})
+	out := startComponent(t, append([]string{"controller"}, s.natsArgs(broker.RoleController)...)...)
 	testutil.CheckFor(t, 60*time.Second, 50*time.Millisecond, func() error {
 		if !strings.Contains(out.String(), "controller serving its API") {
 			return fmt.Errorf("second controller not up yet")
