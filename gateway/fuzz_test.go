@@ -50,7 +50,7 @@ type fuzzEnv struct {
 func newFuzzEnv(t testing.TB) *fuzzEnv {
 	t.Helper()
 	_, url := testutil.JetStream(t)
-	nc, err := nats.Connect(url, nats.NoReconnect())
+	nc, err := testutil.Connect(url, nats.NoReconnect())
 	if err != nil {
 		t.Fatalf("connect: %v", err)
 	}

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -17,55 +16,80 @@ import (
 )
 
 // Freeze writes the cgroup freezer (v1 here) rather than going through the
-// engine; the test reports what both cost, for ADR 021.
-func TestFreezeTimings(t *testing.T) {
+// engine: the container's freezer state follows Freeze and Thaw.
+func TestFreezeCgroup(t *testing.T) {
 	rt := newRuntime(t, docker.Config{SocketDir: shortTempDir(t)})
 	c, _, _ := start(t, rt, container.Spec{})
-	state := filepath.Join("/sys/fs/cgroup/freezer/docker", c.ID, "freezer.state")
-	if _, err := os.Stat(state); err != nil {
-		t.Skipf("no cgroup v1 freezer for the container (%v); the fallback is the engine's pause", err)
-	}
+	state := freezerState(t, c.ID)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	const n = 20
-	var freeze, thaw, pause, unpause []time.Duration
-	for range n {
-		t0 := time.Now()
+	for range 3 {
 		if err := rt.Freeze(ctx, c.ID); err != nil {
 			t.Fatal(err)
 		}
-		t1 := time.Now()
 		if b, _ := os.ReadFile(state); strings.TrimSpace(string(b)) != "FROZEN" {
 			t.Fatalf("freezer state after Freeze: %q", b)
 		}
-		t2 := time.Now()
 		if err := rt.Thaw(ctx, c.ID); err != nil {
 			t.Fatal(err)
 		}
-		freeze, thaw = append(freeze, t1.Sub(t0)), append(thaw, time.Since(t2))
+		if b, _ := os.ReadFile(state); strings.TrimSpace(string(b)) != "THAWED" {
+			t.Fatalf("freezer state after Thaw: %q", b)
+		}
 	}
+}
+
+// freezerState is the cgroup v1 freezer state file of container id; the
+// test skips where there is none (the fallback is the engine's pause).
+func freezerState(t testing.TB, id string) string {
+	t.Helper()
+	state := filepath.Join("/sys/fs/cgroup/freezer/docker", id, "freezer.state")
+	if _, err := os.Stat(state); err != nil {
+		t.Skipf("no cgroup v1 freezer for the container (%v)", err)
+	}
+	return state
+}
+
+// BenchmarkFreeze is what one freeze and one thaw cost, through the cgroup
+// freezer (what Runtime does) and through the engine's pause and unpause
+// (the fallback), for ADR 021:
+//
+//	go test -run '^$' -bench BenchmarkFreeze -benchtime 20x ./invoker/container/docker/
+func BenchmarkFreeze(b *testing.B) {
+	rt := newRuntime(b, docker.Config{SocketDir: shortTempDir(b)})
+	c, _, _ := start(b, rt, container.Spec{})
+	freezerState(b, c.ID)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
 	cli, err := client.NewClientWithOpts(client.FromEnv, client.WithAPIVersionNegotiation())
 	if err != nil {
-		t.Fatal(err)
+		b.Fatal(err)
 	}
 	defer cli.Close()
-	for range n {
-		t0 := time.Now()
-		if err := cli.ContainerPause(ctx, c.ID); err != nil {
-			t.Fatal(err)
-		}
-		t1 := time.Now()
-		if err := cli.ContainerUnpause(ctx, c.ID); err != nil {
-			t.Fatal(err)
-		}
-		pause, unpause = append(pause, t1.Sub(t0)), append(unpause, time.Since(t1))
-	}
-	for _, s := range []struct {
-		name string
-		d    []time.Duration
-	}{{"cgroup freeze", freeze}, {"cgroup thaw", thaw}, {"engine pause", pause}, {"engine unpause", unpause}} {
-		slices.Sort(s.d)
-		t.Logf("%s over %d: p50 %v max %v", s.name, n, s.d[n/2], s.d[n-1])
+	for _, m := range []struct {
+		name         string
+		freeze, thaw func(context.Context, string) error
+	}{
+		{"cgroup", rt.Freeze, rt.Thaw},
+		{"engine", func(ctx context.Context, id string) error { return cli.ContainerPause(ctx, id) },
+			func(ctx context.Context, id string) error { return cli.ContainerUnpause(ctx, id) }},
+	} {
+		b.Run(m.name, func(b *testing.B) {
+			var frozen, thawed time.Duration
+			for range b.N {
+				t0 := time.Now()
+				if err := m.freeze(ctx, c.ID); err != nil {
+					b.Fatal(err)
+				}
+				t1 := time.Now()
+				if err := m.thaw(ctx, c.ID); err != nil {
+					b.Fatal(err)
+				}
+				frozen, thawed = frozen+t1.Sub(t0), thawed+time.Since(t1)
+			}
+			b.ReportMetric(float64(frozen.Microseconds())/float64(b.N), "freeze-µs/op")
+			b.ReportMetric(float64(thawed.Microseconds())/float64(b.N), "thaw-µs/op")
+		})
 	}
 }
 

@@ -89,7 +89,7 @@ func setup() error {
 	return err
 }
 
-func newRuntime(t *testing.T, cfg docker.Config) *docker.Runtime {
+func newRuntime(t testing.TB, cfg docker.Config) *docker.Runtime {
 	t.Helper()
 	if noEngine != "" {
 		t.Skip("no Docker engine:", noEngine)
@@ -118,7 +118,7 @@ func TestConformanceUnix(t *testing.T) {
 
 // shortTempDir is a temp dir short enough for unix socket paths (t.TempDir
 // nests the test's name).
-func shortTempDir(t *testing.T) string {
+func shortTempDir(t testing.TB) string {
 	t.Helper()
 	dir, err := os.MkdirTemp("", "fl")
 	if err != nil {
@@ -193,7 +193,7 @@ func TestUnixSocket(t *testing.T) {
 
 // start starts one container, removed when the test ends, and waits until
 // its proxy answers.
-func start(t *testing.T, rt *docker.Runtime, spec container.Spec) (*container.Container, *container.Client, *container.LogCollector) {
+func start(t testing.TB, rt *docker.Runtime, spec container.Spec) (*container.Container, *container.Client, *container.LogCollector) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
