@@ -56,10 +56,19 @@ func cancelOnBrokerStop(ctx context.Context, done <-chan struct{}, log *slog.Log
 
 // natsClosedErr returns err joined with errNATSClosed when ctx ended
 // because the NATS connection closed, so that the command exits non-zero
-// even where its components return nil on a cancelled context.
+// even where its components return nil on a cancelled context. A
+// component may also fail on the closed connection before nats.go's
+// closed handler (called asynchronously) has cancelled ctx: its error
+// then says so too.
 func natsClosedErr(ctx context.Context, err error) error {
-	if cause := context.Cause(ctx); errors.Is(cause, errNATSClosed) && !errors.Is(err, errNATSClosed) {
+	if errors.Is(err, errNATSClosed) {
+		return err
+	}
+	if cause := context.Cause(ctx); errors.Is(cause, errNATSClosed) {
 		return errors.Join(err, cause)
+	}
+	if errors.Is(err, nats.ErrConnectionClosed) {
+		return errors.Join(err, errNATSClosed)
 	}
 	return err
 }

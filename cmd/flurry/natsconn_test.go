@@ -4,12 +4,15 @@ import (
 	"bufio"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/nats-io/nats.go"
 
 	"github.com/flurryfn/flurry/internal/broker"
 )
@@ -119,5 +122,17 @@ func TestCancelOnBrokerStop(t *testing.T) {
 				t.Fatalf("natsClosedErr = %v, want errBrokerStopped: %v", natsClosedErr(ctx, nil), tc.wantErr)
 			}
 		})
+	}
+}
+
+// A component that fails on the closed connection before the closed
+// handler has run still makes the command say why it stopped.
+func TestNATSClosedErrBeforeHandler(t *testing.T) {
+	err := natsClosedErr(context.Background(), fmt.Errorf("open kv: %w", nats.ErrConnectionClosed))
+	if !errors.Is(err, errNATSClosed) {
+		t.Fatalf("natsClosedErr = %v, want errNATSClosed", err)
+	}
+	if err := natsClosedErr(context.Background(), errors.New("other")); errors.Is(err, errNATSClosed) {
+		t.Fatalf("natsClosedErr(other) = %v", err)
 	}
 }
