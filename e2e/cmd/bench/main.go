@@ -41,6 +41,7 @@ func main() {
 	starts := flag.Int("starts", 10, "cold and prewarm starts to measure")
 	clients := flag.Int("clients", 32, "concurrent clients for the throughput phase")
 	duration := flag.Duration("duration", 10*time.Second, "throughput phase length")
+	sflags := flag.String("standalone-flags", "", "extra flags of the measured standalone, space separated (e.g. --freeze-grace=1h: the direct baseline cannot reach a frozen container)")
 	flag.Parse()
 	if runMsgMode(*flurry) {
 		return
@@ -51,13 +52,13 @@ func main() {
 	if runFreezeMode(*flurry, *n, *rounds) {
 		return
 	}
-	if err := run(*flurry, *n, *rounds, *starts, *clients, *duration); err != nil {
+	if err := run(*flurry, strings.Fields(*sflags), *n, *rounds, *starts, *clients, *duration); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
 	}
 }
 
-func run(bin string, n, rounds, starts, clients int, duration time.Duration) error {
+func run(bin string, sflags []string, n, rounds, starts, clients int, duration time.Duration) error {
 	ctx := context.Background()
 	tmp, err := os.MkdirTemp("", "flurry-bench")
 	if err != nil {
@@ -69,7 +70,7 @@ func run(bin string, n, rounds, starts, clients int, duration time.Duration) err
 		return err
 	}
 
-	sys, err := start(bin, filepath.Join(tmp, "a"), "--memory", "8192")
+	sys, err := start(bin, filepath.Join(tmp, "a"), append([]string{"--memory", "8192"}, sflags...)...)
 	if err != nil {
 		return err
 	}
