@@ -93,10 +93,19 @@ func (c *Controller) requireAdmin(ctx context.Context, id Identity, op string) e
 	return nil
 }
 
+// requireAdminOn is requireAdmin for an operation on namespace ns, whose
+// name it validates as well.
+func (c *Controller) requireAdminOn(ctx context.Context, id Identity, op, ns string) error {
+	if err := c.requireAdmin(ctx, id, op); err != nil {
+		return err
+	}
+	return adminName(ns)
+}
+
 // adminName validates the name of a namespace an administrator names.
 func adminName(name string) error {
 	if !entity.ValidName(name) || name == "_" {
-		return fmt.Errorf("namespace %q: %w", name, ErrInvalid)
+		return fmt.Errorf("namespace %s: %w", quoteShort(name), ErrInvalid)
 	}
 	return nil
 }
@@ -277,10 +286,7 @@ func (c *Controller) ListNamespaces(ctx context.Context, id Identity) ([]*entity
 // GetNamespace returns namespace name with its keys and limits. Errors:
 // ErrForbidden, ErrInvalid, ErrNotFound, ErrUnavailable.
 func (c *Controller) GetNamespace(ctx context.Context, id Identity, name string) (*NamespaceInfo, error) {
-	if err := c.requireAdmin(ctx, id, "get namespace"); err != nil {
-		return nil, err
-	}
-	if err := adminName(name); err != nil {
+	if err := c.requireAdminOn(ctx, id, "get namespace", name); err != nil {
 		return nil, err
 	}
 	n, _, keys, err := c.existingNamespace(ctx, name)
@@ -295,10 +301,7 @@ func (c *Controller) GetNamespace(ctx context.Context, id Identity, name string)
 // ErrForbidden, ErrInvalid (policy, a reserved grant), ErrNotFound,
 // ErrConflict (changed concurrently, repeatedly), ErrUnavailable.
 func (c *Controller) SetNamespace(ctx context.Context, id Identity, req SetNamespaceRequest) (*entity.Namespace, error) {
-	if err := c.requireAdmin(ctx, id, "set namespace"); err != nil {
-		return nil, err
-	}
-	if err := adminName(req.Name); err != nil {
+	if err := c.requireAdminOn(ctx, id, "set namespace", req.Name); err != nil {
 		return nil, err
 	}
 	for range 5 {
@@ -346,10 +349,7 @@ func (c *Controller) SetNamespace(ctx context.Context, id Identity, req SetNames
 // entities and records stay. Errors: ErrForbidden, ErrInvalid,
 // ErrNotFound, ErrUnavailable.
 func (c *Controller) DeleteNamespace(ctx context.Context, id Identity, name string) (*NamespaceInfo, error) {
-	if err := c.requireAdmin(ctx, id, "delete namespace"); err != nil {
-		return nil, err
-	}
-	if err := adminName(name); err != nil {
+	if err := c.requireAdminOn(ctx, id, "delete namespace", name); err != nil {
 		return nil, err
 	}
 	n, _, keys, err := c.existingNamespace(ctx, name)
@@ -378,10 +378,7 @@ func (c *Controller) DeleteNamespace(ctx context.Context, id Identity, name stri
 // CreateKey makes another key for existing namespace ns. Errors:
 // ErrForbidden, ErrInvalid, ErrNotFound, ErrUnavailable.
 func (c *Controller) CreateKey(ctx context.Context, id Identity, ns string) (*NewKey, error) {
-	if err := c.requireAdmin(ctx, id, "create key"); err != nil {
-		return nil, err
-	}
-	if err := adminName(ns); err != nil {
+	if err := c.requireAdminOn(ctx, id, "create key", ns); err != nil {
 		return nil, err
 	}
 	if _, _, _, err := c.existingNamespace(ctx, ns); err != nil {
@@ -398,10 +395,7 @@ func (c *Controller) CreateKey(ctx context.Context, id Identity, ns string) (*Ne
 // ListKeys returns the keys of existing namespace ns (uuids only).
 // Errors: ErrForbidden, ErrInvalid, ErrNotFound, ErrUnavailable.
 func (c *Controller) ListKeys(ctx context.Context, id Identity, ns string) ([]KeyInfo, error) {
-	if err := c.requireAdmin(ctx, id, "list keys"); err != nil {
-		return nil, err
-	}
-	if err := adminName(ns); err != nil {
+	if err := c.requireAdminOn(ctx, id, "list keys", ns); err != nil {
 		return nil, err
 	}
 	_, _, keys, err := c.existingNamespace(ctx, ns)
@@ -413,10 +407,7 @@ func (c *Controller) ListKeys(ctx context.Context, id Identity, ns string) ([]Ke
 // Errors: ErrForbidden, ErrInvalid, ErrNotFound (no such key in ns),
 // ErrUnavailable.
 func (c *Controller) RevokeKey(ctx context.Context, id Identity, ns, uuid string) (*KeyInfo, error) {
-	if err := c.requireAdmin(ctx, id, "revoke key"); err != nil {
-		return nil, err
-	}
-	if err := adminName(ns); err != nil {
+	if err := c.requireAdminOn(ctx, id, "revoke key", ns); err != nil {
 		return nil, err
 	}
 	if !names.Plain(uuid) {
@@ -441,10 +432,7 @@ func (c *Controller) RevokeKey(ctx context.Context, id Identity, ns, uuid string
 // limits in force. Errors: ErrForbidden, ErrInvalid, ErrNotFound,
 // ErrUnavailable.
 func (c *Controller) SetLimits(ctx context.Context, id Identity, ns string, l entity.NamespaceLimits) (entity.NamespaceLimits, error) {
-	if err := c.requireAdmin(ctx, id, "set limits"); err != nil {
-		return entity.NamespaceLimits{}, err
-	}
-	if err := adminName(ns); err != nil {
+	if err := c.requireAdminOn(ctx, id, "set limits", ns); err != nil {
 		return entity.NamespaceLimits{}, err
 	}
 	if _, _, _, err := c.existingNamespace(ctx, ns); err != nil {
@@ -460,10 +448,7 @@ func (c *Controller) SetLimits(ctx context.Context, id Identity, ns string, l en
 // GetLimits returns the admission limits in force for existing namespace
 // ns. Errors: ErrForbidden, ErrInvalid, ErrNotFound, ErrUnavailable.
 func (c *Controller) GetLimits(ctx context.Context, id Identity, ns string) (entity.NamespaceLimits, error) {
-	if err := c.requireAdmin(ctx, id, "get limits"); err != nil {
-		return entity.NamespaceLimits{}, err
-	}
-	if err := adminName(ns); err != nil {
+	if err := c.requireAdminOn(ctx, id, "get limits", ns); err != nil {
 		return entity.NamespaceLimits{}, err
 	}
 	if _, _, _, err := c.existingNamespace(ctx, ns); err != nil {
