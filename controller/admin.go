@@ -12,6 +12,7 @@ import (
 
 	"github.com/flurryfn/flurry/internal/entity"
 	"github.com/flurryfn/flurry/internal/names"
+	"github.com/flurryfn/flurry/internal/stored"
 )
 
 // Namespace administration, wskadmin's job (ADR 022): namespaces and their
@@ -132,7 +133,7 @@ func (c *Controller) storedKeys(ctx context.Context) ([]entity.Key, error) {
 				return out, nil
 			}
 			var k entity.Key
-			if err := json.Unmarshal(e.Value(), &k); err != nil {
+			if err := stored.Decode(e.Value(), &k); err != nil {
 				c.log.Warn("bad key entry", "key", e.Key(), "err", err)
 				continue
 			}
@@ -168,7 +169,7 @@ func (c *Controller) loadNamespace(ctx context.Context, name string) (*entity.Na
 		return nil, 0, unavailable(fmt.Sprintf("namespace %q", name), err)
 	}
 	var n entity.Namespace
-	if err := json.Unmarshal(e.Value(), &n); err != nil {
+	if err := stored.Decode(e.Value(), &n); err != nil {
 		return nil, 0, fmt.Errorf("namespace %q: stored entry: %w", name, err)
 	}
 	return &n, e.Revision(), nil
@@ -259,7 +260,7 @@ func (c *Controller) ListNamespaces(ctx context.Context, id Identity) ([]*entity
 				return nil, unavailable("list namespaces", err)
 			}
 			var n entity.Namespace
-			if err := json.Unmarshal(e.Value(), &n); err != nil {
+			if err := stored.Decode(e.Value(), &n); err != nil {
 				c.log.Warn("bad namespace entry", "key", key, "err", err)
 				continue
 			}

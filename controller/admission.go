@@ -2,7 +2,6 @@ package controller
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"log/slog"
 	"strings"
@@ -13,6 +12,7 @@ import (
 
 	"github.com/flurryfn/flurry/internal/entity"
 	"github.com/flurryfn/flurry/internal/names"
+	"github.com/flurryfn/flurry/internal/stored"
 )
 
 // Admission control (ADR 005) bounds each namespace's concurrent
@@ -127,7 +127,7 @@ func newAdmission(ctx, life context.Context, c *Controller) (*admission, error) 
 			return
 		}
 		var l entity.NamespaceLimits
-		if err := json.Unmarshal(e.Value(), &l); err != nil {
+		if err := stored.Decode(e.Value(), &l); err != nil {
 			a.log.Warn("bad namespace limits entry", "key", e.Key(), "err", err)
 			return
 		}

@@ -11,6 +11,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/flurryfn/flurry/internal/names"
+	"github.com/flurryfn/flurry/internal/stored"
 )
 
 // The shared admission state in names.AdmissionBucket (ADR 005):
@@ -62,7 +63,7 @@ func (a *admission) updateLease(ctx context.Context, s *nsAdmission, now time.Ti
 	err := a.update(ctx, &s.conc, names.AdmissionConcurrencyKey(s.name), func(value []byte) ([]byte, error) {
 		leases := map[string]lease{}
 		if value != nil {
-			if err := json.Unmarshal(value, &leases); err != nil {
+			if err := stored.Decode(value, &leases); err != nil {
 				// A bad entry must not stop admission: it is rebuilt.
 				a.log.Warn("bad admission lease entry; replacing it", "namespace", s.name, "err", err)
 				leases = map[string]lease{}

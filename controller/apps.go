@@ -17,6 +17,7 @@ import (
 	"github.com/flurryfn/flurry/internal/activation"
 	"github.com/flurryfn/flurry/internal/entity"
 	"github.com/flurryfn/flurry/internal/names"
+	"github.com/flurryfn/flurry/internal/stored"
 )
 
 // Web apps (ADR 010). An app is one KV entry holding its code revision and
@@ -93,7 +94,7 @@ func newAppStore(ctx, wctx context.Context, c *Controller) (*appStore, error) {
 
 func decodeApp(e jetstream.KeyValueEntry) (*entity.App, error) {
 	var a entity.App
-	if err := json.Unmarshal(e.Value(), &a); err != nil {
+	if err := stored.Decode(e.Value(), &a); err != nil {
 		return nil, err
 	}
 	a.Revision = e.Revision()

@@ -10,6 +10,7 @@ import (
 
 	"github.com/flurryfn/flurry/internal/entity"
 	"github.com/flurryfn/flurry/internal/names"
+	"github.com/flurryfn/flurry/internal/stored"
 )
 
 // Authenticate checks "uuid:key" against the stored (hashed) keys. Every
@@ -40,7 +41,7 @@ func (c *Controller) loadKey(ctx context.Context, uuid string) (*entity.Key, err
 		return nil, err
 	}
 	var k entity.Key
-	if err := json.Unmarshal(e.Value(), &k); err != nil {
+	if err := stored.Decode(e.Value(), &k); err != nil {
 		return nil, fmt.Errorf("key %s: %w", uuid, err)
 	}
 	c.keys.put(uuid, &k, e.Revision())
@@ -111,7 +112,7 @@ func (c *Controller) ensureKey(ctx context.Context, namespace, role, auth string
 		case err != nil:
 		default:
 			var have entity.Key
-			if json.Unmarshal(e.Value(), &have) == nil && have == want {
+			if stored.Decode(e.Value(), &have) == nil && have == want {
 				return nil
 			}
 			_, err = c.auth.Update(ctx, uuid, b, e.Revision())

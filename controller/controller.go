@@ -2,7 +2,6 @@ package controller
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -16,6 +15,7 @@ import (
 	"github.com/flurryfn/flurry/internal/entity"
 	"github.com/flurryfn/flurry/internal/names"
 	"github.com/flurryfn/flurry/internal/provision"
+	"github.com/flurryfn/flurry/internal/stored"
 )
 
 // Controller is the API logic over NATS JetStream. It implements
@@ -133,7 +133,7 @@ func New(ctx context.Context, nc *nats.Conn, cfg Config, log *slog.Logger) (*Con
 			return
 		}
 		var k entity.Key
-		if err := json.Unmarshal(e.Value(), &k); err != nil {
+		if err := stored.Decode(e.Value(), &k); err != nil {
 			c.log.Warn("bad key entry", "key", e.Key(), "err", err)
 			return
 		}
@@ -247,7 +247,7 @@ func (c *Controller) watch(ctx context.Context, kv jetstream.KeyValue, apply fun
 // revision it is written at, so Revision always comes from the entry.
 func decodeAction(e jetstream.KeyValueEntry) (*entity.Action, error) {
 	var a entity.Action
-	if err := json.Unmarshal(e.Value(), &a); err != nil {
+	if err := stored.Decode(e.Value(), &a); err != nil {
 		return nil, err
 	}
 	a.Revision = e.Revision()

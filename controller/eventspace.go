@@ -2,7 +2,6 @@ package controller
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -12,6 +11,7 @@ import (
 
 	"github.com/flurryfn/flurry/internal/entity"
 	"github.com/flurryfn/flurry/internal/names"
+	"github.com/flurryfn/flurry/internal/stored"
 )
 
 // Tenant event subjects (ADR 020): what a namespace's message triggers may
@@ -73,7 +73,7 @@ func (c *Controller) watchGrants(ctx, wctx context.Context, changed func(key str
 
 func decodeNamespace(e jetstream.KeyValueEntry) (*entity.Namespace, error) {
 	var n entity.Namespace
-	if err := json.Unmarshal(e.Value(), &n); err != nil {
+	if err := stored.Decode(e.Value(), &n); err != nil {
 		return nil, err
 	}
 	return &n, nil

@@ -16,6 +16,7 @@ import (
 
 	"github.com/flurryfn/flurry/internal/entity"
 	"github.com/flurryfn/flurry/internal/names"
+	"github.com/flurryfn/flurry/internal/stored"
 )
 
 // HTTP routes (ADR 009). A namespace's routes live together in one KV
@@ -222,7 +223,7 @@ func newRouteStore(ctx, wctx context.Context, c *Controller) (*routeStore, error
 
 func decodeRouteTable(e jetstream.KeyValueEntry) (*RouteTable, error) {
 	var sr storedRoutes
-	if err := json.Unmarshal(e.Value(), &sr); err != nil {
+	if err := stored.Decode(e.Value(), &sr); err != nil {
 		return nil, err
 	}
 	// The namespace is the key's, not the value's: keys are authoritative.

@@ -12,11 +12,12 @@ import (
 
 	"github.com/flurryfn/flurry/internal/entity"
 	"github.com/flurryfn/flurry/internal/names"
+	"github.com/flurryfn/flurry/internal/stored"
 )
 
 func decodeRule(e jetstream.KeyValueEntry) (*entity.Rule, error) {
 	var r entity.Rule
-	if err := json.Unmarshal(e.Value(), &r); err != nil {
+	if err := stored.Decode(e.Value(), &r); err != nil {
 		return nil, err
 	}
 	r.Revision = e.Revision()

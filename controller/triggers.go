@@ -18,6 +18,7 @@ import (
 	"github.com/flurryfn/flurry/internal/entity"
 	"github.com/flurryfn/flurry/internal/names"
 	"github.com/flurryfn/flurry/internal/provision"
+	"github.com/flurryfn/flurry/internal/stored"
 )
 
 // MinInterval is the shortest interval of an interval trigger (and, in
@@ -118,7 +119,7 @@ func (c *cache[T]) liveValues() []*T {
 
 func decodeTrigger(e jetstream.KeyValueEntry) (*entity.Trigger, error) {
 	var t entity.Trigger
-	if err := json.Unmarshal(e.Value(), &t); err != nil {
+	if err := stored.Decode(e.Value(), &t); err != nil {
 		return nil, err
 	}
 	t.Revision = e.Revision()

@@ -13,6 +13,7 @@ import (
 
 	"github.com/flurryfn/flurry/internal/activation"
 	"github.com/flurryfn/flurry/internal/names"
+	"github.com/flurryfn/flurry/internal/stored"
 )
 
 // msgLost is the result of an activation whose invoker was lost after it
@@ -65,11 +66,7 @@ func (i *Invoker) lostRun(ctx context.Context, log *slog.Logger, m *activation.M
 	}
 	ctx, cancel := context.WithTimeout(ctx, recordTimeout)
 	defer cancel()
-	s, err := i.js.Stream(ctx, names.StartedStream)
-	var raw *jetstream.RawStreamMsg
-	if err == nil {
-		raw, err = s.GetLastMsgForSubject(ctx, names.StartedSubject(m.ActivationID))
-	}
+	raw, err := stored.LastMsg(ctx, i.js.Conn(), names.StartedStream, names.StartedSubject(m.ActivationID))
 	switch {
 	case errors.Is(err, jetstream.ErrMsgNotFound):
 		return nil, false // never began: run it

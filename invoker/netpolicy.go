@@ -2,7 +2,6 @@ package invoker
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"log/slog"
 	"sync"
@@ -11,6 +10,7 @@ import (
 
 	"github.com/flurryfn/flurry/internal/entity"
 	"github.com/flurryfn/flurry/internal/names"
+	"github.com/flurryfn/flurry/internal/stored"
 	"github.com/flurryfn/flurry/invoker/container"
 )
 
@@ -75,7 +75,7 @@ func (p *netPolicies) apply(e jetstream.KeyValueEntry, log *slog.Logger) {
 	case jetstream.KeyValueDelete, jetstream.KeyValuePurge:
 	default:
 		var ns entity.Namespace
-		if err := json.Unmarshal(e.Value(), &ns); err != nil {
+		if err := stored.Decode(e.Value(), &ns); err != nil {
 			log.Error("namespace entry unreadable; its containers get no network", "key", e.Key(), "err", err)
 			none = true
 			break

@@ -2,7 +2,6 @@ package invoker
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"strconv"
 	"strings"
@@ -10,6 +9,7 @@ import (
 
 	"github.com/flurryfn/flurry/internal/entity"
 	"github.com/flurryfn/flurry/internal/names"
+	"github.com/flurryfn/flurry/internal/stored"
 	"github.com/flurryfn/flurry/invoker/pool"
 )
 
@@ -65,18 +65,19 @@ func (i *Invoker) actionAt(ctx context.Context, key string) (*entity.Action, err
 	if err != nil {
 		return nil, fmt.Errorf("action key %q: %w", key, err)
 	}
-	kv, err := i.js.KeyValue(ctx, names.ActionsBucket)
-	if err != nil {
-		return nil, fmt.Errorf("open kv %s: %w", names.ActionsBucket, err)
-	}
-	e, err := kv.GetRevision(ctx, names.ActionKey(ns, name), rev)
+	// A revision is the KV stream's sequence; the stream is read without
+	// the KV client, whose reads are direct gets (see internal/stored).
+	raw, err := stored.Msg(ctx, i.js.Conn(), names.KVStream(names.ActionsBucket), rev)
 	if err != nil {
 		return nil, fmt.Errorf("action %s: %w", key, err)
 	}
+	if raw.Subject != names.KVSubject(names.ActionsBucket, names.ActionKey(ns, name)) || raw.Header.Get(names.HeaderKVOperation) != "" {
+		return nil, fmt.Errorf("action %s: revision %d is not a value of that action", key, rev)
+	}
 	var a entity.Action
-	if err := json.Unmarshal(e.Value(), &a); err != nil {
+	if err := stored.Decode(raw.Data, &a); err != nil {
 		return nil, fmt.Errorf("action %s: stored value: %w", key, err)
 	}
-	a.Revision = e.Revision()
+	a.Revision = rev
 	return &a, nil
 }

@@ -13,6 +13,7 @@ import (
 
 	"github.com/flurryfn/flurry/internal/activation"
 	"github.com/flurryfn/flurry/internal/names"
+	"github.com/flurryfn/flurry/internal/stored"
 	"github.com/flurryfn/flurry/invoker/pool"
 )
 
@@ -94,14 +95,10 @@ func (i *Invoker) publishRetrying(ctx context.Context, msg *nats.Msg) error {
 func (i *Invoker) storedRecord(ctx context.Context, m *activation.Message) ([]byte, bool) {
 	lctx, cancel := context.WithTimeout(ctx, recordTimeout)
 	defer cancel()
-	s, err := i.js.Stream(lctx, names.RecordsStream)
+	raw, err := stored.LastMsg(lctx, i.js.Conn(), names.RecordsStream, names.RecordSubject(m.Namespace, m.ActivationID))
 	if err == nil {
-		var raw *jetstream.RawStreamMsg
-		raw, err = s.GetLastMsgForSubject(lctx, names.RecordSubject(m.Namespace, m.ActivationID))
-		if err == nil {
-			i.redoAsync(ctx, m, raw.Data)
-			return raw.Data, true
-		}
+		i.redoAsync(ctx, m, raw.Data)
+		return raw.Data, true
 	}
 	if !errors.Is(err, jetstream.ErrMsgNotFound) {
 		i.log.Warn("look up existing record", "activation", m.ActivationID, "err", err)

@@ -17,6 +17,7 @@ import (
 
 	"github.com/flurryfn/flurry/internal/broker"
 	"github.com/flurryfn/flurry/internal/names"
+	"github.com/flurryfn/flurry/internal/stored"
 	"github.com/flurryfn/flurry/internal/natsclient"
 	"github.com/flurryfn/flurry/internal/provision"
 	"github.com/flurryfn/flurry/internal/testutil"
@@ -60,6 +61,13 @@ func (v *violations) add(_ *nats.Conn, _ *nats.Subscription, err error) {
 		v.errs = append(v.errs, err.Error())
 		v.mu.Unlock()
 	}
+}
+
+// all returns every violation so far.
+func (v *violations) all() []string {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	return append([]string(nil), v.errs...)
 }
 
 // about returns the violations that name subject.
@@ -204,15 +212,19 @@ func TestRolePermissions(t *testing.T) {
 		}
 		return s.Purge(ctx)
 	}
+	// The invoker reads an action revision from the stream leader; a
+	// direct get could copy it to any subject (internal/stored).
 	readAction := func(ctx context.Context, t *testing.T, nc *nats.Conn, js jetstream.JetStream) error {
-		kv, err := js.KeyValue(ctx, names.ActionsBucket)
-		if err != nil {
-			return err
-		}
-		if _, err := kv.Get(ctx, names.ActionKey("guest", "none")); !errors.Is(err, jetstream.ErrKeyNotFound) {
+		_, err := stored.LastMsg(ctx, nc, names.KVStream(names.ActionsBucket), names.KVSubject(names.ActionsBucket, names.ActionKey("guest", "none")))
+		if !errors.Is(err, jetstream.ErrMsgNotFound) {
 			return err
 		}
 		return nil
+	}
+	directGet := func(stream string) op {
+		return func(ctx context.Context, t *testing.T, nc *nats.Conn, js jetstream.JetStream) error {
+			return nc.PublishRequest("$JS.API.DIRECT.GET."+stream, authSubject, []byte(`{"seq":1}`))
+		}
 	}
 	codeRoundTrip := func(ctx context.Context, t *testing.T, nc *nats.Conn, js jetstream.JetStream) error {
 		store, err := js.ObjectStore(ctx, names.CodeStore)
@@ -272,6 +284,7 @@ func TestRolePermissions(t *testing.T) {
 		{broker.RoleInvoker, "publishes a destination", publish("orders.done"), "", "", ""},
 		{broker.RoleInvoker, "reads code", readCode, "", "", ""},
 		{broker.RoleInvoker, "writes the auth bucket", publish("$KV." + names.AuthBucket + ".byinvoker"), "$KV." + names.AuthBucket + ".byinvoker", "$KV." + names.AuthBucket + ".byinvoker", "KV_" + names.AuthBucket},
+		{broker.RoleInvoker, "copies a record with a direct get", directGet(names.RecordsStream), "$JS.API.DIRECT.GET." + names.RecordsStream, "", ""},
 		{broker.RoleInvoker, "purges the records", purgeRecords, "$JS.API.STREAM.PURGE." + names.RecordsStream, "", ""},
 		{broker.RoleInvoker, "deletes a partition's consumer", deleteConsumer(names.ActivationsStream, names.PartitionConsumer(0)),
 			"$JS.API.CONSUMER.DELETE." + names.ActivationsStream + "." + names.PartitionConsumer(0), "", ""},
@@ -282,6 +295,7 @@ func TestRolePermissions(t *testing.T) {
 		{broker.RoleGateway, "writes and reads code", codeRoundTrip, "", "", ""},
 		{broker.RoleGateway, "writes a record", publish(names.RecordSubject("guest", "bygateway")), names.RecordSubject("guest", "bygateway"), names.RecordSubject("guest", "bygateway"), names.RecordsStream},
 		{broker.RoleGateway, "writes the auth bucket", publish("$KV." + names.AuthBucket + ".bygateway"), "$KV." + names.AuthBucket + ".bygateway", "$KV." + names.AuthBucket + ".bygateway", "KV_" + names.AuthBucket},
+		{broker.RoleGateway, "copies code with a direct get", directGet(names.ObjectStream(names.CodeStore)), "$JS.API.DIRECT.GET." + names.ObjectStream(names.CodeStore), "", ""},
 		{broker.RoleGateway, "reads records", subscribe(names.RecordSubjects), names.RecordSubjects, "", ""},
 		{broker.RoleGateway, "publishes on a tenant subject", publish("orders.new"), "orders.new", "", ""},
 	} {
@@ -297,7 +311,7 @@ func TestRolePermissions(t *testing.T) {
 			err = tc.do(ctx, t, nc, js)
 			if tc.denied == "" {
 				if err != nil {
-					t.Fatalf("refused: %v (violations %v)", err, v.errs)
+					t.Fatalf("refused: %v (violations %v)", err, v.all())
 				}
 				return
 			}
@@ -414,7 +428,7 @@ func TestAuthorizationConfigLoads(t *testing.T) {
 		t.Fatal(err)
 	}
 	if err := admin.Flush(); err != nil || len(v.about(subject)) > 0 {
-		t.Fatalf("admin refused: %v %v", err, v.errs)
+		t.Fatalf("admin refused: %v %v", err, v.all())
 	}
 }
 

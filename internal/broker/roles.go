@@ -75,6 +75,9 @@ func permissions(r Role) *server.Permissions {
 					jsAPI("STREAM.PURGE.>"), jsAPI("STREAM.MSG.DELETE.>"), jsAPI("STREAM.SNAPSHOT.>"),
 					jsAPI("STREAM.RESTORE.>"), jsAPI("STREAM.PEER.>"), jsAPI("STREAM.LEADER.>"),
 					jsAPI("STREAM.TEMPLATE.>"), jsAPI("STREAM.CANCEL_MOVE.>"),
+					// A direct get answers with the stored message itself, on
+					// any reply subject, a bucket's included (internal/stored).
+					jsAPI("DIRECT.GET.>"),
 					jsAPI("CONSUMER.DURABLE.>"), jsAPI("CONSUMER.PAUSE.>"),
 					// Reading code deletes its own ordered consumer, so only
 					// the durable consumers of Flurry's work queues are kept
@@ -93,8 +96,9 @@ func permissions(r Role) *server.Permissions {
 			}},
 		}
 	case RoleGateway:
-		// The API's request subjects, its own replies, and the code store.
-		code := "OBJ_" + names.CodeStore
+		// The API's request subjects, its own replies, and the code store
+		// (no direct get: see the invoker's).
+		code := names.ObjectStream(names.CodeStore)
 		return &server.Permissions{
 			Publish: &server.SubjectPermission{Allow: []string{
 				names.ControllerAPISubjects,
@@ -102,7 +106,6 @@ func permissions(r Role) *server.Permissions {
 				jsAPI("INFO"),
 				jsAPI("STREAM.INFO." + code),
 				jsAPI("STREAM.MSG.GET." + code),
-				jsAPI("DIRECT.GET." + code), jsAPI("DIRECT.GET." + code + ".>"),
 				jsAPI("CONSUMER.CREATE." + code), jsAPI("CONSUMER.CREATE." + code + ".>"),
 				jsAPI("CONSUMER.INFO." + code + ".*"), jsAPI("CONSUMER.DELETE." + code + ".*"),
 				"$JS.FC." + code + ".>",

@@ -138,7 +138,19 @@ const (
 	// HeaderStatus is the activation's status text ("success", ...) on a
 	// destination message.
 	HeaderStatus = "Flurry-Status"
+	// HeaderKVOperation marks a KV delete or purge ("DEL", "PURGE");
+	// a value has none.
+	HeaderKVOperation = "KV-Operation"
 )
+
+// KVStream is the stream that holds KV bucket.
+func KVStream(bucket string) string { return "KV_" + bucket }
+
+// ObjectStream is the stream that holds object store bucket.
+func ObjectStream(bucket string) string { return "OBJ_" + bucket }
+
+// KVSubject is the subject of key in KV bucket.
+func KVSubject(bucket, key string) string { return "$KV." + bucket + "." + key }
 
 // Plain reports whether s is a plain token: one or more of A-Z, a-z,
 // 0-9, "_" and "-". It is on every invoke's path, where a regular

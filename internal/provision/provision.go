@@ -115,6 +115,25 @@ func RecordsStreamConfig(o Options) jetstream.StreamConfig {
 	}
 }
 
+// CodeStoreConfig is the stream of the code object store: what nats.go's
+// CreateObjectStore makes, but without direct gets. Invokers and gateways
+// read code, and a direct get would let them write a chunk of their
+// choosing into any bucket (see internal/stored).
+func CodeStoreConfig(o Options) jetstream.StreamConfig {
+	o = o.WithDefaults()
+	return jetstream.StreamConfig{
+		Name:        names.ObjectStream(names.CodeStore),
+		Description: "Flurry action code, content addressed",
+		Subjects:    []string{"$O." + names.CodeStore + ".C.>", "$O." + names.CodeStore + ".M.>"},
+		MaxBytes:    -1,
+		Discard:     jetstream.DiscardNew,
+		AllowRollup: true,
+		AllowDirect: false,
+		Storage:     o.Storage,
+		Replicas:    o.Replicas,
+	}
+}
+
 // Ensure creates or updates every JetStream asset Flurry needs. It is
 // idempotent and safe to call concurrently from several processes.
 func Ensure(ctx context.Context, js jetstream.JetStream, opts Options) error {
@@ -162,12 +181,7 @@ func Ensure(ctx context.Context, js jetstream.JetStream, opts Options) error {
 	}); err != nil {
 		return fmt.Errorf("provision: kv %s: %w", names.NamespacesBucket, err)
 	}
-	if _, err := js.CreateOrUpdateObjectStore(ctx, jetstream.ObjectStoreConfig{
-		Bucket:      names.CodeStore,
-		Description: "Flurry action code, content addressed",
-		Storage:     opts.Storage,
-		Replicas:    opts.Replicas,
-	}); err != nil {
+	if _, err := js.CreateOrUpdateStream(ctx, CodeStoreConfig(opts)); err != nil {
 		return fmt.Errorf("provision: object store %s: %w", names.CodeStore, err)
 	}
 	if err := ensureRoutes(ctx, js, opts); err != nil {

@@ -1,0 +1,142 @@
+package e2e
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/flurryfn/flurry/internal/broker"
+	"github.com/flurryfn/flurry/internal/entity"
+	"github.com/flurryfn/flurry/internal/names"
+	"github.com/flurryfn/flurry/internal/testutil"
+)
+
+// TestNATSAnswersCannotPlant attacks the buckets through JetStream's
+// answers: JetStream answers a request on any reply subject, and a bucket
+// stores what lands on its subjects. An invoker's or a gateway's
+// credentials ask for a message of their choosing (a record, a code chunk)
+// with a bucket's subject as the reply. A direct get, which would copy the
+// message verbatim, is refused; a leader get's wrapped answer lands but no
+// reader takes it for a value (internal/stored).
+func TestNATSAnswersCannotPlant(t *testing.T) {
+	s := startSystem(t, "")
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	adminJS, err := jetstream.New(s.connectNATS(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	authKV, err := adminJS.KeyValue(ctx, names.AuthBucket)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	// A key of the attacker's making for namespace guest, as the auth
+	// bucket stores keys.
+	key := entity.NewAuth()
+	uuid, secret, _ := entity.ParseAuth(key)
+	forged, _ := json.Marshal(entity.Key{UUID: uuid, Namespace: "guest", Hash: entity.HashSecret(secret)})
+	authSubject := names.KVSubject(names.AuthBucket, uuid)
+	notPlanted := func(t *testing.T) {
+		t.Helper()
+		// A copy, had it been made, lands within milliseconds of the
+		// request; the refusal may come back first.
+		time.Sleep(300 * time.Millisecond)
+		if e, err := authKV.Get(ctx, uuid); !errors.Is(err, jetstream.ErrKeyNotFound) {
+			t.Fatalf("the auth bucket holds a planted entry: %v %v", e, err)
+		}
+		if r := s.do(t, http.MethodGet, "/api/v1/namespaces/_/actions", key, nil); r.status != http.StatusUnauthorized {
+			t.Fatalf("the planted key opens namespace guest: %d %s", r.status, r.body)
+		}
+	}
+
+	t.Run("invoker copies its own record into the auth bucket", func(t *testing.T) {
+		nc, refused := s.attacker(t, broker.RoleInvoker)
+		// The invoker writes records, so one of its choosing is the source.
+		source := names.RecordSubject("guest", "plant")
+		if err := nc.Publish(source, forged); err != nil {
+			t.Fatal(err)
+		}
+		get := "$JS.API.DIRECT.GET." + names.RecordsStream + "." + source
+		if err := nc.PublishRequest(get, authSubject, nil); err != nil {
+			t.Fatal(err)
+		}
+		refused.waitFor(t, get)
+		notPlanted(t)
+	})
+
+	t.Run("gateway copies a code chunk into the auth bucket", func(t *testing.T) {
+		nc, refused := s.attacker(t, broker.RoleGateway)
+		// The gateway uploads code, so a chunk of its choosing is the source.
+		source := "$O." + names.CodeStore + ".C.plant"
+		if err := nc.Publish(source, forged); err != nil {
+			t.Fatal(err)
+		}
+		for _, get := range []string{
+			"$JS.API.DIRECT.GET." + names.ObjectStream(names.CodeStore) + "." + source,
+			"$JS.API.DIRECT.GET." + names.ObjectStream(names.CodeStore),
+		} {
+			if err := nc.PublishRequest(get, authSubject, []byte(`{"last_by_subj":"`+source+`"}`)); err != nil {
+				t.Fatal(err)
+			}
+			refused.waitFor(t, get)
+		}
+		notPlanted(t)
+	})
+
+	t.Run("invoker plants a wrapped answer over a namespace's limits", func(t *testing.T) {
+		teamP := lastLine(t, s.adminCLI(t, "namespace", "create", "team-p"))
+		s.putAction(t, teamP, "sleep", "sleep")
+		s.adminCLI(t, "limits", "set", "team-p", "--concurrent", "1")
+		limitsKV, err := adminJS.KeyValue(ctx, names.LimitsBucket)
+		if err != nil {
+			t.Fatal(err)
+		}
+		nc, _ := s.attacker(t, broker.RoleInvoker)
+		source := names.RecordSubject("team-p", "plant")
+		if err := nc.Publish(source, []byte(`{}`)); err != nil {
+			t.Fatal(err)
+		}
+		req := fmt.Sprintf(`{"last_by_subj":%q}`, source)
+		if err := nc.PublishRequest("$JS.API.STREAM.MSG.GET."+names.RecordsStream, names.KVSubject(names.LimitsBucket, names.NamespaceKey("team-p")), []byte(req)); err != nil {
+			t.Fatal(err)
+		}
+		// The wrapped answer is the entry now; the limit must hold anyway.
+		testutil.CheckFor(t, 10*time.Second, 20*time.Millisecond, func() error {
+			e, err := limitsKV.Get(ctx, names.NamespaceKey("team-p"))
+			if err != nil {
+				return err
+			}
+			if !strings.Contains(string(e.Value()), "io.nats.jetstream.api") {
+				return fmt.Errorf("the limits entry is not the planted answer yet: %s", e.Value())
+			}
+			return nil
+		})
+		r := s.do(t, http.MethodPost, "/api/v1/namespaces/_/actions/sleep?blocking=false", teamP, strings.NewReader(`{"ms":5000}`))
+		if r.status != http.StatusAccepted {
+			t.Fatalf("invoke under the limit: %d %s", r.status, r.body)
+		}
+		r = s.do(t, http.MethodPost, "/api/v1/namespaces/_/actions/sleep?blocking=false", teamP, strings.NewReader(`{"ms":1}`))
+		if r.status != http.StatusTooManyRequests {
+			t.Fatalf("invoke over the limit after the plant: %d %s, want 429", r.status, r.body)
+		}
+	})
+
+	t.Run("the system works", func(t *testing.T) {
+		s.createAction(t, "hello", "hello", nil)
+		r := s.invoke(t, "hello", map[string]any{"name": "Ada"}, "blocking=true&result=true")
+		if r.status != http.StatusOK || !strings.Contains(string(r.body), "Hello, Ada!") {
+			t.Fatalf("invoke: %d %s", r.status, r.body)
+		}
+		if out := s.output.String(); strings.Contains(out, roleViolation) {
+			t.Fatalf("a component of standalone was refused by NATS:\n%s", out)
+		}
+	})
+}
