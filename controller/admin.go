@@ -169,7 +169,12 @@ func (c *Controller) loadNamespace(ctx context.Context, name string) (*entity.Na
 		return nil, 0, unavailable(fmt.Sprintf("namespace %q", name), err)
 	}
 	var n entity.Namespace
-	if err := stored.Decode(e.Value(), &n); err != nil {
+	if err := stored.Decode(e.Value(), &n); errors.Is(err, stored.ErrJetStreamAnswer) {
+		// Shown as every reader takes it (no network, no grants), and at
+		// its revision, so that setting the namespace repairs it.
+		c.log.Error("namespace entry planted; read as no network and no grants", "namespace", name, "err", err)
+		return &entity.Namespace{Name: name, Network: entity.NetworkNone}, e.Revision(), nil
+	} else if err != nil {
 		return nil, 0, fmt.Errorf("namespace %q: stored entry: %w", name, err)
 	}
 	return &n, e.Revision(), nil

@@ -94,7 +94,10 @@ func (c *Controller) eventSpace(ctx context.Context, ns string, fresh bool) (*ev
 		case err != nil:
 			return nil, unavailable("namespace grants", err)
 		default:
-			if n, err = decodeNamespace(e); err != nil {
+			if n, err = decodeNamespace(e); errors.Is(err, stored.ErrJetStreamAnswer) {
+				c.log.Error("bad namespace entry: its grants are ignored", "key", e.Key(), "err", err)
+				return sp, nil
+			} else if err != nil {
 				return nil, fmt.Errorf("namespace grants: stored %s: %w", e.Key(), err)
 			}
 			c.grants.cache.put(e.Key(), n, e.Revision())

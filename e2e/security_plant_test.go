@@ -104,28 +104,49 @@ func TestNATSAnswersCannotPlant(t *testing.T) {
 		if err := nc.Publish(source, []byte(`{}`)); err != nil {
 			t.Fatal(err)
 		}
-		req := fmt.Sprintf(`{"last_by_subj":%q}`, source)
-		if err := nc.PublishRequest("$JS.API.STREAM.MSG.GET."+names.RecordsStream, names.KVSubject(names.LimitsBucket, names.NamespaceKey("team-p")), []byte(req)); err != nil {
-			t.Fatal(err)
-		}
-		// The wrapped answer is the entry now; the limit must hold anyway.
-		testutil.CheckFor(t, 10*time.Second, 20*time.Millisecond, func() error {
-			e, err := limitsKV.Get(ctx, names.NamespaceKey("team-p"))
-			if err != nil {
-				return err
+		limits := names.KVSubject(names.LimitsBucket, names.NamespaceKey("team-p"))
+		for _, plant := range []struct {
+			what, marker string
+			send         func() error
+		}{
+			{"a leader get's answer", "io.nats.jetstream.api", func() error {
+				req := fmt.Sprintf(`{"last_by_subj":%q}`, source)
+				return nc.PublishRequest("$JS.API.STREAM.MSG.GET."+names.RecordsStream, limits, []byte(req))
+			}},
+			{"a publish acknowledgement", `"seq":`, func() error {
+				return nc.PublishRequest(source, limits, []byte(`{}`))
+			}},
+		} {
+			if err := plant.send(); err != nil {
+				t.Fatal(err)
 			}
-			if !strings.Contains(string(e.Value()), "io.nats.jetstream.api") {
-				return fmt.Errorf("the limits entry is not the planted answer yet: %s", e.Value())
+			// The answer is the entry now; the limit must hold anyway.
+			testutil.CheckFor(t, 10*time.Second, 20*time.Millisecond, func() error {
+				e, err := limitsKV.Get(ctx, names.NamespaceKey("team-p"))
+				if err != nil {
+					return err
+				}
+				if !strings.Contains(string(e.Value()), plant.marker) {
+					return fmt.Errorf("the limits entry is not %s yet: %s", plant.what, e.Value())
+				}
+				return nil
+			})
+			r := s.do(t, http.MethodPost, "/api/v1/namespaces/_/actions/sleep?blocking=false", teamP, strings.NewReader(`{"ms":3000}`))
+			if r.status != http.StatusAccepted {
+				t.Fatalf("after %s, invoke under the limit: %d %s", plant.what, r.status, r.body)
 			}
-			return nil
-		})
-		r := s.do(t, http.MethodPost, "/api/v1/namespaces/_/actions/sleep?blocking=false", teamP, strings.NewReader(`{"ms":5000}`))
-		if r.status != http.StatusAccepted {
-			t.Fatalf("invoke under the limit: %d %s", r.status, r.body)
-		}
-		r = s.do(t, http.MethodPost, "/api/v1/namespaces/_/actions/sleep?blocking=false", teamP, strings.NewReader(`{"ms":1}`))
-		if r.status != http.StatusTooManyRequests {
-			t.Fatalf("invoke over the limit after the plant: %d %s, want 429", r.status, r.body)
+			r = s.do(t, http.MethodPost, "/api/v1/namespaces/_/actions/sleep?blocking=false", teamP, strings.NewReader(`{"ms":1}`))
+			if r.status != http.StatusTooManyRequests {
+				t.Fatalf("after %s, invoke over the limit: %d %s, want 429", plant.what, r.status, r.body)
+			}
+			// Wait for the running one to finish before the next plant.
+			testutil.CheckFor(t, 30*time.Second, 100*time.Millisecond, func() error {
+				r := s.do(t, http.MethodPost, "/api/v1/namespaces/_/actions/sleep?blocking=true", teamP, strings.NewReader(`{"ms":1}`))
+				if r.status != http.StatusOK {
+					return fmt.Errorf("team-p still at its limit: %d", r.status)
+				}
+				return nil
+			})
 		}
 	})
 

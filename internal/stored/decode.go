@@ -10,30 +10,43 @@ import (
 // apiType begins the "type" member of every JetStream API response.
 const apiType = "io.nats.jetstream.api."
 
-// ErrAPIResponse is a stored value that is a JetStream API response:
-// something a client had JetStream write as the answer to its request,
+// ErrJetStreamAnswer is a stored value that JetStream wrote as its answer
+// to a client's request (an API response or a publish acknowledgement):
+// something a client planted by naming the bucket as its reply subject,
 // never a value Flurry wrote.
-var ErrAPIResponse = errors.New("stored value is a JetStream API response planted by a client, not a value Flurry wrote")
+var ErrJetStreamAnswer = errors.New("stored value is a JetStream answer planted by a client, not a value Flurry wrote")
 
 // Decode unmarshals the stored JSON value data into v, refusing a
-// JetStream API response (ErrAPIResponse).
+// JetStream answer (ErrJetStreamAnswer).
 func Decode(data []byte, v any) error {
-	// Flurry's values may mention the marker (a tenant's parameters can
-	// say anything), so only a value that does is decoded twice.
-	if bytes.Contains(data, []byte(apiType)) && isAPIResponse(data) {
-		return ErrAPIResponse
+	if mayBeAnswer(data) && isAnswer(data) {
+		return ErrJetStreamAnswer
 	}
 	return json.Unmarshal(data, v)
 }
 
-// isAPIResponse reports whether data is a JSON object whose top-level
-// "type" is a JetStream API response type.
-func isAPIResponse(data []byte) bool {
+// mayBeAnswer is Decode's cheap first look: every JetStream answer names
+// one of these members (the server writes compact JSON), and most of
+// Flurry's values name none, so only a few are decoded twice.
+func mayBeAnswer(data []byte) bool {
+	return bytes.Contains(data, []byte(`"type":"`+apiType)) ||
+		bytes.Contains(data, []byte(`"stream":`)) ||
+		bytes.Contains(data, []byte(`"error":`))
+}
+
+// isAnswer reports whether data is a JSON object with the top-level
+// members of a JetStream answer: the "type" of an API response, or the
+// "stream" and "seq" (or the "error") of a publish acknowledgement.
+// Flurry's values have none of these at the top level.
+func isAnswer(data []byte) bool {
 	var probe struct {
-		Type string `json:"type"`
+		Type   string          `json:"type"`
+		Stream string          `json:"stream"`
+		Seq    *uint64         `json:"seq"`
+		Error  json.RawMessage `json:"error"`
 	}
 	if json.Unmarshal(data, &probe) != nil {
-		return false // not an object with a string type: Decode's own unmarshal reports it
+		return false // not such an object: Decode's own unmarshal reports it
 	}
-	return strings.HasPrefix(probe.Type, apiType)
+	return strings.HasPrefix(probe.Type, apiType) || probe.Stream != "" && probe.Seq != nil || len(probe.Error) > 0
 }

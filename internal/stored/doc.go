@@ -15,5 +15,8 @@
 //     stream leader's message get (LastMsg, Msg), whose answers are
 //     wrapped in a JetStream API response.
 //   - Every reader of a bucket decodes with Decode, which refuses a
-//     value that is a JetStream API response.
+//     value that is a JetStream answer: an API response, or the
+//     acknowledgement of a publish (which also goes to any reply).
+//
+// Consumers' deliveries do not land in a stream, so they need no rule.
 package stored

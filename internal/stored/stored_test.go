@@ -13,7 +13,7 @@ import (
 	"github.com/flurryfn/flurry/internal/testutil"
 )
 
-func TestDecodeRefusesAPIResponses(t *testing.T) {
+func TestDecodeRefusesJetStreamAnswers(t *testing.T) {
 	type key struct {
 		UUID string `json:"uuid"`
 	}
@@ -26,16 +26,20 @@ func TestDecodeRefusesAPIResponses(t *testing.T) {
 		{"a message get", `{"type":"io.nats.jetstream.api.v1.stream_msg_get_response","message":{"data":"e30="}}`, true},
 		{"an error", `{"type":"io.nats.jetstream.api.v1.stream_msg_get_response","error":{"code":404}}`, true},
 		{"a stream info", `{"type":"io.nats.jetstream.api.v1.stream_info_response","config":{"name":"S"}}`, true},
-		{"another case", `{"TYPE":"io.nats.jetstream.api.v1.stream_info_response"}`, true},
+		{"a publish acknowledgement", `{"stream":"FLURRY_RECORDS","seq":7}`, true},
+		{"a duplicate acknowledgement", `{"stream":"FLURRY_RECORDS","domain":"x","seq":7,"duplicate":true}`, true},
+		{"a refused publish", `{"error":{"code":400,"err_code":10071,"description":"wrong last sequence: 0"}}`, true},
+		{"a nested stream", `{"uuid":"u1","source":{"stream":"ORDERS","seq":3}}`, false},
+		{"a nested error", `{"uuid":"u1","response":{"error":"x"}}`, false},
 	} {
 		var k key
 		err := stored.Decode([]byte(tc.data), &k)
-		if refused := errors.Is(err, stored.ErrAPIResponse); refused != tc.refused {
+		if refused := errors.Is(err, stored.ErrJetStreamAnswer); refused != tc.refused {
 			t.Errorf("%s: Decode error %v, want refused=%v", tc.name, err, tc.refused)
 		}
 	}
 	var k key
-	if err := stored.Decode([]byte(`not json io.nats.jetstream.api.`), &k); err == nil || errors.Is(err, stored.ErrAPIResponse) {
+	if err := stored.Decode([]byte(`not json io.nats.jetstream.api.`), &k); err == nil || errors.Is(err, stored.ErrJetStreamAnswer) {
 		t.Errorf("Decode of a non-JSON value: %v, want a JSON error", err)
 	}
 }
