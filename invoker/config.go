@@ -26,6 +26,9 @@ const (
 	DefaultDrainTimeout   = 30 * time.Second
 	DefaultHealthInterval = time.Second
 	DefaultCodeCacheMB    = 128
+	// DefaultRecordRetry outlasts a leader election of the records stream
+	// (seconds) and the loss of its only node while it restarts.
+	DefaultRecordRetry = 30 * time.Second
 	// DefaultMinInitTimeout: shipping and starting an action's code is the
 	// platform's work and slows with the node's load (tens of ms on a quiet
 	// node, hundreds on a busy one), so a short action timeout does not
@@ -98,6 +101,11 @@ type Config struct {
 	MinInitTimeout time.Duration
 	// HealthInterval is the heartbeat period (default 1 s).
 	HealthInterval time.Duration
+	// RecordRetry is how long a record (or dead letter) that JetStream
+	// does not store is retried, with backoff, while the result waits in
+	// memory and the message is kept in progress (default 30 s). Past it
+	// the result is dropped and the message left for redelivery (ADR 016).
+	RecordRetry time.Duration
 	// CodeCacheMB bounds the in-memory cache of action code (default 128).
 	CodeCacheMB int64
 	// FreezeGrace is how long an idle container waits before it is
@@ -157,6 +165,9 @@ func (c Config) WithDefaults() Config {
 	if c.HealthInterval == 0 {
 		c.HealthInterval = DefaultHealthInterval
 	}
+	if c.RecordRetry == 0 {
+		c.RecordRetry = DefaultRecordRetry
+	}
 	if c.PollInterval == 0 {
 		c.PollInterval = DefaultPollInterval
 	}
@@ -183,7 +194,7 @@ func (c Config) Validate() error {
 		errs = append(errs, fmt.Errorf("max concurrent %d is not positive", c.MaxConcurrent))
 	}
 	if c.IdleTimeout < 0 || c.AckProgress < 0 || c.FetchMaxWait < 0 || c.DrainTimeout < 0 || c.MinInitTimeout < 0 || c.HealthInterval < 0 ||
-		c.PollInterval < 0 || c.MemberTimeout < 0 {
+		c.PollInterval < 0 || c.MemberTimeout < 0 || c.RecordRetry < 0 {
 		errs = append(errs, errors.New("negative duration"))
 	}
 	if c.OverflowMinPending < 1 {

@@ -5,13 +5,13 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
-	"math/rand/v2"
 	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/flurryfn/flurry/internal/activation"
+	"github.com/flurryfn/flurry/internal/backoff"
 	"github.com/flurryfn/flurry/internal/entity"
 	"github.com/flurryfn/flurry/internal/names"
 )
@@ -33,12 +33,12 @@ type retryPlan struct {
 
 // planRetry decides on a failed asynchronous activation of an action with
 // policy p after delivery number attempt (1 for the first), age after its
-// admission. jitter(n) returns a uniform value in [0, n].
+// admission. jitter(d) returns a value in [0, d].
 //
 // The backoff before attempt k+1 is min(MaxBackoff, InitialBackoff·2^(k-1))
-// with full jitter (AWS's "full jitter": uniform in [0, backoff]), and never
-// runs past MaxEventAge: the last retry then starts at the age limit.
-func planRetry(p *entity.RetryPolicy, attempt int, age time.Duration, jitter func(int64) int64) retryPlan {
+// with full jitter (backoff.FullJitter), and never runs past MaxEventAge:
+// the last retry then starts at the age limit.
+func planRetry(p *entity.RetryPolicy, attempt int, age time.Duration, jitter func(time.Duration) time.Duration) retryPlan {
 	if p == nil {
 		return retryPlan{reason: activation.ReasonRetriesExhausted}
 	}
@@ -49,32 +49,21 @@ func planRetry(p *entity.RetryPolicy, attempt int, age time.Duration, jitter fun
 	if attempt >= p.MaxAttempts {
 		return retryPlan{reason: activation.ReasonRetriesExhausted}
 	}
-	initial := time.Duration(p.InitialBackoff) * time.Millisecond
-	if initial <= 0 {
-		initial = DefaultRetryBackoff
+	b := backoff.Exponential{
+		Initial: time.Duration(p.InitialBackoff) * time.Millisecond,
+		Max:     time.Duration(p.MaxBackoff) * time.Millisecond,
 	}
-	ceiling := time.Duration(p.MaxBackoff) * time.Millisecond
-	if ceiling <= 0 {
-		ceiling = DefaultRetryMaxBackoff
+	if b.Initial <= 0 {
+		b.Initial = DefaultRetryBackoff
 	}
-	backoff := initial
-	for k := 1; k < attempt && backoff < ceiling; k++ {
-		backoff *= 2
+	if b.Max <= 0 {
+		b.Max = DefaultRetryMaxBackoff
 	}
-	backoff = min(backoff, ceiling)
-	delay := time.Duration(jitter(int64(backoff)))
+	delay := jitter(b.Ceiling(attempt))
 	if maxAge > 0 {
 		delay = min(delay, maxAge-age)
 	}
 	return retryPlan{retry: true, delay: delay}
-}
-
-// fullJitter is planRetry's jitter.
-func fullJitter(n int64) int64 {
-	if n <= 0 {
-		return 0
-	}
-	return rand.Int64N(n + 1)
 }
 
 // deliveries is msg's delivery count: the attempt number of this run.
@@ -176,7 +165,7 @@ func (i *Invoker) writeDeadLetter(ctx context.Context, log *slog.Logger, m *acti
 		Data:    data,
 		Header:  nats.Header{names.HeaderMsgID: []string{m.ActivationID}},
 	}
-	if err := i.publishRetrying(ctx, msg); err != nil {
+	if err := i.publishRetrying(ctx, log, msg); err != nil {
 		return fmt.Errorf("write dead letter to %s: %w", msg.Subject, err)
 	}
 	return nil

@@ -14,13 +14,14 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/flurryfn/flurry/internal/activation"
+	"github.com/flurryfn/flurry/internal/backoff"
 	"github.com/flurryfn/flurry/internal/entity"
 	"github.com/flurryfn/flurry/internal/names"
 	"github.com/flurryfn/flurry/internal/testutil"
 )
 
 func TestPlanRetry(t *testing.T) {
-	top := func(n int64) int64 { return n } // jitter at its maximum
+	top := func(d time.Duration) time.Duration { return d } // jitter at its maximum
 	p := &entity.RetryPolicy{MaxAttempts: 5, InitialBackoff: 100, MaxBackoff: 300}
 	tests := []struct {
 		name    string
@@ -50,7 +51,7 @@ func TestPlanRetry(t *testing.T) {
 		})
 	}
 	for range 100 {
-		if d := planRetry(p, 3, 0, fullJitter).delay; d < 0 || d > 300*time.Millisecond {
+		if d := planRetry(p, 3, 0, backoff.FullJitter).delay; d < 0 || d > 300*time.Millisecond {
 			t.Fatalf("jittered delay %v outside [0, 300ms]", d)
 		}
 	}

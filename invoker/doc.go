@@ -14,8 +14,12 @@
 // stem cell → cold, keep-alive policy), speaks the action protocol to it
 // (/init once per container, /run per activation), enforces the action's
 // limits and collects its logs. Settling (settle.go): the record goes to the
-// waiting caller (core NATS), then to the records stream (deduplicated by
-// activation id), then the message is acked; failed asynchronous
+// records stream (once per activation id), then to the waiting caller
+// (core NATS), then the message is acked. A record the stream does not
+// take (its leader is being elected) is retried with backoff for up to
+// Config.RecordRetry, the result kept in memory and the message in
+// progress; a redelivery that reaches the invoker still holding the
+// activation (held.go) is left to it, not taken for lost. Failed asynchronous
 // activations are retried with backoff per the action's retry policy and
 // end in the dead-letter stream, and destinations receive final records.
 // It publishes its load and pool counters every second. It follows each

@@ -35,6 +35,9 @@ type Invoker struct {
 	nets netPolicies
 	// markerHead begins every started marker (lost.go).
 	markerHead []byte
+	// held are the activations in hand, so that a redelivery of one is
+	// left to its holder (held.go).
+	held held
 
 	slots    chan struct{} // a token per activation pulled for or running
 	mu       sync.Mutex
@@ -200,6 +203,18 @@ func (i *Invoker) handle(ctx context.Context, msg jetstream.Msg) {
 		return
 	}
 	log := i.log.With("activation", m.ActivationID)
+	release, ok := i.held.take(m.ActivationID)
+	if !ok {
+		// Neither acked nor nak'd: the holder's ack or progress covers
+		// this delivery too.
+		log.Info("activation redelivered while this invoker still holds it; left to the holder", "delivered", deliveries(msg))
+		return
+	}
+	defer release()
+	// From here to the ack, including a record that takes retries to
+	// store, the message stays in progress.
+	stop := i.keepInProgress(log, msg)
+	defer stop()
 
 	if md, err := msg.Metadata(); err == nil && md.NumDelivered > 1 {
 		if i.settleStored(ctx, log, msg, &m) {
@@ -220,20 +235,18 @@ func (i *Invoker) handle(ctx context.Context, msg jetstream.Msg) {
 	}
 
 	i.running.Add(1)
-	stop := i.keepInProgress(log, msg)
+	defer i.running.Add(-1)
 	rec, err := i.activate(ctx, log, &m)
 	if err != nil {
-		stop()
-		i.running.Add(-1)
 		log.Warn("activation abandoned; leaving it for redelivery", "err", err)
+		stop()
+		i.held.drop(m.ActivationID)
 		if err := msg.Nak(); err != nil {
 			log.Warn("nak", "err", err)
 		}
 		return
 	}
 	i.settle(ctx, log, msg, &m, rec)
-	stop()
-	i.running.Add(-1)
 }
 
 func (i *Invoker) ack(log *slog.Logger, msg jetstream.Msg) {

@@ -434,6 +434,7 @@ func TestConfigValidate(t *testing.T) {
 		{"prewarm without image", Config{Prewarm: map[string]int{"python": 1}}, false},
 		{"negative slots", Config{MaxConcurrent: -1}, false},
 		{"tiny progress", Config{AckProgress: time.Millisecond}, false},
+		{"negative record retry", Config{RecordRetry: -time.Second}, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -443,7 +444,7 @@ func TestConfigValidate(t *testing.T) {
 		})
 	}
 	c := Config{MemoryMB: 4096}.WithDefaults()
-	if c.MaxConcurrent != 16 || c.ID == "" || strings.ContainsAny(c.ID, ".*> ") {
+	if c.MaxConcurrent != 16 || c.ID == "" || strings.ContainsAny(c.ID, ".*> ") || c.RecordRetry != DefaultRecordRetry {
 		t.Fatalf("defaults %+v", c)
 	}
 }

@@ -12,17 +12,23 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/flurryfn/flurry/internal/activation"
+	"github.com/flurryfn/flurry/internal/backoff"
 	"github.com/flurryfn/flurry/internal/names"
 	"github.com/flurryfn/flurry/internal/stored"
 	"github.com/flurryfn/flurry/invoker/pool"
 )
 
 const (
-	recordAttempts = 5
-	recordTimeout  = 5 * time.Second
+	recordTimeout = 5 * time.Second
 	// recordHeadroom leaves room for NATS headers under the max payload.
 	recordHeadroom = 4 << 10
 )
+
+// recordBackoff paces the retries of a record or dead letter JetStream
+// did not store: quick at first (a leader election takes seconds), then
+// every 2 s at most, jittered so that invokers holding many results do
+// not return to a new leader all at once.
+var recordBackoff = backoff.Exponential{Initial: 100 * time.Millisecond, Max: 2 * time.Second}
 
 // encodeRecord marshals rec, dropping log lines from the end when the
 // record would not fit in one NATS message.
@@ -58,33 +64,50 @@ func (i *Invoker) reply(log *slog.Logger, subject string, data []byte) {
 }
 
 // writeRecord stores the record in the records stream, once per
-// activation id (activation.RecordMsg), retrying a few times. An error
-// for which activation.Recorded holds means another run of the
-// activation recorded first.
-func (i *Invoker) writeRecord(ctx context.Context, m *activation.Message, data []byte) error {
+// activation id (activation.RecordMsg), retrying for up to RecordRetry
+// (publishRetrying). An error for which activation.Recorded holds means
+// another run of the activation recorded first, or an attempt of this
+// one that looked failed was stored after all.
+func (i *Invoker) writeRecord(ctx context.Context, log *slog.Logger, m *activation.Message, data []byte) error {
 	msg := activation.RecordMsg(m.Namespace, m.ActivationID, data)
-	if err := i.publishRetrying(ctx, msg); err != nil {
+	if err := i.publishRetrying(ctx, log, msg); err != nil {
 		return fmt.Errorf("write record to %s: %w", msg.Subject, err)
 	}
 	return nil
 }
 
-// publishRetrying publishes msg to JetStream, trying recordAttempts times
-// with a growing pause; a refused record (activation.Recorded) is final.
-func (i *Invoker) publishRetrying(ctx context.Context, msg *nats.Msg) error {
-	var err error
-	for attempt := range recordAttempts {
-		if attempt > 0 && !sleep(ctx, time.Duration(attempt)*200*time.Millisecond) {
-			break
-		}
+// publishRetrying publishes msg to JetStream, retrying with recordBackoff
+// until RecordRetry has passed since the first attempt (an attempt begun
+// before then runs to its own timeout); a refused record
+// (activation.Recorded) is final. The caller holds what msg carries in
+// memory all along: a stream without a leader for a few seconds delays an
+// activation's settling instead of losing its result.
+func (i *Invoker) publishRetrying(ctx context.Context, log *slog.Logger, msg *nats.Msg) error {
+	began := time.Now()
+	for attempt := 1; ; attempt++ {
 		pctx, cancel := context.WithTimeout(ctx, recordTimeout)
-		_, err = i.js.PublishMsg(pctx, msg)
+		_, err := i.js.PublishMsg(pctx, msg)
 		cancel()
 		if err == nil || activation.Recorded(err) {
+			if attempt > 1 {
+				log.Info("stored after retrying", "subject", msg.Subject, "attempts", attempt,
+					"waited", time.Since(began).Round(time.Millisecond))
+			}
 			return err
 		}
+		if attempt == 1 {
+			log.Warn("not stored; retrying with the result kept in memory", "subject", msg.Subject,
+				"retryFor", i.cfg.RecordRetry, "err", err)
+		}
+		delay := recordBackoff.Delay(attempt)
+		if time.Since(began)+delay > i.cfg.RecordRetry {
+			return fmt.Errorf("not stored in %d attempts over %v: %w", attempt,
+				time.Since(began).Round(time.Millisecond), err)
+		}
+		if !sleep(ctx, delay) {
+			return fmt.Errorf("not stored, stopped retrying: %w", errors.Join(ctx.Err(), err))
+		}
 	}
-	return err
 }
 
 // storedRecord returns the record of m already in the records stream, if

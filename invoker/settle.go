@@ -8,6 +8,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/flurryfn/flurry/internal/activation"
+	"github.com/flurryfn/flurry/internal/backoff"
 	"github.com/flurryfn/flurry/internal/names"
 )
 
@@ -23,18 +24,25 @@ import (
 // letter of a final failure under a retry policy and the record to the
 // action's destination; then it acks msg.
 //
-// A record or dead letter that cannot be stored leaves msg unacked: it
-// comes back after AckWait and finds no record (runs again) or finds the
-// record (the dead letter is written then, see storedRecord).
+// A record or dead letter that JetStream does not store is retried for up
+// to RecordRetry with the result in memory (publishRetrying), msg still in
+// progress, so a records stream that is electing a leader delays the
+// caller's answer instead of losing it. Only past that bound is msg left
+// unacked: it comes back after AckWait and finds no record (runs again,
+// or is recorded as lost; see lostRun) or finds the record (the dead
+// letter is written then, see storedRecord).
 func (i *Invoker) settle(ctx context.Context, log *slog.Logger, msg jetstream.Msg, m *activation.Message, rec *activation.Record) {
 	attempt := deliveries(msg)
 	policy := m.Action.Retry
 	if !m.Blocking && policy != nil && !rec.Response.Success {
 		age := time.Since(time.UnixMilli(m.Admitted))
-		plan := planRetry(policy, attempt, age, fullJitter)
+		plan := planRetry(policy, attempt, age, backoff.FullJitter)
 		if plan.retry {
 			log.Info("asynchronous activation failed; retrying", "attempt", attempt,
 				"maxAttempts", policy.MaxAttempts, "delay", plan.delay, "status", rec.Response.Status)
+			// Handed back: the next delivery may come to this invoker at
+			// once and must not take it for still held (held.go).
+			i.held.drop(m.ActivationID)
 			if err := msg.NakWithDelay(plan.delay); err != nil {
 				// Still unacked: it comes back after AckWait instead.
 				log.Warn("nak for retry", "err", err)
@@ -47,7 +55,7 @@ func (i *Invoker) settle(ctx context.Context, log *slog.Logger, msg jetstream.Ms
 		rec.Annotate(activation.AnnotationAttempts, attempt)
 	}
 	data := i.encodeRecord(log, rec)
-	if err := i.writeRecord(ctx, m, data); activation.Recorded(err) {
+	if err := i.writeRecord(ctx, log, m, data); activation.Recorded(err) {
 		// An earlier run recorded this activation (its invoker was taken
 		// for lost, or a retried publish was stored after all): that
 		// record is the result, as on a redelivery.
@@ -58,7 +66,11 @@ func (i *Invoker) settle(ctx context.Context, log *slog.Logger, msg jetstream.Ms
 		log.Info("activation already had a record; replied with it, not with this run's")
 		return
 	} else if err != nil {
-		log.Error("activation record not written; leaving the message for redelivery", "err", err)
+		// Loud: this run's result is lost. The redelivery runs the
+		// activation again or, when it began and its action allows no
+		// retries, records it as lost (status 3).
+		log.Error("activation result dropped: record not stored within the retry bound; leaving the message for redelivery",
+			"status", rec.Response.Status, "retryFor", i.cfg.RecordRetry, "err", err)
 		return
 	}
 	// Only a stored record is a result (ADR 016): the caller can read it
