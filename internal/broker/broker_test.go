@@ -17,9 +17,9 @@ import (
 
 	"github.com/flurryfn/flurry/internal/broker"
 	"github.com/flurryfn/flurry/internal/names"
-	"github.com/flurryfn/flurry/internal/stored"
 	"github.com/flurryfn/flurry/internal/natsclient"
 	"github.com/flurryfn/flurry/internal/provision"
+	"github.com/flurryfn/flurry/internal/stored"
 	"github.com/flurryfn/flurry/internal/testutil"
 )
 
