@@ -5,13 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math/rand/v2"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/flurryfn/flurry/internal/backoff"
 	"github.com/flurryfn/flurry/internal/entity"
 	"github.com/flurryfn/flurry/internal/names"
 	"github.com/flurryfn/flurry/internal/provision"
@@ -299,7 +299,7 @@ type retryPolicy struct {
 }
 
 func newRetryPolicy(p *entity.RetryPolicy) retryPolicy {
-	r := retryPolicy{attempts: 1, initial: time.Second, max: 5 * time.Minute, jitter: fullJitter,
+	r := retryPolicy{attempts: 1, initial: time.Second, max: 5 * time.Minute, jitter: backoff.FullJitter,
 		maxDeliverSlack: sourceCrashAllowance}
 	if p == nil {
 		return r
@@ -317,22 +317,10 @@ func newRetryPolicy(p *entity.RetryPolicy) retryPolicy {
 }
 
 // backoff is the delay after failed attempt n (1-based): the initial
-// backoff doubled per attempt up to the maximum, with full jitter
-// (uniform in [0, backoff], AWS's "full jitter"), as asynchronous
-// activations retry (invoker/deadletter.go).
+// backoff doubled per attempt up to the maximum, with full jitter, as
+// asynchronous activations retry (invoker/deadletter.go).
 func (r retryPolicy) backoff(n int) time.Duration {
-	d := r.initial
-	for k := 1; k < n && d < r.max; k++ {
-		d *= 2
-	}
-	return r.jitter(min(d, r.max))
-}
-
-func fullJitter(d time.Duration) time.Duration {
-	if d <= 0 {
-		return 0
-	}
-	return time.Duration(rand.Int64N(int64(d) + 1))
+	return r.jitter(backoff.Exponential{Initial: r.initial, Max: r.max}.Ceiling(n))
 }
 
 // validateNATSSource checks what validateNATSSubject does not: batching,
