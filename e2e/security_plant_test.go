@@ -68,8 +68,8 @@ func TestNATSAnswersCannotPlant(t *testing.T) {
 		if err := nc.PublishRequest(get, authSubject, nil); err != nil {
 			t.Fatal(err)
 		}
-		refused.waitFor(t, get)
 		notPlanted(t)
+		refused.waitFor(t, get)
 	})
 
 	t.Run("gateway copies a code chunk into the auth bucket", func(t *testing.T) {
@@ -79,19 +79,22 @@ func TestNATSAnswersCannotPlant(t *testing.T) {
 		if err := nc.Publish(source, forged); err != nil {
 			t.Fatal(err)
 		}
-		for _, get := range []string{
+		gets := []string{
 			"$JS.API.DIRECT.GET." + names.ObjectStream(names.CodeStore) + "." + source,
 			"$JS.API.DIRECT.GET." + names.ObjectStream(names.CodeStore),
-		} {
+		}
+		for _, get := range gets {
 			if err := nc.PublishRequest(get, authSubject, []byte(`{"last_by_subj":"`+source+`"}`)); err != nil {
 				t.Fatal(err)
 			}
-			refused.waitFor(t, get)
 		}
 		notPlanted(t)
+		for _, get := range gets {
+			refused.waitFor(t, get)
+		}
 	})
 
-	t.Run("invoker plants a wrapped answer over a namespace's limits", func(t *testing.T) {
+	t.Run("invoker plants JetStream answers over a namespace's limits", func(t *testing.T) {
 		teamP := lastLine(t, s.adminCLI(t, "namespace", "create", "team-p"))
 		s.putAction(t, teamP, "sleep", "sleep")
 		s.adminCLI(t, "limits", "set", "team-p", "--concurrent", "1")
