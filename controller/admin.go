@@ -73,6 +73,8 @@ type NamespaceInfo struct {
 	Namespace *entity.Namespace      `json:"namespace"`
 	Keys      []KeyInfo              `json:"keys"`
 	Limits    entity.NamespaceLimits `json:"limits"`
+	// Stopped is what deleting the namespace removed (DeleteNamespace only).
+	Stopped Stopped `json:"stopped,omitzero"`
 }
 
 // requireAdmin checks that id is the admin credential and that it is still
@@ -370,6 +372,9 @@ func (c *Controller) DeleteNamespace(ctx context.Context, id Identity, name stri
 			return nil, fmt.Errorf("delete namespace %q: %w", name, err)
 		}
 	}
+	if info.Stopped, err = c.stopUncalled(ctx, name); err != nil {
+		return nil, fmt.Errorf("delete namespace %q: %w", name, err)
+	}
 	key := names.NamespaceKey(name)
 	if err := c.namespaces.Purge(ctx, key); err != nil && !isNotFound(err) {
 		return nil, unavailable(fmt.Sprintf("delete namespace %q", name), err)
@@ -377,7 +382,7 @@ func (c *Controller) DeleteNamespace(ctx context.Context, id Identity, name stri
 	if err := c.adm.limitsKV.Purge(ctx, key); err != nil && !isNotFound(err) {
 		return nil, unavailable(fmt.Sprintf("delete namespace %q limits", name), err)
 	}
-	c.log.Info("namespace deleted", "namespace", name, "keys_revoked", len(keys), "by", id.UUID)
+	c.log.Info("namespace deleted", "namespace", name, "keys_revoked", len(keys), "stopped", info.Stopped, "by", id.UUID)
 	return info, nil
 }
 

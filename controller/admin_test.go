@@ -111,11 +111,37 @@ func TestAdminNamespaceLifecycle(t *testing.T) {
 			t.Errorf("limits after get = %d", *l.ConcurrentInvocations)
 		}
 
+		// What runs without a caller goes with the namespace; actions stay.
+		_, err = b.PutAction(e.ctx, tenant, goAction("tick", code1))
+		must(t, err)
+		_, err = b.PutTrigger(e.ctx, tenant, controller.PutTriggerRequest{Namespace: "_", Name: "every",
+			Source: &entity.TriggerSource{Interval: &entity.IntervalSource{Every: 60000}}})
+		must(t, err)
+		_, err = b.PutRule(e.ctx, tenant, controller.PutRuleRequest{Namespace: "_", Name: "every", Trigger: "every", Action: "tick"})
+		must(t, err)
+		_, err = b.PutRoute(e.ctx, tenant, routeReq("tick", "/tick", "tick", "GET"))
+		must(t, err)
+
 		gone, err := adm.DeleteNamespace(e.ctx, root, "team-a")
 		must(t, err)
-		if len(gone.Keys) != 1 {
+		if len(gone.Keys) != 1 || gone.Stopped != (controller.Stopped{Triggers: 1, Rules: 1, Routes: 1}) {
 			t.Errorf("deleted = %+v", gone)
 		}
+		again, err := adm.CreateNamespace(e.ctx, root, controller.CreateNamespaceRequest{Name: "team-a"})
+		must(t, err)
+		back, err := b.Authenticate(e.ctx, again.Key.Auth)
+		must(t, err)
+		if l, err := b.ListTriggers(e.ctx, back, "_", 0, 0); err != nil || len(l) != 0 {
+			t.Errorf("triggers after the namespace was deleted: %v %v", l, err)
+		}
+		if l, err := b.ListRoutes(e.ctx, back, "_"); err != nil || len(l) != 0 {
+			t.Errorf("routes after the namespace was deleted: %v %v", l, err)
+		}
+		if _, _, err := b.GetAction(e.ctx, back, "_", "tick", false); err != nil {
+			t.Errorf("the action after the namespace was deleted: %v", err)
+		}
+		_, err = adm.DeleteNamespace(e.ctx, root, "team-a")
+		must(t, err)
 		_, err = b.Authenticate(e.ctx, created.Key.Auth)
 		wantErrIs(t, "key of a deleted namespace", err, controller.ErrUnauthenticated)
 		_, err = adm.DeleteNamespace(e.ctx, root, "team-a")
