@@ -176,7 +176,9 @@ func (s *adminServer) DeleteNamespace(ctx context.Context, r *flurryv1.DeleteNam
 	if err != nil {
 		return nil, s.g.grpcError(ctx, method, err)
 	}
-	return &flurryv1.DeleteNamespaceResponse{Namespace: toPBNamespace(info.Namespace), RevokedKeys: toPBKeys(info.Keys)}, nil
+	st := info.Stopped
+	return &flurryv1.DeleteNamespaceResponse{Namespace: toPBNamespace(info.Namespace), RevokedKeys: toPBKeys(info.Keys),
+		Stopped: &flurryv1.StoppedEntities{Triggers: int32(st.Triggers), Rules: int32(st.Rules), Routes: int32(st.Routes), Apps: int32(st.Apps)}}, nil
 }
 
 func (s *adminServer) CreateKey(ctx context.Context, r *flurryv1.CreateKeyRequest) (*flurryv1.CreateKeyResponse, error) {

@@ -734,11 +734,13 @@ func (x *DeleteNamespaceRequest) GetName() string {
 	return ""
 }
 
-// DeleteNamespaceResponse holds what was deleted: policies and revoked keys.
+// DeleteNamespaceResponse holds what was deleted: policies, revoked keys,
+// and what of the namespace would have run without a caller.
 type DeleteNamespaceResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Namespace     *Namespace             `protobuf:"bytes,1,opt,name=namespace,proto3" json:"namespace,omitempty"`
 	RevokedKeys   []*Key                 `protobuf:"bytes,2,rep,name=revoked_keys,json=revokedKeys,proto3" json:"revoked_keys,omitempty"`
+	Stopped       *StoppedEntities       `protobuf:"bytes,3,opt,name=stopped,proto3" json:"stopped,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -787,6 +789,82 @@ func (x *DeleteNamespaceResponse) GetRevokedKeys() []*Key {
 	return nil
 }
 
+func (x *DeleteNamespaceResponse) GetStopped() *StoppedEntities {
+	if x != nil {
+		return x.Stopped
+	}
+	return nil
+}
+
+// StoppedEntities counts what deleting a namespace removed.
+type StoppedEntities struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Triggers      int32                  `protobuf:"varint,1,opt,name=triggers,proto3" json:"triggers,omitempty"`
+	Rules         int32                  `protobuf:"varint,2,opt,name=rules,proto3" json:"rules,omitempty"`
+	Routes        int32                  `protobuf:"varint,3,opt,name=routes,proto3" json:"routes,omitempty"`
+	Apps          int32                  `protobuf:"varint,4,opt,name=apps,proto3" json:"apps,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *StoppedEntities) Reset() {
+	*x = StoppedEntities{}
+	mi := &file_flurry_v1_admin_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *StoppedEntities) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*StoppedEntities) ProtoMessage() {}
+
+func (x *StoppedEntities) ProtoReflect() protoreflect.Message {
+	mi := &file_flurry_v1_admin_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use StoppedEntities.ProtoReflect.Descriptor instead.
+func (*StoppedEntities) Descriptor() ([]byte, []int) {
+	return file_flurry_v1_admin_proto_rawDescGZIP(), []int{14}
+}
+
+func (x *StoppedEntities) GetTriggers() int32 {
+	if x != nil {
+		return x.Triggers
+	}
+	return 0
+}
+
+func (x *StoppedEntities) GetRules() int32 {
+	if x != nil {
+		return x.Rules
+	}
+	return 0
+}
+
+func (x *StoppedEntities) GetRoutes() int32 {
+	if x != nil {
+		return x.Routes
+	}
+	return 0
+}
+
+func (x *StoppedEntities) GetApps() int32 {
+	if x != nil {
+		return x.Apps
+	}
+	return 0
+}
+
 // CreateKeyRequest names the namespace.
 type CreateKeyRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -797,7 +875,7 @@ type CreateKeyRequest struct {
 
 func (x *CreateKeyRequest) Reset() {
 	*x = CreateKeyRequest{}
-	mi := &file_flurry_v1_admin_proto_msgTypes[14]
+	mi := &file_flurry_v1_admin_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -809,7 +887,7 @@ func (x *CreateKeyRequest) String() string {
 func (*CreateKeyRequest) ProtoMessage() {}
 
 func (x *CreateKeyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_flurry_v1_admin_proto_msgTypes[14]
+	mi := &file_flurry_v1_admin_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -822,7 +900,7 @@ func (x *CreateKeyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateKeyRequest.ProtoReflect.Descriptor instead.
 func (*CreateKeyRequest) Descriptor() ([]byte, []int) {
-	return file_flurry_v1_admin_proto_rawDescGZIP(), []int{14}
+	return file_flurry_v1_admin_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *CreateKeyRequest) GetNamespace() string {
@@ -844,7 +922,7 @@ type CreateKeyResponse struct {
 
 func (x *CreateKeyResponse) Reset() {
 	*x = CreateKeyResponse{}
-	mi := &file_flurry_v1_admin_proto_msgTypes[15]
+	mi := &file_flurry_v1_admin_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -856,7 +934,7 @@ func (x *CreateKeyResponse) String() string {
 func (*CreateKeyResponse) ProtoMessage() {}
 
 func (x *CreateKeyResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_flurry_v1_admin_proto_msgTypes[15]
+	mi := &file_flurry_v1_admin_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -869,7 +947,7 @@ func (x *CreateKeyResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateKeyResponse.ProtoReflect.Descriptor instead.
 func (*CreateKeyResponse) Descriptor() ([]byte, []int) {
-	return file_flurry_v1_admin_proto_rawDescGZIP(), []int{15}
+	return file_flurry_v1_admin_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *CreateKeyResponse) GetKey() *Key {
@@ -896,7 +974,7 @@ type ListKeysRequest struct {
 
 func (x *ListKeysRequest) Reset() {
 	*x = ListKeysRequest{}
-	mi := &file_flurry_v1_admin_proto_msgTypes[16]
+	mi := &file_flurry_v1_admin_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -908,7 +986,7 @@ func (x *ListKeysRequest) String() string {
 func (*ListKeysRequest) ProtoMessage() {}
 
 func (x *ListKeysRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_flurry_v1_admin_proto_msgTypes[16]
+	mi := &file_flurry_v1_admin_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -921,7 +999,7 @@ func (x *ListKeysRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListKeysRequest.ProtoReflect.Descriptor instead.
 func (*ListKeysRequest) Descriptor() ([]byte, []int) {
-	return file_flurry_v1_admin_proto_rawDescGZIP(), []int{16}
+	return file_flurry_v1_admin_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *ListKeysRequest) GetNamespace() string {
@@ -941,7 +1019,7 @@ type ListKeysResponse struct {
 
 func (x *ListKeysResponse) Reset() {
 	*x = ListKeysResponse{}
-	mi := &file_flurry_v1_admin_proto_msgTypes[17]
+	mi := &file_flurry_v1_admin_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -953,7 +1031,7 @@ func (x *ListKeysResponse) String() string {
 func (*ListKeysResponse) ProtoMessage() {}
 
 func (x *ListKeysResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_flurry_v1_admin_proto_msgTypes[17]
+	mi := &file_flurry_v1_admin_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -966,7 +1044,7 @@ func (x *ListKeysResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListKeysResponse.ProtoReflect.Descriptor instead.
 func (*ListKeysResponse) Descriptor() ([]byte, []int) {
-	return file_flurry_v1_admin_proto_rawDescGZIP(), []int{17}
+	return file_flurry_v1_admin_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *ListKeysResponse) GetKeys() []*Key {
@@ -987,7 +1065,7 @@ type RevokeKeyRequest struct {
 
 func (x *RevokeKeyRequest) Reset() {
 	*x = RevokeKeyRequest{}
-	mi := &file_flurry_v1_admin_proto_msgTypes[18]
+	mi := &file_flurry_v1_admin_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -999,7 +1077,7 @@ func (x *RevokeKeyRequest) String() string {
 func (*RevokeKeyRequest) ProtoMessage() {}
 
 func (x *RevokeKeyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_flurry_v1_admin_proto_msgTypes[18]
+	mi := &file_flurry_v1_admin_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1012,7 +1090,7 @@ func (x *RevokeKeyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RevokeKeyRequest.ProtoReflect.Descriptor instead.
 func (*RevokeKeyRequest) Descriptor() ([]byte, []int) {
-	return file_flurry_v1_admin_proto_rawDescGZIP(), []int{18}
+	return file_flurry_v1_admin_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *RevokeKeyRequest) GetNamespace() string {
@@ -1039,7 +1117,7 @@ type RevokeKeyResponse struct {
 
 func (x *RevokeKeyResponse) Reset() {
 	*x = RevokeKeyResponse{}
-	mi := &file_flurry_v1_admin_proto_msgTypes[19]
+	mi := &file_flurry_v1_admin_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1051,7 +1129,7 @@ func (x *RevokeKeyResponse) String() string {
 func (*RevokeKeyResponse) ProtoMessage() {}
 
 func (x *RevokeKeyResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_flurry_v1_admin_proto_msgTypes[19]
+	mi := &file_flurry_v1_admin_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1064,7 +1142,7 @@ func (x *RevokeKeyResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RevokeKeyResponse.ProtoReflect.Descriptor instead.
 func (*RevokeKeyResponse) Descriptor() ([]byte, []int) {
-	return file_flurry_v1_admin_proto_rawDescGZIP(), []int{19}
+	return file_flurry_v1_admin_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *RevokeKeyResponse) GetKey() *Key {
@@ -1085,7 +1163,7 @@ type SetLimitsRequest struct {
 
 func (x *SetLimitsRequest) Reset() {
 	*x = SetLimitsRequest{}
-	mi := &file_flurry_v1_admin_proto_msgTypes[20]
+	mi := &file_flurry_v1_admin_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1097,7 +1175,7 @@ func (x *SetLimitsRequest) String() string {
 func (*SetLimitsRequest) ProtoMessage() {}
 
 func (x *SetLimitsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_flurry_v1_admin_proto_msgTypes[20]
+	mi := &file_flurry_v1_admin_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1110,7 +1188,7 @@ func (x *SetLimitsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetLimitsRequest.ProtoReflect.Descriptor instead.
 func (*SetLimitsRequest) Descriptor() ([]byte, []int) {
-	return file_flurry_v1_admin_proto_rawDescGZIP(), []int{20}
+	return file_flurry_v1_admin_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *SetLimitsRequest) GetNamespace() string {
@@ -1137,7 +1215,7 @@ type SetLimitsResponse struct {
 
 func (x *SetLimitsResponse) Reset() {
 	*x = SetLimitsResponse{}
-	mi := &file_flurry_v1_admin_proto_msgTypes[21]
+	mi := &file_flurry_v1_admin_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1149,7 +1227,7 @@ func (x *SetLimitsResponse) String() string {
 func (*SetLimitsResponse) ProtoMessage() {}
 
 func (x *SetLimitsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_flurry_v1_admin_proto_msgTypes[21]
+	mi := &file_flurry_v1_admin_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1162,7 +1240,7 @@ func (x *SetLimitsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetLimitsResponse.ProtoReflect.Descriptor instead.
 func (*SetLimitsResponse) Descriptor() ([]byte, []int) {
-	return file_flurry_v1_admin_proto_rawDescGZIP(), []int{21}
+	return file_flurry_v1_admin_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *SetLimitsResponse) GetLimits() *NamespaceLimits {
@@ -1182,7 +1260,7 @@ type GetLimitsRequest struct {
 
 func (x *GetLimitsRequest) Reset() {
 	*x = GetLimitsRequest{}
-	mi := &file_flurry_v1_admin_proto_msgTypes[22]
+	mi := &file_flurry_v1_admin_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1194,7 +1272,7 @@ func (x *GetLimitsRequest) String() string {
 func (*GetLimitsRequest) ProtoMessage() {}
 
 func (x *GetLimitsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_flurry_v1_admin_proto_msgTypes[22]
+	mi := &file_flurry_v1_admin_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1207,7 +1285,7 @@ func (x *GetLimitsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetLimitsRequest.ProtoReflect.Descriptor instead.
 func (*GetLimitsRequest) Descriptor() ([]byte, []int) {
-	return file_flurry_v1_admin_proto_rawDescGZIP(), []int{22}
+	return file_flurry_v1_admin_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *GetLimitsRequest) GetNamespace() string {
@@ -1227,7 +1305,7 @@ type GetLimitsResponse struct {
 
 func (x *GetLimitsResponse) Reset() {
 	*x = GetLimitsResponse{}
-	mi := &file_flurry_v1_admin_proto_msgTypes[23]
+	mi := &file_flurry_v1_admin_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1239,7 +1317,7 @@ func (x *GetLimitsResponse) String() string {
 func (*GetLimitsResponse) ProtoMessage() {}
 
 func (x *GetLimitsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_flurry_v1_admin_proto_msgTypes[23]
+	mi := &file_flurry_v1_admin_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1252,7 +1330,7 @@ func (x *GetLimitsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetLimitsResponse.ProtoReflect.Descriptor instead.
 func (*GetLimitsResponse) Descriptor() ([]byte, []int) {
-	return file_flurry_v1_admin_proto_rawDescGZIP(), []int{23}
+	return file_flurry_v1_admin_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *GetLimitsResponse) GetLimits() *NamespaceLimits {
@@ -1314,10 +1392,16 @@ const file_flurry_v1_admin_proto_rawDesc = "" +
 	"\x17UpdateNamespaceResponse\x122\n" +
 	"\tnamespace\x18\x01 \x01(\v2\x14.flurry.v1.NamespaceR\tnamespace\",\n" +
 	"\x16DeleteNamespaceRequest\x12\x12\n" +
-	"\x04name\x18\x01 \x01(\tR\x04name\"\x80\x01\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\"\xb6\x01\n" +
 	"\x17DeleteNamespaceResponse\x122\n" +
 	"\tnamespace\x18\x01 \x01(\v2\x14.flurry.v1.NamespaceR\tnamespace\x121\n" +
-	"\frevoked_keys\x18\x02 \x03(\v2\x0e.flurry.v1.KeyR\vrevokedKeys\"0\n" +
+	"\frevoked_keys\x18\x02 \x03(\v2\x0e.flurry.v1.KeyR\vrevokedKeys\x124\n" +
+	"\astopped\x18\x03 \x01(\v2\x1a.flurry.v1.StoppedEntitiesR\astopped\"o\n" +
+	"\x0fStoppedEntities\x12\x1a\n" +
+	"\btriggers\x18\x01 \x01(\x05R\btriggers\x12\x14\n" +
+	"\x05rules\x18\x02 \x01(\x05R\x05rules\x12\x16\n" +
+	"\x06routes\x18\x03 \x01(\x05R\x06routes\x12\x12\n" +
+	"\x04apps\x18\x04 \x01(\x05R\x04apps\"0\n" +
 	"\x10CreateKeyRequest\x12\x1c\n" +
 	"\tnamespace\x18\x01 \x01(\tR\tnamespace\"I\n" +
 	"\x11CreateKeyResponse\x12 \n" +
@@ -1365,7 +1449,7 @@ func file_flurry_v1_admin_proto_rawDescGZIP() []byte {
 	return file_flurry_v1_admin_proto_rawDescData
 }
 
-var file_flurry_v1_admin_proto_msgTypes = make([]protoimpl.MessageInfo, 24)
+var file_flurry_v1_admin_proto_msgTypes = make([]protoimpl.MessageInfo, 25)
 var file_flurry_v1_admin_proto_goTypes = []any{
 	(*Namespace)(nil),               // 0: flurry.v1.Namespace
 	(*Key)(nil),                     // 1: flurry.v1.Key
@@ -1381,16 +1465,17 @@ var file_flurry_v1_admin_proto_goTypes = []any{
 	(*UpdateNamespaceResponse)(nil), // 11: flurry.v1.UpdateNamespaceResponse
 	(*DeleteNamespaceRequest)(nil),  // 12: flurry.v1.DeleteNamespaceRequest
 	(*DeleteNamespaceResponse)(nil), // 13: flurry.v1.DeleteNamespaceResponse
-	(*CreateKeyRequest)(nil),        // 14: flurry.v1.CreateKeyRequest
-	(*CreateKeyResponse)(nil),       // 15: flurry.v1.CreateKeyResponse
-	(*ListKeysRequest)(nil),         // 16: flurry.v1.ListKeysRequest
-	(*ListKeysResponse)(nil),        // 17: flurry.v1.ListKeysResponse
-	(*RevokeKeyRequest)(nil),        // 18: flurry.v1.RevokeKeyRequest
-	(*RevokeKeyResponse)(nil),       // 19: flurry.v1.RevokeKeyResponse
-	(*SetLimitsRequest)(nil),        // 20: flurry.v1.SetLimitsRequest
-	(*SetLimitsResponse)(nil),       // 21: flurry.v1.SetLimitsResponse
-	(*GetLimitsRequest)(nil),        // 22: flurry.v1.GetLimitsRequest
-	(*GetLimitsResponse)(nil),       // 23: flurry.v1.GetLimitsResponse
+	(*StoppedEntities)(nil),         // 14: flurry.v1.StoppedEntities
+	(*CreateKeyRequest)(nil),        // 15: flurry.v1.CreateKeyRequest
+	(*CreateKeyResponse)(nil),       // 16: flurry.v1.CreateKeyResponse
+	(*ListKeysRequest)(nil),         // 17: flurry.v1.ListKeysRequest
+	(*ListKeysResponse)(nil),        // 18: flurry.v1.ListKeysResponse
+	(*RevokeKeyRequest)(nil),        // 19: flurry.v1.RevokeKeyRequest
+	(*RevokeKeyResponse)(nil),       // 20: flurry.v1.RevokeKeyResponse
+	(*SetLimitsRequest)(nil),        // 21: flurry.v1.SetLimitsRequest
+	(*SetLimitsResponse)(nil),       // 22: flurry.v1.SetLimitsResponse
+	(*GetLimitsRequest)(nil),        // 23: flurry.v1.GetLimitsRequest
+	(*GetLimitsResponse)(nil),       // 24: flurry.v1.GetLimitsResponse
 }
 var file_flurry_v1_admin_proto_depIdxs = []int32{
 	0,  // 0: flurry.v1.CreateNamespaceResponse.namespace:type_name -> flurry.v1.Namespace
@@ -1404,37 +1489,38 @@ var file_flurry_v1_admin_proto_depIdxs = []int32{
 	0,  // 8: flurry.v1.UpdateNamespaceResponse.namespace:type_name -> flurry.v1.Namespace
 	0,  // 9: flurry.v1.DeleteNamespaceResponse.namespace:type_name -> flurry.v1.Namespace
 	1,  // 10: flurry.v1.DeleteNamespaceResponse.revoked_keys:type_name -> flurry.v1.Key
-	1,  // 11: flurry.v1.CreateKeyResponse.key:type_name -> flurry.v1.Key
-	1,  // 12: flurry.v1.ListKeysResponse.keys:type_name -> flurry.v1.Key
-	1,  // 13: flurry.v1.RevokeKeyResponse.key:type_name -> flurry.v1.Key
-	2,  // 14: flurry.v1.SetLimitsRequest.limits:type_name -> flurry.v1.NamespaceLimits
-	2,  // 15: flurry.v1.SetLimitsResponse.limits:type_name -> flurry.v1.NamespaceLimits
-	2,  // 16: flurry.v1.GetLimitsResponse.limits:type_name -> flurry.v1.NamespaceLimits
-	4,  // 17: flurry.v1.AdminService.CreateNamespace:input_type -> flurry.v1.CreateNamespaceRequest
-	6,  // 18: flurry.v1.AdminService.ListNamespaces:input_type -> flurry.v1.ListNamespacesRequest
-	8,  // 19: flurry.v1.AdminService.GetNamespace:input_type -> flurry.v1.GetNamespaceRequest
-	10, // 20: flurry.v1.AdminService.UpdateNamespace:input_type -> flurry.v1.UpdateNamespaceRequest
-	12, // 21: flurry.v1.AdminService.DeleteNamespace:input_type -> flurry.v1.DeleteNamespaceRequest
-	14, // 22: flurry.v1.AdminService.CreateKey:input_type -> flurry.v1.CreateKeyRequest
-	16, // 23: flurry.v1.AdminService.ListKeys:input_type -> flurry.v1.ListKeysRequest
-	18, // 24: flurry.v1.AdminService.RevokeKey:input_type -> flurry.v1.RevokeKeyRequest
-	20, // 25: flurry.v1.AdminService.SetLimits:input_type -> flurry.v1.SetLimitsRequest
-	22, // 26: flurry.v1.AdminService.GetLimits:input_type -> flurry.v1.GetLimitsRequest
-	5,  // 27: flurry.v1.AdminService.CreateNamespace:output_type -> flurry.v1.CreateNamespaceResponse
-	7,  // 28: flurry.v1.AdminService.ListNamespaces:output_type -> flurry.v1.ListNamespacesResponse
-	9,  // 29: flurry.v1.AdminService.GetNamespace:output_type -> flurry.v1.GetNamespaceResponse
-	11, // 30: flurry.v1.AdminService.UpdateNamespace:output_type -> flurry.v1.UpdateNamespaceResponse
-	13, // 31: flurry.v1.AdminService.DeleteNamespace:output_type -> flurry.v1.DeleteNamespaceResponse
-	15, // 32: flurry.v1.AdminService.CreateKey:output_type -> flurry.v1.CreateKeyResponse
-	17, // 33: flurry.v1.AdminService.ListKeys:output_type -> flurry.v1.ListKeysResponse
-	19, // 34: flurry.v1.AdminService.RevokeKey:output_type -> flurry.v1.RevokeKeyResponse
-	21, // 35: flurry.v1.AdminService.SetLimits:output_type -> flurry.v1.SetLimitsResponse
-	23, // 36: flurry.v1.AdminService.GetLimits:output_type -> flurry.v1.GetLimitsResponse
-	27, // [27:37] is the sub-list for method output_type
-	17, // [17:27] is the sub-list for method input_type
-	17, // [17:17] is the sub-list for extension type_name
-	17, // [17:17] is the sub-list for extension extendee
-	0,  // [0:17] is the sub-list for field type_name
+	14, // 11: flurry.v1.DeleteNamespaceResponse.stopped:type_name -> flurry.v1.StoppedEntities
+	1,  // 12: flurry.v1.CreateKeyResponse.key:type_name -> flurry.v1.Key
+	1,  // 13: flurry.v1.ListKeysResponse.keys:type_name -> flurry.v1.Key
+	1,  // 14: flurry.v1.RevokeKeyResponse.key:type_name -> flurry.v1.Key
+	2,  // 15: flurry.v1.SetLimitsRequest.limits:type_name -> flurry.v1.NamespaceLimits
+	2,  // 16: flurry.v1.SetLimitsResponse.limits:type_name -> flurry.v1.NamespaceLimits
+	2,  // 17: flurry.v1.GetLimitsResponse.limits:type_name -> flurry.v1.NamespaceLimits
+	4,  // 18: flurry.v1.AdminService.CreateNamespace:input_type -> flurry.v1.CreateNamespaceRequest
+	6,  // 19: flurry.v1.AdminService.ListNamespaces:input_type -> flurry.v1.ListNamespacesRequest
+	8,  // 20: flurry.v1.AdminService.GetNamespace:input_type -> flurry.v1.GetNamespaceRequest
+	10, // 21: flurry.v1.AdminService.UpdateNamespace:input_type -> flurry.v1.UpdateNamespaceRequest
+	12, // 22: flurry.v1.AdminService.DeleteNamespace:input_type -> flurry.v1.DeleteNamespaceRequest
+	15, // 23: flurry.v1.AdminService.CreateKey:input_type -> flurry.v1.CreateKeyRequest
+	17, // 24: flurry.v1.AdminService.ListKeys:input_type -> flurry.v1.ListKeysRequest
+	19, // 25: flurry.v1.AdminService.RevokeKey:input_type -> flurry.v1.RevokeKeyRequest
+	21, // 26: flurry.v1.AdminService.SetLimits:input_type -> flurry.v1.SetLimitsRequest
+	23, // 27: flurry.v1.AdminService.GetLimits:input_type -> flurry.v1.GetLimitsRequest
+	5,  // 28: flurry.v1.AdminService.CreateNamespace:output_type -> flurry.v1.CreateNamespaceResponse
+	7,  // 29: flurry.v1.AdminService.ListNamespaces:output_type -> flurry.v1.ListNamespacesResponse
+	9,  // 30: flurry.v1.AdminService.GetNamespace:output_type -> flurry.v1.GetNamespaceResponse
+	11, // 31: flurry.v1.AdminService.UpdateNamespace:output_type -> flurry.v1.UpdateNamespaceResponse
+	13, // 32: flurry.v1.AdminService.DeleteNamespace:output_type -> flurry.v1.DeleteNamespaceResponse
+	16, // 33: flurry.v1.AdminService.CreateKey:output_type -> flurry.v1.CreateKeyResponse
+	18, // 34: flurry.v1.AdminService.ListKeys:output_type -> flurry.v1.ListKeysResponse
+	20, // 35: flurry.v1.AdminService.RevokeKey:output_type -> flurry.v1.RevokeKeyResponse
+	22, // 36: flurry.v1.AdminService.SetLimits:output_type -> flurry.v1.SetLimitsResponse
+	24, // 37: flurry.v1.AdminService.GetLimits:output_type -> flurry.v1.GetLimitsResponse
+	28, // [28:38] is the sub-list for method output_type
+	18, // [18:28] is the sub-list for method input_type
+	18, // [18:18] is the sub-list for extension type_name
+	18, // [18:18] is the sub-list for extension extendee
+	0,  // [0:18] is the sub-list for field type_name
 }
 
 func init() { file_flurry_v1_admin_proto_init() }
@@ -1450,7 +1536,7 @@ func file_flurry_v1_admin_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_flurry_v1_admin_proto_rawDesc), len(file_flurry_v1_admin_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   24,
+			NumMessages:   25,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
