@@ -18,6 +18,7 @@ import (
 	"github.com/flurryfn/flurry/gateway"
 	"github.com/flurryfn/flurry/internal/broker"
 	"github.com/flurryfn/flurry/internal/entity"
+	"github.com/flurryfn/flurry/internal/provision"
 	"github.com/flurryfn/flurry/invoker"
 )
 
@@ -117,6 +118,7 @@ func runController(ctx context.Context, args []string) error {
 	adminKey := fs.String("admin-key", "", adminAuthFlagUsage)
 	var lf limitFlags
 	lf.register(fs)
+	replicas := replicasFlag(fs)
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -141,7 +143,7 @@ func runController(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	ccfg := controller.Config{GuestAuth: *guestKey, AdminAuth: admin}
+	ccfg := controller.Config{GuestAuth: *guestKey, AdminAuth: admin, Provision: provision.Options{Replicas: *replicas}}
 	if err := lf.apply(&ccfg); err != nil {
 		return err
 	}
@@ -314,6 +316,11 @@ func setKeepAlive(cfg *invoker.Config, policy string, idle time.Duration) error 
 	}
 	cfg.KeepAlivePolicy = name
 	return nil
+}
+
+// replicasFlag registers --replicas of standalone and controller.
+func replicasFlag(fs *flag.FlagSet) *int {
+	return fs.Int("replicas", provision.AutoReplicas, "replicas of every JetStream stream, bucket and object store (0: 3 when NATS has 3 or more JetStream servers, else 1); existing ones are raised to it, never lowered")
 }
 
 // limitFlags are the admission limits of standalone and controller.
