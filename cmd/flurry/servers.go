@@ -9,6 +9,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -319,8 +320,21 @@ func setKeepAlive(cfg *invoker.Config, policy string, idle time.Duration) error 
 }
 
 // replicasFlag registers --replicas of standalone and controller.
+// A count outside JetStream's range is refused before connecting.
 func replicasFlag(fs *flag.FlagSet) *int {
-	return fs.Int("replicas", provision.AutoReplicas, "replicas of every JetStream stream, bucket and object store (0: 3 when NATS has 3 or more JetStream servers, else 1); existing ones are raised to it, never lowered")
+	n := new(int)
+	fs.Func("replicas", "`N` replicas of every JetStream stream, bucket and object store (default 0: 3 when NATS has 3 or more JetStream servers, else 1); existing ones are raised to it, never lowered", func(s string) error {
+		v, err := strconv.Atoi(s)
+		if err != nil {
+			return fmt.Errorf("%q is not a number", s)
+		}
+		if v < 0 || v > provision.MaxReplicas {
+			return fmt.Errorf("%d is outside [0, %d]", v, provision.MaxReplicas)
+		}
+		*n = v
+		return nil
+	})
+	return n
 }
 
 // limitFlags are the admission limits of standalone and controller.
