@@ -53,6 +53,7 @@ func TestClusterNodeLoss(t *testing.T) {
 	if dockerReachable() {
 		rt = "docker"
 	}
+	t.Logf("invoker runtime %s", rt)
 	a := freeAddrs(t, 2)
 	ctlOut := startComponent(t, append([]string{"controller", "--guest-key", guestAuth}, c.natsArgs(broker.RoleController)...)...)
 	// Controllers provision; the others need the assets to exist.
