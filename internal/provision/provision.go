@@ -69,7 +69,7 @@ func (o Options) Validate() error {
 	o = o.WithDefaults()
 	switch {
 	case o.Replicas < 0 || o.Replicas > MaxReplicas:
-		return fmt.Errorf("provision: replicas %d is outside [1, %d] (0 chooses)", o.Replicas, MaxReplicas)
+		return fmt.Errorf("provision: replicas %d is outside [0, %d] (0: auto)", o.Replicas, MaxReplicas)
 	case o.RecordsMaxAge < time.Minute:
 		return fmt.Errorf("provision: records max age %v is under a minute", o.RecordsMaxAge)
 	case o.RecordsMaxBytes < 1<<20:
@@ -143,15 +143,12 @@ func Ensure(ctx context.Context, js jetstream.JetStream, opts Options) error {
 	if err := EnsureTriggers(ctx, js, opts); err != nil {
 		return err
 	}
-	for _, b := range []struct{ name, desc string }{
-		{names.ActionsBucket, "Flurry actions"},
-		{names.AuthBucket, "Flurry API keys (hashed)"},
-		{names.NamespacesBucket, "Flurry namespaces and their policies"},
+	for _, cfg := range []jetstream.KeyValueConfig{
+		{Bucket: names.ActionsBucket, Description: "Flurry actions", History: ActionsHistory},
+		{Bucket: names.AuthBucket, Description: "Flurry API keys (hashed)"},
+		{Bucket: names.NamespacesBucket, Description: "Flurry namespaces and their policies"},
 	} {
-		cfg := jetstream.KeyValueConfig{Bucket: b.name, Description: b.desc, Storage: opts.Storage}
-		if b.name == names.ActionsBucket {
-			cfg.History = ActionsHistory
-		}
+		cfg.Storage = opts.Storage
 		if err := ensureKeyValue(ctx, js, opts, cfg); err != nil {
 			return err
 		}
