@@ -12,6 +12,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 
@@ -197,6 +198,29 @@ func validateExec(ns string, x entity.Exec) error {
 	return nil
 }
 
+// codeReplicaLag bounds how long a replica of the code store may lag the
+// leader that acknowledged a put.
+const codeReplicaLag = time.Second
+
+// codeInfoAfterPut is the code store's info of digest, which a client
+// has just put there. Object store reads are direct gets that any
+// replica answers, and one may not have applied a put its leader has
+// acknowledged yet: "not found" is believed only after codeReplicaLag.
+func (c *Controller) codeInfoAfterPut(ctx context.Context, digest string) (*jetstream.ObjectInfo, error) {
+	deadline := time.Now().Add(codeReplicaLag)
+	for {
+		info, err := c.code.GetInfo(ctx, names.CodeName(digest))
+		if !isNotFound(err) || time.Now().After(deadline) {
+			return info, err
+		}
+		select {
+		case <-ctx.Done():
+			return nil, err
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
 // storeCode puts code into the code store (unless it is there already)
 // and records its digest in x; with no code it checks that a given
 // x.CodeDigest names stored code.
@@ -209,7 +233,7 @@ func (c *Controller) storeCode(ctx context.Context, x *entity.Exec, code []byte)
 		if !hexDigest.MatchString(x.CodeDigest) {
 			return fmt.Errorf("%w: code digest %q is not a hex sha256", ErrInvalid, x.CodeDigest)
 		}
-		info, err := c.code.GetInfo(ctx, names.CodeName(x.CodeDigest))
+		info, err := c.codeInfoAfterPut(ctx, x.CodeDigest)
 		if isNotFound(err) {
 			return fmt.Errorf("%w: code %s is not in the code store", ErrInvalid, x.CodeDigest)
 		}

@@ -81,9 +81,17 @@ func New(ctx context.Context, nc *nats.Conn, cfg Config, log *slog.Logger) (*Con
 	if err != nil {
 		return nil, fmt.Errorf("controller: jetstream: %w", err)
 	}
+	if cfg.Provision.Log == nil {
+		cfg.Provision.Log = log.With("component", "provision")
+	}
+	// Resolved once, so the later Ensure* calls reuse the replica count.
+	if cfg.Provision, err = provision.Resolve(ctx, js, cfg.Provision); err != nil {
+		return nil, fmt.Errorf("controller: %w", err)
+	}
 	if err := provision.Ensure(ctx, js, cfg.Provision); err != nil {
 		return nil, fmt.Errorf("controller: %w", err)
 	}
+	cfg.Provision.Log.Info("JetStream assets ensured", "replicas", cfg.Provision.Replicas)
 	c := &Controller{
 		cfg:     cfg,
 		log:     log.With("component", "controller", "instance", cfg.InstanceID),

@@ -9,6 +9,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -18,6 +19,7 @@ import (
 	"github.com/flurryfn/flurry/gateway"
 	"github.com/flurryfn/flurry/internal/broker"
 	"github.com/flurryfn/flurry/internal/entity"
+	"github.com/flurryfn/flurry/internal/provision"
 	"github.com/flurryfn/flurry/invoker"
 )
 
@@ -117,6 +119,7 @@ func runController(ctx context.Context, args []string) error {
 	adminKey := fs.String("admin-key", "", adminAuthFlagUsage)
 	var lf limitFlags
 	lf.register(fs)
+	replicas := replicasFlag(fs)
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -141,7 +144,7 @@ func runController(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	ccfg := controller.Config{GuestAuth: *guestKey, AdminAuth: admin}
+	ccfg := controller.Config{GuestAuth: *guestKey, AdminAuth: admin, Provision: provision.Options{Replicas: *replicas}}
 	if err := lf.apply(&ccfg); err != nil {
 		return err
 	}
@@ -314,6 +317,24 @@ func setKeepAlive(cfg *invoker.Config, policy string, idle time.Duration) error 
 	}
 	cfg.KeepAlivePolicy = name
 	return nil
+}
+
+// replicasFlag registers --replicas of standalone and controller.
+// A count outside JetStream's range is refused before connecting.
+func replicasFlag(fs *flag.FlagSet) *int {
+	n := new(int)
+	fs.Func("replicas", "`N` replicas of every JetStream stream, bucket and object store (default 0: 3 when NATS has 3 or more JetStream servers, else 1); existing ones are raised to it, never lowered", func(s string) error {
+		v, err := strconv.Atoi(s)
+		if err != nil {
+			return fmt.Errorf("%q is not a number", s)
+		}
+		if v < 0 || v > provision.MaxReplicas {
+			return fmt.Errorf("%d is outside [0, %d]", v, provision.MaxReplicas)
+		}
+		*n = v
+		return nil
+	})
+	return n
 }
 
 // limitFlags are the admission limits of standalone and controller.

@@ -13,6 +13,7 @@ import (
 	"github.com/flurryfn/flurry/controller"
 	"github.com/flurryfn/flurry/internal/broker"
 	"github.com/flurryfn/flurry/internal/entity"
+	"github.com/flurryfn/flurry/internal/provision"
 	"github.com/flurryfn/flurry/invoker"
 )
 
@@ -52,13 +53,14 @@ func runStandalone(ctx context.Context, args []string) error {
 	gf.register(fs)
 	var cf containFlags
 	cf.register(fs)
+	replicas := replicasFlag(fs)
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if err := cf.validate(); err != nil {
 		return err
 	}
-	var ccfg controller.Config
+	ccfg := controller.Config{Provision: provision.Options{Replicas: *replicas}}
 	if err := lf.apply(&ccfg); err != nil {
 		return err
 	}

@@ -42,6 +42,11 @@ type Config struct {
 	// Log receives the server's errors: refused logins and permission
 	// violations. Default: discarded.
 	Log *slog.Logger
+	// ServerName names the server; the servers of a cluster need
+	// distinct names. Default "flurry".
+	ServerName string
+	// Cluster, when set, joins the server to a NATS cluster.
+	Cluster *Cluster
 }
 
 // Validate checks the configuration.
@@ -66,6 +71,12 @@ func (c *Config) Validate() error {
 	if (c.TLSCert == "") != (c.TLSKey == "") {
 		return errors.New("broker: TLS needs both a certificate and a key")
 	}
+	if c.ServerName == "" {
+		c.ServerName = "flurry"
+	}
+	if c.Cluster != nil {
+		return c.Cluster.validate()
+	}
 	return nil
 }
 
@@ -84,7 +95,7 @@ func Start(cfg Config) (*Broker, error) {
 	host, portStr, _ := net.SplitHostPort(cfg.Listen)
 	port, _ := strconv.Atoi(portStr)
 	opts := &server.Options{
-		ServerName:         "flurry",
+		ServerName:         cfg.ServerName,
 		Host:               host,
 		Port:               port,
 		JetStream:          true,
@@ -96,6 +107,11 @@ func Start(cfg Config) (*Broker, error) {
 		MaxConn:            cfg.MaxConns,
 		NoSigs:             true,
 		NoLog:              true,
+	}
+	if cfg.Cluster != nil {
+		if err := cfg.Cluster.apply(opts); err != nil {
+			return nil, err
+		}
 	}
 	pubs, err := ensureCreds(cfg.CredsDir)
 	if err != nil {

@@ -8,5 +8,6 @@
 // on first start and kept in Config.CredsDir (creds.go), and TLS when the
 // configuration names a certificate. It never runs without credentials.
 // AuthorizationConfig (config.go) gives an operator's own NATS the same
-// users and permissions.
+// users and permissions. Config.Cluster joins the server to a cluster
+// (cluster.go), for tests that need replicated JetStream in-process.
 package broker

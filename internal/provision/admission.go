@@ -2,7 +2,6 @@ package provision
 
 import (
 	"context"
-	"fmt"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -19,24 +18,20 @@ const AdmissionMaxAge = 2 * time.Minute
 // (kept like entities) and the controllers' shared admission state, which
 // lives in memory: it is rebuilt from live controllers within a lease
 // period, and losing it with the servers costs at most one extra minute's
-// rate allowance.
+// rate allowance. Memory streams replicate like file streams, so with
+// replicas it survives the loss of one server.
 func ensureAdmission(ctx context.Context, js jetstream.JetStream, opts Options) error {
-	if _, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+	if err := ensureKeyValue(ctx, js, opts, jetstream.KeyValueConfig{
 		Bucket:      names.LimitsBucket,
 		Description: "Flurry per-namespace limit overrides",
 		Storage:     opts.Storage,
-		Replicas:    opts.Replicas,
 	}); err != nil {
-		return fmt.Errorf("provision: kv %s: %w", names.LimitsBucket, err)
+		return err
 	}
-	if _, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+	return ensureKeyValue(ctx, js, opts, jetstream.KeyValueConfig{
 		Bucket:      names.AdmissionBucket,
 		Description: "Flurry admission state: concurrency leases and per-minute tokens",
 		TTL:         AdmissionMaxAge,
 		Storage:     jetstream.MemoryStorage,
-		Replicas:    opts.Replicas,
-	}); err != nil {
-		return fmt.Errorf("provision: kv %s: %w", names.AdmissionBucket, err)
-	}
-	return nil
+	})
 }

@@ -2,7 +2,6 @@ package provision
 
 import (
 	"context"
-	"fmt"
 
 	"github.com/nats-io/nats.go/jetstream"
 
@@ -14,14 +13,10 @@ const AppsHistory = 5
 
 // ensureApps creates the KV bucket of web apps (ADR 010).
 func ensureApps(ctx context.Context, js jetstream.JetStream, opts Options) error {
-	if _, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+	return ensureKeyValue(ctx, js, opts, jetstream.KeyValueConfig{
 		Bucket:      names.AppsBucket,
 		Description: "Flurry web apps: code revision and route table, one entry per app",
 		History:     AppsHistory,
 		Storage:     opts.Storage,
-		Replicas:    opts.Replicas,
-	}); err != nil {
-		return fmt.Errorf("provision: kv %s: %w", names.AppsBucket, err)
-	}
-	return nil
+	})
 }

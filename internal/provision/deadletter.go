@@ -2,7 +2,6 @@ package provision
 
 import (
 	"context"
-	"fmt"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -40,8 +39,6 @@ func DeadLettersStreamConfig(o Options) jetstream.StreamConfig {
 
 // ensureDeadLetters creates or updates the dead-letter stream.
 func ensureDeadLetters(ctx context.Context, js jetstream.JetStream, o Options) error {
-	if _, err := js.CreateOrUpdateStream(ctx, DeadLettersStreamConfig(o)); err != nil {
-		return fmt.Errorf("provision: stream %s: %w", names.DeadLettersStream, err)
-	}
-	return nil
+	_, err := ensureStream(ctx, js, o, DeadLettersStreamConfig(o))
+	return err
 }

@@ -1,10 +1,12 @@
 // Package provision creates the JetStream assets Flurry runs on: the
-// activations work queue and its invoker consumer, the activation records
+// activations work queue and its invoker consumers, the activation records
 // stream, the entity KV buckets and the code object store (all named in
 // internal/names).
 //
-// Ensure is idempotent and is called by every controller and invoker at
-// start, so any component may come up first. This package only declares
-// configuration; it never reads or writes messages, and it must not
-// delete anything.
+// Ensure is idempotent and is called by every controller at start, so
+// several may come up at once. Resolve decides the replica count against
+// the cluster (replicas.go, ADR 023); Ensure raises an asset's replicas to
+// it and never lowers one, logging each raise. This package only declares
+// configuration; it never reads or writes messages, and it deletes nothing
+// but its own probe stream and the shared consumer of ADR 001.
 package provision

@@ -68,8 +68,8 @@ func StartedStreamConfig(o Options) jetstream.StreamConfig {
 // consumer of ADR 001 is deleted first where an old data dir has it; its
 // unacked activations become available to the partition consumers.
 func ensurePlacement(ctx context.Context, js jetstream.JetStream, o Options) error {
-	if _, err := js.CreateOrUpdateStream(ctx, StartedStreamConfig(o)); err != nil {
-		return fmt.Errorf("provision: stream %s: %w", names.StartedStream, err)
+	if _, err := ensureStream(ctx, js, o, StartedStreamConfig(o)); err != nil {
+		return err
 	}
 	err := js.DeleteConsumer(ctx, names.ActivationsStream, names.InvokerConsumer)
 	if err != nil && !errors.Is(err, jetstream.ErrConsumerNotFound) {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -13,7 +14,6 @@ import (
 
 // Defaults of Options.
 const (
-	DefaultReplicas           = 1
 	DefaultRecordsMaxAge      = 7 * 24 * time.Hour
 	DefaultRecordsMaxBytes    = 1 << 30
 	DefaultActivationsMaxMsgs = 100000
@@ -26,8 +26,10 @@ const (
 
 // Options size the JetStream assets. Zero fields take the defaults.
 type Options struct {
-	// Replicas of every stream, bucket and store (1 on a single server,
-	// 3 in a cluster). Default 1.
+	// Replicas of every stream, bucket and store. AutoReplicas (zero)
+	// is ClusterReplicas on a cluster of at least as many JetStream
+	// servers, else 1 (Resolve). Ensure raises assets below it and keeps
+	// those an operator raised above it.
 	Replicas int
 	// RecordsMaxAge is how long activation records are kept. Default 7 days.
 	RecordsMaxAge time.Duration
@@ -40,13 +42,16 @@ type Options struct {
 	ActivationsMaxMsgs int64
 	// Storage of all assets. Default (zero) is file storage.
 	Storage jetstream.StorageType
+	// Log receives one line per asset whose replicas Ensure raised.
+	// Default: discarded.
+	Log *slog.Logger
+
+	// resolved is set by Resolve: Replicas is decided and checked.
+	resolved bool
 }
 
 // WithDefaults returns o with zero fields set to the defaults.
 func (o Options) WithDefaults() Options {
-	if o.Replicas == 0 {
-		o.Replicas = DefaultReplicas
-	}
 	if o.RecordsMaxAge == 0 {
 		o.RecordsMaxAge = DefaultRecordsMaxAge
 	}
@@ -63,8 +68,8 @@ func (o Options) WithDefaults() Options {
 func (o Options) Validate() error {
 	o = o.WithDefaults()
 	switch {
-	case o.Replicas < 1 || o.Replicas > 5:
-		return fmt.Errorf("provision: replicas %d is outside [1, 5]", o.Replicas)
+	case o.Replicas < 0 || o.Replicas > MaxReplicas:
+		return fmt.Errorf("provision: replicas %d is outside [0, %d] (0: auto)", o.Replicas, MaxReplicas)
 	case o.RecordsMaxAge < time.Minute:
 		return fmt.Errorf("provision: records max age %v is under a minute", o.RecordsMaxAge)
 	case o.RecordsMaxBytes < 1<<20:
@@ -135,17 +140,18 @@ func CodeStoreConfig(o Options) jetstream.StreamConfig {
 }
 
 // Ensure creates or updates every JetStream asset Flurry needs. It is
-// idempotent and safe to call concurrently from several processes.
+// idempotent and safe to call concurrently from several processes. It
+// never lowers an asset's replicas (Options.Replicas).
 func Ensure(ctx context.Context, js jetstream.JetStream, opts Options) error {
-	if err := opts.Validate(); err != nil {
+	opts, err := Resolve(ctx, js, opts.WithDefaults())
+	if err != nil {
 		return err
 	}
-	opts = opts.WithDefaults()
-	if _, err := js.CreateOrUpdateStream(ctx, ActivationsStreamConfig(opts)); err != nil {
-		return fmt.Errorf("provision: stream %s: %w", names.ActivationsStream, err)
+	if _, err := ensureStream(ctx, js, opts, ActivationsStreamConfig(opts)); err != nil {
+		return err
 	}
-	if _, err := js.CreateOrUpdateStream(ctx, RecordsStreamConfig(opts)); err != nil {
-		return fmt.Errorf("provision: stream %s: %w", names.RecordsStream, err)
+	if _, err := ensureStream(ctx, js, opts, RecordsStreamConfig(opts)); err != nil {
+		return err
 	}
 	if err := ensureDeadLetters(ctx, js, opts); err != nil {
 		return err
@@ -156,33 +162,18 @@ func Ensure(ctx context.Context, js jetstream.JetStream, opts Options) error {
 	if err := EnsureTriggers(ctx, js, opts); err != nil {
 		return err
 	}
-	if _, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
-		Bucket:      names.ActionsBucket,
-		Description: "Flurry actions",
-		History:     ActionsHistory,
-		Storage:     opts.Storage,
-		Replicas:    opts.Replicas,
-	}); err != nil {
-		return fmt.Errorf("provision: kv %s: %w", names.ActionsBucket, err)
+	for _, cfg := range []jetstream.KeyValueConfig{
+		{Bucket: names.ActionsBucket, Description: "Flurry actions", History: ActionsHistory},
+		{Bucket: names.AuthBucket, Description: "Flurry API keys (hashed)"},
+		{Bucket: names.NamespacesBucket, Description: "Flurry namespaces and their policies"},
+	} {
+		cfg.Storage = opts.Storage
+		if err := ensureKeyValue(ctx, js, opts, cfg); err != nil {
+			return err
+		}
 	}
-	if _, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
-		Bucket:      names.AuthBucket,
-		Description: "Flurry API keys (hashed)",
-		Storage:     opts.Storage,
-		Replicas:    opts.Replicas,
-	}); err != nil {
-		return fmt.Errorf("provision: kv %s: %w", names.AuthBucket, err)
-	}
-	if _, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
-		Bucket:      names.NamespacesBucket,
-		Description: "Flurry namespaces and their policies",
-		Storage:     opts.Storage,
-		Replicas:    opts.Replicas,
-	}); err != nil {
-		return fmt.Errorf("provision: kv %s: %w", names.NamespacesBucket, err)
-	}
-	if _, err := js.CreateOrUpdateStream(ctx, CodeStoreConfig(opts)); err != nil {
-		return fmt.Errorf("provision: object store %s: %w", names.CodeStore, err)
+	if _, err := ensureStream(ctx, js, opts, CodeStoreConfig(opts)); err != nil {
+		return err
 	}
 	if err := ensureRoutes(ctx, js, opts); err != nil {
 		return err

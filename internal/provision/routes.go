@@ -2,7 +2,6 @@ package provision
 
 import (
 	"context"
-	"fmt"
 
 	"github.com/nats-io/nats.go/jetstream"
 
@@ -15,14 +14,10 @@ const RoutesHistory = 5
 
 // ensureRoutes creates the KV bucket of HTTP routes (ADR 009).
 func ensureRoutes(ctx context.Context, js jetstream.JetStream, opts Options) error {
-	if _, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+	return ensureKeyValue(ctx, js, opts, jetstream.KeyValueConfig{
 		Bucket:      names.RoutesBucket,
 		Description: "Flurry HTTP routes, one route table per namespace",
 		History:     RoutesHistory,
 		Storage:     opts.Storage,
-		Replicas:    opts.Replicas,
-	}); err != nil {
-		return fmt.Errorf("provision: kv %s: %w", names.RoutesBucket, err)
-	}
-	return nil
+	})
 }

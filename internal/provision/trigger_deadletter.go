@@ -2,7 +2,6 @@ package provision
 
 import (
 	"context"
-	"fmt"
 
 	"github.com/nats-io/nats.go/jetstream"
 
@@ -35,11 +34,10 @@ func TriggerDeadLettersStreamConfig(o Options) jetstream.StreamConfig {
 // EnsureTriggerDeadLetters creates or updates the trigger dead-letter
 // stream. Controllers call it when they start their message sources.
 func EnsureTriggerDeadLetters(ctx context.Context, js jetstream.JetStream, opts Options) error {
-	if err := opts.Validate(); err != nil {
+	opts, err := Resolve(ctx, js, opts.WithDefaults())
+	if err != nil {
 		return err
 	}
-	if _, err := js.CreateOrUpdateStream(ctx, TriggerDeadLettersStreamConfig(opts)); err != nil {
-		return fmt.Errorf("provision: stream %s: %w", names.TriggerDeadLettersStream, err)
-	}
-	return nil
+	_, err = ensureStream(ctx, js, opts, TriggerDeadLettersStreamConfig(opts))
+	return err
 }

@@ -56,27 +56,26 @@ func TicksConsumerConfig() jetstream.ConsumerConfig {
 // EnsureTriggers creates or updates the triggers and rules buckets, the
 // timers bucket and the ticks stream with its consumer.
 func EnsureTriggers(ctx context.Context, js jetstream.JetStream, opts Options) error {
-	if err := opts.Validate(); err != nil {
+	opts, err := Resolve(ctx, js, opts.WithDefaults())
+	if err != nil {
 		return err
 	}
-	opts = opts.WithDefaults()
 	for _, b := range []struct{ name, desc string }{
 		{names.TriggersBucket, "Flurry triggers"},
 		{names.RulesBucket, "Flurry rules"},
 		{names.TimersBucket, "Flurry timer state: last fired tick per trigger"},
 	} {
-		if _, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+		if err := ensureKeyValue(ctx, js, opts, jetstream.KeyValueConfig{
 			Bucket:      b.name,
 			Description: b.desc,
 			Storage:     opts.Storage,
-			Replicas:    opts.Replicas,
 		}); err != nil {
-			return fmt.Errorf("provision: kv %s: %w", b.name, err)
+			return err
 		}
 	}
-	s, err := js.CreateOrUpdateStream(ctx, TicksStreamConfig(opts))
+	s, err := ensureStream(ctx, js, opts, TicksStreamConfig(opts))
 	if err != nil {
-		return fmt.Errorf("provision: stream %s: %w", names.TicksStream, err)
+		return err
 	}
 	if _, err := s.CreateOrUpdateConsumer(ctx, TicksConsumerConfig()); err != nil {
 		return fmt.Errorf("provision: consumer %s: %w", names.TicksConsumer, err)
