@@ -59,11 +59,12 @@ func startInvoker(t *testing.T, s *system, id, workDir string) (*exec.Cmd, *test
 // not begun run elsewhere; those it had begun get an internal-error
 // record (the sleep action allows no retries).
 //
-// The survivor then runs all 16 actions in its default 2,048 MB, which
-// holds them only if it gives up its stem cell and evicts nothing its
-// actions still call (ADR 011, 2026-12-05 amendments).
+// The survivor then runs all 16 actions in 2,048 MB (set: the default
+// is sized from the host), which holds them only if it gives up its stem
+// cell and evicts nothing its actions still call (ADR 011, 2026-12-05
+// amendments; ADR 024).
 func TestInvokerKilledLosesNothing(t *testing.T) {
-	s := startSystem(t, "")
+	s := startSystem(t, "", "--memory", "2048")
 	workDir := t.TempDir()
 	victim, out := startInvoker(t, s, "victim", workDir)
 	killed := false

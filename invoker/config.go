@@ -14,6 +14,8 @@ import (
 
 // Defaults of Config.
 const (
+	// DefaultMemoryMB is the memory budget when the host's memory is
+	// unknown; otherwise the budget is sized from it (Host.MemoryBudgetMB).
 	DefaultMemoryMB        = 2048
 	DefaultPrewarmMemoryMB = 256
 	DefaultIdleTimeout     = 10 * time.Minute
@@ -47,7 +49,8 @@ type Config struct {
 	// (default hostname-<random>). It must be stable across restarts for
 	// leftover containers to be found.
 	ID string
-	// MemoryMB is the container memory budget of this node (default 2048).
+	// MemoryMB is the container memory budget of this node (default:
+	// sized from the host's or cgroup's memory, Host.MemoryBudgetMB).
 	MemoryMB int64
 	// Images maps a runtime kind to its image ("go" → "flurry/runtime-go:abc").
 	// Blackbox actions bring their own image.
@@ -72,7 +75,8 @@ type Config struct {
 	// policy, else 1 min; Stems.Fixed keeps exactly the Prewarm counts).
 	Stems pool.StemConfig
 	// MaxConcurrent is the number of activations run at once: the slots
-	// the invoker pulls for (default MemoryMB/256, at least 4).
+	// the invoker pulls for (default MemoryMB/256, at least 4, at most 32
+	// per CPU of the host, Host.Slots).
 	MaxConcurrent int
 	// AckProgress is how often a running activation's message is
 	// progress-acked (default 2 s); keep it well under the consumers'
@@ -130,7 +134,7 @@ func (c Config) WithDefaults() Config {
 		c.ID = idUnsafe.ReplaceAllString(host, "-") + "-" + hex.EncodeToString(b[:])
 	}
 	if c.MemoryMB == 0 {
-		c.MemoryMB = DefaultMemoryMB
+		c.MemoryMB = DetectHost().MemoryBudgetMB()
 	}
 	if c.PrewarmMemoryMB == 0 {
 		c.PrewarmMemoryMB = DefaultPrewarmMemoryMB
@@ -148,7 +152,7 @@ func (c Config) WithDefaults() Config {
 		c.KeepAlive = pool.FixedKeepAlive(c.IdleTimeout)
 	}
 	if c.MaxConcurrent == 0 {
-		c.MaxConcurrent = max(int(c.MemoryMB/slotMemoryMB), minSlots)
+		c.MaxConcurrent = DetectHost().Slots(c.MemoryMB)
 	}
 	if c.AckProgress == 0 {
 		c.AckProgress = DefaultAckProgress

@@ -24,7 +24,10 @@
 // end in the dead-letter stream, and destinations receive final records.
 // It publishes its load and pool counters every second. It follows each
 // namespace's network policy (netpolicy.go, a watch of the namespaces
-// bucket) and asks the pool for containers of that policy.
+// bucket) and asks the pool for containers of that policy. Its memory
+// budget and slots default to figures sized from the host: the cgroup's
+// or machine's memory less a reserve, and its CPUs (hostmem.go, ADR 024);
+// hostcpu.go also follows how busy those CPUs are (ADR 013).
 //
 // The main type is Invoker (New, Run). A failing action is a record with a
 // status, never a Go error; errors mean the platform failed.

@@ -168,8 +168,8 @@ func runInvoker(ctx context.Context, args []string) error {
 	var sf serverFlags
 	sf.register(fs)
 	id := fs.String("id", "", "invoker id (default: kept in --work-dir, made from the host name and a random suffix on first start; one invoker per work dir)")
-	memory := fs.Int64("memory", 2048, "memory budget for containers, MiB")
-	slots := fs.Int("slots", 0, "activations the invoker runs at once (default memory/256, at least 4); raise it for actions smaller than 256 MB")
+	memory := fs.Int64("memory", 0, memoryUsage)
+	slots := fs.Int("slots", 0, slotsUsage)
 	prewarm := fs.Int("prewarm", -1, "prewarmed stem cells of the go kind (default 1; 0 turns prewarming off)")
 	keepAlive := fs.String("keepalive", invoker.KeepAliveFixed, "keep-alive and prewarm policy: fixed (--idle-timeout) or histogram[:BIN] (learned per action, docs/adr/006; BIN is the histogram bin, default 1m: histogram:1s for a 60x compressed replay)")
 	idleTimeout := fs.Duration("idle-timeout", invoker.DefaultIdleTimeout, "how long an idle warm container is kept (fixed policy; the histogram policy's fallback)")
@@ -233,11 +233,33 @@ func runInvoker(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
+	logSizing(log, cfg, *memory, *slots)
 	log.Info("invoker running", "id", cfg.ID, "runtime", rt.Name(), "memoryMB", cfg.MemoryMB)
 	if c, ok := rt.(interface{ Containment() string }); ok {
 		log.Info("containers contained", "how", c.Containment())
 	}
 	return natsClosedErr(ctx, inv.Run(ctx))
+}
+
+// Help of the invoker's --memory and --slots (invoker and standalone).
+const (
+	memoryUsage = "memory budget for containers, MiB (0: sized from the host, its or its cgroup's memory less a quarter, at least 1 GiB, kept for Flurry, the engine and the OS)"
+	slotsUsage  = "activations the invoker runs at once (0: memory/256, at least 4, at most 32 per CPU); raise it for actions smaller than 256 MB"
+)
+
+// logSizing says what the invoker's budget and slots are and where they
+// came from: a flag (non-zero) or the host.
+func logSizing(log *slog.Logger, cfg invoker.Config, memoryFlag int64, slotsFlag int) {
+	h := invoker.DetectHost()
+	from := func(flag bool) string {
+		if flag {
+			return "flag"
+		}
+		return "host"
+	}
+	log.Info("invoker sized", "memoryMB", cfg.MemoryMB, "memoryFrom", from(memoryFlag != 0),
+		"slots", cfg.MaxConcurrent, "slotsFrom", from(slotsFlag != 0),
+		"hostMemoryMB", h.MemoryBytes>>20, "hostMemorySource", h.MemorySource, "hostCPUs", h.CPUs)
 }
 
 func runGateway(ctx context.Context, args []string) error {

@@ -40,8 +40,8 @@ func runStandalone(ctx context.Context, args []string) error {
 	adminKey := fs.String("admin-key", "", adminAuthFlagUsage+" (default: kept in the data dir as admin.auth, generated on first start)")
 	rtFlag := fs.String("runtime", string(runtimeAuto), "container runtime: auto (Docker when reachable), docker or process")
 	addrFlag := fs.String("container-addr", string(containerAddrUnix), containerAddrUsage)
-	memory := fs.Int64("memory", 2048, "invoker memory budget for containers, MiB")
-	slots := fs.Int("slots", 0, "activations the invoker runs at once (default memory/256, at least 4); raise it for actions smaller than 256 MB")
+	memory := fs.Int64("memory", 0, "invoker "+memoryUsage)
+	slots := fs.Int("slots", 0, slotsUsage)
 	prewarm := fs.Int("prewarm", -1, "prewarmed stem cells of the go kind (default 1; 0 turns prewarming off)")
 	keepAlive := fs.String("keepalive", invoker.KeepAliveFixed, "keep-alive and prewarm policy: fixed (--idle-timeout) or histogram[:BIN] (learned per action, docs/adr/006; BIN is the histogram bin, default 1m: histogram:1s for a 60x compressed replay)")
 	idleTimeout := fs.Duration("idle-timeout", invoker.DefaultIdleTimeout, "how long an idle warm container is kept (fixed policy; the histogram policy's fallback)")
@@ -153,6 +153,7 @@ func runStandalone(ctx context.Context, args []string) error {
 	if err := icfg.Validate(); err != nil {
 		return err
 	}
+	logSizing(log, icfg, *memory, *slots)
 	inv, err := invoker.New(invNC, rt, icfg, log)
 	if err != nil {
 		return err

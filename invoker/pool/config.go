@@ -47,6 +47,13 @@ type Config struct {
 	// more container is started in the background from free memory
 	// (ADR 012). Default DefaultQueueWait; negative turns queueing off.
 	QueueWait time.Duration
+	// PressureWait bounds how long an activation waits for its action's
+	// own containers (busy, starting or initializing) when memory is
+	// short, that is when a start would evict a warm container another
+	// action still calls (docs/adr/024-memory-pressure.md). Within it
+	// the wait lasts twice as long as a start is taking lately. Default
+	// DefaultPressureWait; negative turns the pressure rule off.
+	PressureWait time.Duration
 	// Contended reports whether the host's CPUs are saturated (nil:
 	// never). Then run times are inflated by waiting for CPU, which more
 	// containers cannot shorten, so the scale-out rule measures load by
@@ -62,6 +69,11 @@ type Config struct {
 // DefaultQueueWait is Config.QueueWait's default: well under a Docker
 // cold start (≈ 300 ms on an idle machine, seconds on a busy one).
 const DefaultQueueWait = 50 * time.Millisecond
+
+// DefaultPressureWait is Config.PressureWait's default: longer than a
+// Docker start in a start storm on a busy host (4–7 s), short enough
+// that a call of an action that stays slow falls back to its own start.
+const DefaultPressureWait = 10 * time.Second
 
 // DefaultIdleTimeout is the idle expiry of the default KeepAlive.
 const DefaultIdleTimeout = 10 * time.Minute
@@ -81,6 +93,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.QueueWait == 0 {
 		c.QueueWait = DefaultQueueWait
+	}
+	if c.PressureWait == 0 {
+		c.PressureWait = DefaultPressureWait
 	}
 	if c.FreezeGrace == 0 {
 		c.FreezeGrace = DefaultFreezeGrace

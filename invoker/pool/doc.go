@@ -3,7 +3,10 @@
 // memory) sized to recent demand, the node's memory budget with eviction
 // of idle containers (stale ones first, then stem cells, then those still
 // in use between calls), the keep-alive and prewarm policy, and
-// removal of containers a previous run left behind.
+// removal of containers a previous run left behind. While memory is short
+// (a start would evict a container its action still calls), an
+// activation whose action has containers busy or starting waits for them,
+// for a bounded time, rather than evicting (ADR 011, ADR 024).
 //
 // The main type is Pool. Acquire hands out a container (warm, prewarm or
 // cold), Initialized marks it ready for reuse after /init, Release returns

@@ -392,6 +392,8 @@ func (p *Pool[T]) leaveLocked(key string) {
 
 func (p *Pool[T]) acquire(ctx context.Context, req Request) (*Container[T], Start, error) {
 	var queueUntil time.Time // set when the first wait for a busy container begins
+	var arrived time.Time    // when this Acquire first looked
+	pressed := false         // memory was found short (see shortLocked)
 	for {
 		p.mu.Lock()
 		if p.closed {
@@ -399,6 +401,9 @@ func (p *Pool[T]) acquire(ctx context.Context, req Request) (*Container[T], Star
 			return nil, "", ErrClosed
 		}
 		now := p.now()
+		if arrived.IsZero() {
+			arrived = now
+		}
 		if c := p.warmLocked(req); c != nil {
 			c.active++
 			c.lastUsed = now
@@ -414,16 +419,29 @@ func (p *Pool[T]) acquire(ctx context.Context, req Request) (*Container[T], Star
 			}
 			return c, StartWarm, nil
 		}
-		if queueUntil.IsZero() || p.startUnderWayLocked(req.Key) {
+		short := p.shortLocked(req, now)
+		if queueUntil.IsZero() || p.startUnderWayLocked(req.Key, short) || (short && !pressed) {
 			// Waiting beats starting while it is expected to be shorter
 			// than a start: at least QueueWait, and as long as starts
 			// have been taking lately (seconds on a loaded engine).
 			// While the runtime is still starting a container of the
 			// key, the wait goes on as long as that start does: one made
 			// now would not be ready sooner.
-			queueUntil = later(queueUntil, now.Add(max(p.cfg.QueueWait, p.avgStart)))
+			wait := max(p.cfg.QueueWait, p.avgStart)
+			until := now.Add(wait)
+			if short {
+				// A start now would also evict a container another
+				// action still calls, whose next call then pays a start:
+				// two starts against one wait, bounded by PressureWait.
+				until = now.Add(2 * wait)
+				if bound := arrived.Add(p.cfg.PressureWait); until.After(bound) {
+					until = bound
+				}
+			}
+			queueUntil = later(queueUntil, until)
 		}
-		if ok, slots := p.queueLocked(req, now, queueUntil); ok {
+		pressed = pressed || short
+		if ok, slots := p.queueLocked(req, now, queueUntil, short); ok {
 			if err := p.awaitWarm(ctx, req, slots, queueUntil.Sub(now)); err != nil {
 				return nil, "", err
 			}
@@ -526,7 +544,12 @@ func (p *Pool[T]) warmLocked(req Request) *Container[T] {
 // burst of calls for a new action started a container for each call that
 // came while the first one started; where starts took seconds (busy
 // fuse-overlayfs engine, 4–7 s) that was 3–5 containers per action.
-func (p *Pool[T]) queueLocked(req Request, now, until time.Time) (ok bool, slots int) {
+//
+// When memory is short (short), a start would evict a container another
+// action still calls: then the Acquire also waits for a container of its
+// action that is starting or initializing although the action's runs
+// are known, and the caller's deadline is the longer pressure one.
+func (p *Pool[T]) queueLocked(req Request, now, until time.Time, short bool) (ok bool, slots int) {
 	ks := p.keys[req.Key]
 	if p.cfg.QueueWait <= 0 || ks == nil || !now.Before(until) {
 		return false, 0
@@ -545,7 +568,7 @@ func (p *Pool[T]) queueLocked(req Request, now, until time.Time) (ok bool, slots
 		return slots+pending > 0, slots
 	}
 	if slots == 0 {
-		return false, 0
+		return short && pending > 0, 0
 	}
 	expected := ks.avgRun * time.Duration(ks.waiting+1) / time.Duration(slots)
 	return now.Add(expected).Before(until), slots
@@ -558,9 +581,40 @@ func (p *Pool[T]) queueLocked(req Request, now, until time.Time) (ok bool, slots
 // when every start takes seconds); a wait bounded by it ran out before
 // the start it waited for finished, and the caller started a container
 // of its own, adding to the storm.
-func (p *Pool[T]) startUnderWayLocked(key string) bool {
+//
+// When memory is short the same holds whether or not runs are known, up
+// to the pressure bound: a second start would also evict.
+func (p *Pool[T]) startUnderWayLocked(key string, short bool) bool {
 	ks := p.keys[key]
-	return ks != nil && ks.starting > 0 && ks.avgRun <= 0
+	return ks != nil && ks.starting > 0 && (ks.avgRun <= 0 || short)
+}
+
+// shortLocked reports whether memory is short for req: starting a
+// container for it now would evict a warm container that its action
+// still calls (rank rankInUse), because the free budget, idle stem cells
+// and stale containers together hold less than req.MemoryMB. An idle
+// stem cell req could take counts as room. Always false when
+// PressureWait is negative.
+func (p *Pool[T]) shortLocked(req Request, now time.Time) bool {
+	if p.cfg.PressureWait < 0 {
+		return false
+	}
+	room := p.cfg.MemoryMB - p.usedMB
+	if room >= req.MemoryMB || p.stemLocked(req) != nil {
+		return false
+	}
+	for _, c := range p.all {
+		if room >= req.MemoryMB {
+			return false
+		}
+		if c.active > 0 || c.removing || (c.key != "" && !c.initialized) {
+			continue
+		}
+		if p.evictionRank(c, now) != rankInUse {
+			room += c.MemoryMB
+		}
+	}
+	return room < req.MemoryMB
 }
 
 func later(a, b time.Time) time.Time {

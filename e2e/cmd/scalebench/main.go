@@ -99,7 +99,7 @@ func main() {
 	flag.DurationVar(&c.warmup, "warmup", 20*time.Second, "warm-up per configuration: every action once, then the measured load shape (for at least a quarter of the warm-up)")
 	flag.StringVar(&actions, "actions", "1,100,1000", "distinct action counts")
 	flag.StringVar(&invokers, "invokers", "1,2", "invoker counts (1 or 2)")
-	flag.IntVar(&c.memoryMB, "memory", 8192, "memory budget of each invoker, MiB (slots = memory/256)")
+	flag.IntVar(&c.memoryMB, "memory", 8192, "memory budget of each invoker, MiB (slots = memory/256); 0: sized from the host")
 	flag.IntVar(&c.actionMemoryMB, "action-memory", 64, "memory limit of each action, MiB")
 	flag.StringVar(&c.containerAddr, "container-addr", "unix", "how invokers reach containers: unix, loopback or bridge (flurry's --container-addr)")
 	flag.BoolVar(&c.cpu, "cpu", false, "print the CPU per activation of every process group (from /proc) over each measured phase")
@@ -162,9 +162,13 @@ func run(c config) error {
 	if c.rate > 0 {
 		how = fmt.Sprintf("open-loop Poisson arrivals at %.0f/s served by %d REST callers", c.rate, c.clients)
 	}
-	fmt.Printf("runtime %s, %s (blocking, result=true), %s measured after warm-up, "+
-		"no-op Go action of %d MB, memory budget %d MB per invoker (%d slots, room for %d containers)\n\n",
-		c.runtime, how, c.duration, c.actionMemoryMB, c.memoryMB, max(c.memoryMB/256, 4), c.memoryMB/c.actionMemoryMB)
+	budget := fmt.Sprintf("memory budget %d MB per invoker (%d slots, room for %d containers)",
+		c.memoryMB, max(c.memoryMB/256, 4), c.memoryMB/c.actionMemoryMB)
+	if c.memoryMB == 0 {
+		budget = "memory budget and slots sized from the host (flurry's --memory 0)"
+	}
+	fmt.Printf("runtime %s, %s (blocking, result=true), %s measured after warm-up, no-op Go action of %d MB, %s\n\n",
+		c.runtime, how, c.duration, c.actionMemoryMB, budget)
 	fmt.Println("| actions | invokers | activations/s | p50 | p99 | failed | warm hits | containers started (cold + stem + scale-out) | evictions | per invoker: activations (cold starts) |")
 	fmt.Println("|---|---|---|---|---|---|---|---|---|---|")
 	for _, r := range results {
