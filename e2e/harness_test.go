@@ -65,10 +65,33 @@ func buildFlurry(t *testing.T) string {
 }
 
 // dockerReachable reports whether a Docker engine answers; on our machines
-// and in CI it does, and then the e2e tests must use it.
+// and in CI it does, and then the e2e tests must use it. It asks once: an
+// engine that is present but does not answer in time (a hung daemon) ends
+// the run loudly rather than letting the tests fall back to processes.
 func dockerReachable() bool {
-	return exec.Command("docker", "info").Run() == nil
+	dockerOnce.Do(func() {
+		if _, err := exec.LookPath("docker"); err != nil {
+			return
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), dockerInfoTimeout)
+		defer cancel()
+		err := exec.CommandContext(ctx, "docker", "info").Run()
+		if ctx.Err() != nil {
+			fmt.Fprintf(os.Stderr, "e2e: `docker info` did not answer within %v: the Docker engine is hung\n", dockerInfoTimeout)
+			os.Exit(1)
+		}
+		dockerUp = err == nil
+	})
+	return dockerUp
 }
+
+// dockerInfoTimeout bounds dockerReachable's question.
+const dockerInfoTimeout = time.Minute
+
+var (
+	dockerOnce sync.Once
+	dockerUp   bool
+)
 
 // system is one running `flurry standalone`.
 type system struct {

@@ -26,6 +26,9 @@ const (
 	// directory: two sockets need no bytes, a few inodes.
 	DefaultSocketDirSize   = 64 << 10
 	DefaultSocketDirInodes = 16
+	// DefaultNetworkOps bounds the container starts and removals in
+	// flight at once (Config.NetworkOps).
+	DefaultNetworkOps = 4
 	// ProxyPort is the port of the action proxy inside the container.
 	ProxyPort = 8080
 	// SocketMount is where a container's socket directory is mounted, and
@@ -92,6 +95,13 @@ type Config struct {
 	// DefaultSocketDirSize each, for invokers that cannot mount (not
 	// root): then an action can fill the disk under SocketDir.
 	UnquotedSocketDirs bool
+	// NetworkOps bounds the container starts and removals in flight at
+	// once. Each sets up or tears down a network sandbox, and Docker
+	// 20.10's libnetwork can deadlock when dozens do at once on a
+	// user-defined network (every later start, and `docker info`, hang
+	// until the daemon restarts). The engine serialises much of that work
+	// anyway, so a small bound costs little. Default DefaultNetworkOps.
+	NetworkOps int
 	// InvokerID is put in the LabelInvoker label of every container.
 	InvokerID string
 	// BuildContext, when set, lets EnsureImage build a missing image: it
@@ -122,10 +132,15 @@ func (c *Config) Validate() error {
 	if c.LogDriver == "" {
 		c.LogDriver = DefaultLogDriver
 	}
+	if c.NetworkOps == 0 {
+		c.NetworkOps = DefaultNetworkOps
+	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
 	switch {
+	case c.NetworkOps < 0:
+		return fmt.Errorf("docker config: network ops %d is negative", c.NetworkOps)
 	case c.PidsLimit < 0:
 		return fmt.Errorf("docker config: pids limit %d is negative", c.PidsLimit)
 	case c.CPUSharesPerGiB < 0:

@@ -40,7 +40,8 @@ type Runtime struct {
 	cfg Config
 	cli *client.Client
 
-	sockSeq atomic.Int64 // names socket directories (Config.SocketDir)
+	sockSeq atomic.Int64  // names socket directories (Config.SocketDir)
+	netOps  chan struct{} // Config.NetworkOps tokens
 
 	mu       sync.Mutex
 	attached map[string]*types.HijackedResponse // by container id
@@ -72,7 +73,7 @@ func New(ctx context.Context, cfg Config) (*Runtime, error) {
 		cli.Close()
 		return nil, fmt.Errorf("docker engine not reachable at %s: %w", cli.DaemonHost(), err)
 	}
-	r := &Runtime{cfg: cfg, cli: cli, attached: map[string]*types.HijackedResponse{},
+	r := &Runtime{cfg: cfg, cli: cli, netOps: make(chan struct{}, cfg.NetworkOps), attached: map[string]*types.HijackedResponse{},
 		images: map[string]imageInfo{}, sockDirs: map[string]string{}, frozen: map[string]freezeMethod{}}
 	if err := r.prepare(ctx); err != nil {
 		cli.Close()
@@ -214,7 +215,7 @@ func (r *Runtime) Start(ctx context.Context, spec container.Spec) (_ *container.
 	}()
 	tAttach := time.Now()
 
-	if err := r.cli.ContainerStart(ctx, id, dcontainer.StartOptions{}); err != nil {
+	if err := r.networkOp(ctx, func() error { return r.cli.ContainerStart(ctx, id, dcontainer.StartOptions{}) }); err != nil {
 		return nil, fmt.Errorf("start container %s: %w", id, err)
 	}
 	tStart := time.Now()
@@ -349,6 +350,18 @@ func (r *Runtime) cleanup(id string) {
 	_ = r.Remove(ctx, id)
 }
 
+// networkOp runs op, which starts or removes a container, holding one of
+// Config.NetworkOps tokens.
+func (r *Runtime) networkOp(ctx context.Context, op func() error) error {
+	select {
+	case r.netOps <- struct{}{}:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	defer func() { <-r.netOps }()
+	return op()
+}
+
 // Remove kills and removes the container with its anonymous volumes. It
 // wraps container.ErrNotFound when the engine does not know id.
 func (r *Runtime) Remove(ctx context.Context, id string) error {
@@ -357,7 +370,9 @@ func (r *Runtime) Remove(ctx context.Context, id string) error {
 	if err := r.Thaw(ctx, id); err != nil && !errors.Is(err, container.ErrNotFound) {
 		r.cfg.Logger.Warn("thaw before remove", "id", id, "err", err)
 	}
-	err := r.cli.ContainerRemove(ctx, id, dcontainer.RemoveOptions{Force: true, RemoveVolumes: true})
+	err := r.networkOp(ctx, func() error {
+		return r.cli.ContainerRemove(ctx, id, dcontainer.RemoveOptions{Force: true, RemoveVolumes: true})
+	})
 	r.mu.Lock()
 	delete(r.frozen, id)
 	if h := r.attached[id]; h != nil {
