@@ -9,6 +9,7 @@ import (
 	"regexp"
 	"time"
 
+	"github.com/flurryfn/flurry/internal/host"
 	"github.com/flurryfn/flurry/invoker/pool"
 )
 
@@ -134,7 +135,7 @@ func (c Config) WithDefaults() Config {
 		c.ID = idUnsafe.ReplaceAllString(host, "-") + "-" + hex.EncodeToString(b[:])
 	}
 	if c.MemoryMB == 0 {
-		c.MemoryMB = DetectHost().MemoryBudgetMB()
+		c.MemoryMB = memoryBudgetMB(host.Detect())
 	}
 	if c.PrewarmMemoryMB == 0 {
 		c.PrewarmMemoryMB = DefaultPrewarmMemoryMB
@@ -152,7 +153,7 @@ func (c Config) WithDefaults() Config {
 		c.KeepAlive = pool.FixedKeepAlive(c.IdleTimeout)
 	}
 	if c.MaxConcurrent == 0 {
-		c.MaxConcurrent = DetectHost().Slots(c.MemoryMB)
+		c.MaxConcurrent = slotsFor(host.Detect(), c.MemoryMB)
 	}
 	if c.AckProgress == 0 {
 		c.AckProgress = DefaultAckProgress

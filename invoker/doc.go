@@ -26,7 +26,8 @@
 // namespace's network policy (netpolicy.go, a watch of the namespaces
 // bucket) and asks the pool for containers of that policy. Its memory
 // budget and slots default to figures sized from the host: the cgroup's
-// or machine's memory less a reserve, and its CPUs (hostmem.go, ADR 024);
+// or machine's memory less a reserve, and its CPUs (internal/host read
+// them, hostmem.go sizes from them, ADR 024);
 // hostcpu.go also follows how busy those CPUs are (ADR 013).
 //
 // The main type is Invoker (New, Run). A failing action is a record with a

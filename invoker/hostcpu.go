@@ -4,12 +4,9 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"io/fs"
 	"math"
 	"os"
-	"path"
 	"strconv"
-	"strings"
 	"sync/atomic"
 	"time"
 )
@@ -98,46 +95,4 @@ func readCPUStat(path string) (busy, total uint64, ok bool) {
 		}
 	}
 	return busy, total, true
-}
-
-// cgroupCPUQuota returns the tightest CPU quota, in CPUs, on the
-// process's cgroup or its ancestors: v2 cpu.max ("150000 100000"; "max
-// 100000" is none) under v2, v1 cpu.cfs_quota_us / cpu.cfs_period_us
-// (-1: none) under v1cpu. ok is false when no quota is set.
-func cgroupCPUQuota(root fs.ReadFileFS, v2, v1cpu string) (cpus float64, ok bool) {
-	take := func(q float64) {
-		if q > 0 && (!ok || q < cpus) {
-			cpus, ok = q, true
-		}
-	}
-	if v2 != "" {
-		for _, dir := range ancestors(path.Join(cgroupRoot, v2), cgroupRoot) {
-			if b, err := root.ReadFile(path.Join(dir, "cpu.max")); err == nil {
-				quota, period, _ := strings.Cut(strings.TrimSpace(string(b)), " ")
-				take(parseQuota(quota, period))
-			}
-		}
-	}
-	if v1cpu != "" {
-		top := path.Join(cgroupRoot, "cpu")
-		for _, dir := range ancestors(path.Join(top, v1cpu), top) {
-			q, errQ := root.ReadFile(path.Join(dir, "cpu.cfs_quota_us"))
-			p, errP := root.ReadFile(path.Join(dir, "cpu.cfs_period_us"))
-			if errQ == nil && errP == nil {
-				take(parseQuota(strings.TrimSpace(string(q)), strings.TrimSpace(string(p))))
-			}
-		}
-	}
-	return cpus, ok
-}
-
-// parseQuota returns quota/period in CPUs, 0 for none ("max", "-1") or
-// malformed figures.
-func parseQuota(quota, period string) float64 {
-	q, errQ := strconv.ParseInt(quota, 10, 64)
-	p, errP := strconv.ParseInt(period, 10, 64)
-	if errQ != nil || errP != nil || q <= 0 || p <= 0 {
-		return 0
-	}
-	return float64(q) / float64(p)
 }

@@ -1,13 +1,11 @@
 package main
 
 import (
-	"bufio"
-	"bytes"
-	"io"
 	"log/slog"
 	"os"
 	"runtime/debug"
-	"strconv"
+
+	"github.com/flurryfn/flurry/internal/host"
 )
 
 // serverGCPercent is the garbage collector's target for the server
@@ -34,7 +32,7 @@ const serverMemoryShare = 4
 // command, unless the operator set GOGC or GOMEMLIMIT (Go's own variables
 // win, as documented in the README).
 func tuneGC(log *slog.Logger) {
-	percent, limit := gcSettings(os.Getenv, availableMemory())
+	percent, limit := gcSettings(os.Getenv, host.Detect().MemoryBytes)
 	if percent > 0 {
 		debug.SetGCPercent(percent)
 	}
@@ -55,47 +53,4 @@ func gcSettings(getenv func(string) string, memory uint64) (percent int, limit i
 		limit = int64(memory / serverMemoryShare)
 	}
 	return percent, limit
-}
-
-// availableMemory returns the process's cgroup (v2) memory limit, or the
-// machine's memory when there is none, in bytes; 0 when neither is known.
-func availableMemory() uint64 {
-	total := memTotal()
-	if b, err := os.ReadFile("/sys/fs/cgroup/memory.max"); err == nil {
-		if n, err := strconv.ParseUint(string(bytes.TrimSpace(b)), 10, 64); err == nil && (total == 0 || n < total) {
-			return n
-		}
-	}
-	return total
-}
-
-// memTotal returns MemTotal from /proc/meminfo in bytes, 0 if unreadable.
-func memTotal() uint64 {
-	f, err := os.Open("/proc/meminfo")
-	if err != nil {
-		return 0
-	}
-	defer f.Close()
-	return parseMemTotal(f)
-}
-
-func parseMemTotal(r io.Reader) uint64 {
-	s := bufio.NewScanner(r)
-	for s.Scan() {
-		// MemTotal:       24589372 kB
-		rest, ok := bytes.CutPrefix(s.Bytes(), []byte("MemTotal:"))
-		if !ok {
-			continue
-		}
-		kb, ok := bytes.CutSuffix(bytes.TrimSpace(rest), []byte(" kB"))
-		if !ok {
-			return 0
-		}
-		n, err := strconv.ParseUint(string(bytes.TrimSpace(kb)), 10, 64)
-		if err != nil {
-			return 0
-		}
-		return n << 10
-	}
-	return 0
 }

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"strings"
 	"testing"
 )
 
@@ -28,31 +27,5 @@ func TestGCSettings(t *testing.T) {
 		if percent != c.percent || limit != c.limit {
 			t.Errorf("%s: got percent %d limit %d, want %d %d", c.name, percent, limit, c.percent, c.limit)
 		}
-	}
-}
-
-func TestParseMemTotal(t *testing.T) {
-	cases := []struct {
-		in   string
-		want uint64
-	}{
-		{"MemTotal:       24589372 kB\nMemFree:         1000 kB\n", 24589372 << 10},
-		{"MemFree:         1000 kB\nMemTotal: 2048 kB\n", 2048 << 10},
-		{"MemFree:         1000 kB\n", 0},
-		{"MemTotal:       lots kB\n", 0},
-		{"MemTotal:       2048 MB\n", 0},
-		{"", 0},
-	}
-	for _, c := range cases {
-		if got := parseMemTotal(strings.NewReader(c.in)); got != c.want {
-			t.Errorf("parseMemTotal(%q) = %d, want %d", c.in, got, c.want)
-		}
-	}
-}
-
-// On Linux the process can always read its memory: the limit is set.
-func TestAvailableMemory(t *testing.T) {
-	if availableMemory() == 0 {
-		t.Fatal("availableMemory() = 0: neither the cgroup limit nor /proc/meminfo was read")
 	}
 }

@@ -19,6 +19,7 @@ import (
 	"github.com/flurryfn/flurry/gateway"
 	"github.com/flurryfn/flurry/internal/broker"
 	"github.com/flurryfn/flurry/internal/entity"
+	"github.com/flurryfn/flurry/internal/host"
 	"github.com/flurryfn/flurry/internal/provision"
 	"github.com/flurryfn/flurry/invoker"
 )
@@ -250,7 +251,7 @@ const (
 // logSizing says what the invoker's budget and slots are and where they
 // came from: a flag (non-zero) or the host.
 func logSizing(log *slog.Logger, cfg invoker.Config, memoryFlag int64, slotsFlag int) {
-	h := invoker.DetectHost()
+	h := host.Detect()
 	from := func(flag bool) string {
 		if flag {
 			return "flag"
