@@ -2,6 +2,7 @@ package kubernetes
 
 import (
 	"bytes"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
@@ -14,8 +15,10 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 
+	"github.com/nats-io/nats-server/v2/server"
 	"go.yaml.in/yaml/v3"
 )
 
@@ -62,8 +65,19 @@ func manifests(t *testing.T) []object {
 		}
 		objs = append(objs, parse(t, f, b)...)
 	}
-	return append(objs, parse(t, "secrets.sh", secrets(t))...)
+	secretsOnce.Do(func() { secretsOut, secretsErr = secrets() })
+	if secretsErr != nil {
+		t.Fatal(secretsErr)
+	}
+	return append(objs, parse(t, "secrets.sh", secretsOut)...)
 }
+
+// The Secrets are made once per run: making them builds flurry.
+var (
+	secretsOnce sync.Once
+	secretsOut  []byte
+	secretsErr  error
+)
 
 func parse(t *testing.T, file string, b []byte) []object {
 	t.Helper()
@@ -86,14 +100,17 @@ func parse(t *testing.T, file string, b []byte) []object {
 }
 
 // secrets runs secrets.sh with a freshly built flurry.
-func secrets(t *testing.T) []byte {
-	t.Helper()
-	dir := t.TempDir()
+func secrets() ([]byte, error) {
+	dir, err := os.MkdirTemp("", "flurry-k8s-secrets")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(dir)
 	bin := filepath.Join(dir, "flurry")
 	build := exec.Command("go", "build", "-o", bin, "../../cmd/flurry")
 	build.Env = append(os.Environ(), "CGO_ENABLED=0")
 	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("build flurry: %v\n%s", err, out)
+		return nil, fmt.Errorf("build flurry: %w\n%s", err, out)
 	}
 	cmd := exec.Command("bash", "secrets.sh", filepath.Join(dir, "creds"))
 	cmd.Env = append(os.Environ(), "FLURRY="+bin)
@@ -101,9 +118,9 @@ func secrets(t *testing.T) []byte {
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()
 	if err != nil {
-		t.Fatalf("secrets.sh: %v\n%s", err, stderr.String())
+		return nil, fmt.Errorf("secrets.sh: %w\n%s", err, stderr.String())
 	}
-	return out
+	return out, nil
 }
 
 func TestManifestsHaveTheRequiredFields(t *testing.T) {
@@ -174,6 +191,18 @@ func checkWorkload(t *testing.T, o object, byKind map[string]map[string]object) 
 		}
 	}
 	for name, v := range volumes {
+		for _, src := range list(path(v, "projected", "sources")) {
+			if s := mapOf(mapOf(src)["secret"]); s != nil {
+				if _, ok := byKind["Secret"][str(s["name"])]; !ok {
+					t.Errorf("%s: volume %s: no Secret %q", o, name, s["name"])
+				}
+			}
+			if c := mapOf(mapOf(src)["configMap"]); c != nil {
+				if _, ok := byKind["ConfigMap"][str(c["name"])]; !ok {
+					t.Errorf("%s: volume %s: no ConfigMap %q", o, name, c["name"])
+				}
+			}
+		}
 		if s := mapOf(v["secret"]); s != nil {
 			sec, ok := byKind["Secret"][str(s["secretName"])]
 			if !ok {
@@ -394,7 +423,44 @@ func TestNATSRoutes(t *testing.T) {
 	if !slices.Equal(hosts, want) || replicas < 3 {
 		t.Errorf("routes %v, want %v (and at least 3 servers for --replicas 3)", hosts, want)
 	}
-	if !strings.Contains(conf, "include ./auth/flurry-auth.conf") || !strings.Contains(conf, "max_payload: 8MB") {
+	if !strings.Contains(conf, "include ./flurry-auth.conf") || !strings.Contains(conf, "max_payload: 8MB") {
 		t.Errorf("nats.conf must include the roles' authorization and allow 8 MB payloads:\n%s", conf)
+	}
+}
+
+// TestNATSConfigLoads has nats-server read the configuration as the pods
+// see it: nats.conf beside the roles' block from the Secret.
+func TestNATSConfigLoads(t *testing.T) {
+	dir := t.TempDir()
+	for _, o := range manifests(t) {
+		switch {
+		case o.kind() == "ConfigMap" && o.name() == "nats-config":
+			for k, v := range mapOf(o.m["data"]) {
+				if err := os.WriteFile(filepath.Join(dir, k), []byte(str(v)), 0o600); err != nil {
+					t.Fatal(err)
+				}
+			}
+		case o.kind() == "Secret" && o.name() == "flurry-nats-auth":
+			for k, v := range mapOf(o.m["data"]) {
+				b, err := base64.StdEncoding.DecodeString(str(v))
+				if err != nil {
+					t.Fatalf("%s: key %s: %v", o, k, err)
+				}
+				if err := os.WriteFile(filepath.Join(dir, k), b, 0o600); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+	}
+	t.Setenv("POD_NAME", "nats-1")
+	opts, err := server.ProcessConfigFile(filepath.Join(dir, "nats.conf"))
+	if err != nil {
+		t.Fatalf("nats-server rejects nats.conf: %v", err)
+	}
+	if opts.ServerName != "nats-1" || !opts.JetStream || opts.StoreDir != "/data" ||
+		opts.MaxPayload < 8<<20 || opts.Cluster.Port != 6222 || opts.Port != 4222 || len(opts.Nkeys) != 4 {
+		t.Errorf("nats.conf: name %q, jetstream %v in %q, max_payload %d, cluster port %d, client port %d, %d nkey users; "+
+			"want nats-1, JetStream in /data, 8 MB, 6222, 4222 and the 4 roles",
+			opts.ServerName, opts.JetStream, opts.StoreDir, opts.MaxPayload, opts.Cluster.Port, opts.Port, len(opts.Nkeys))
 	}
 }
