@@ -18,6 +18,12 @@ run: build
 images: build
 	bash scripts/images.sh $(ARGS)
 
+## compose-images: the FROM-scratch images of deploy/compose (flurry/flurry:local and a static
+## flurry/nats-server:local from go.mod's nats-server); then deploy/compose/up.sh DIR starts the stack
+.PHONY: compose-images
+compose-images:
+	GO=$(GO) bash deploy/compose/images.sh
+
 ## check: formatting, vet and generated-code freshness
 check: fmt vet check-proto
 
