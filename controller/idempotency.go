@@ -63,6 +63,10 @@ type idemClaim struct {
 	// replay: the key's activation is queued already; answer with it
 	// and run nothing.
 	replay bool
+	// retry: the key's first request may still be waiting for this
+	// activation's result on this controller, so this one must not
+	// register for it (a waiter per id) but read the record.
+	retry bool
 }
 
 // claimKey binds req.IdempotencyKey in namespace ns to an activation:
@@ -109,7 +113,7 @@ func (c *Controller) claimKey(ctx context.Context, ns string, req InvokeRequest)
 	if first.Action != req.Name || first.Digest != digest {
 		return nil, fmt.Errorf("idempotency key first used to invoke %q with other parameters (activation %s): %w", first.Action, first.ActivationID, ErrKeyReused)
 	}
-	cl.entry, cl.rev = first, e.Revision()
+	cl.entry, cl.rev, cl.retry = first, e.Revision(), true
 	switch {
 	case first.Queued:
 		cl.replay = true

@@ -128,7 +128,7 @@ func (c *Controller) enqueue(ctx context.Context, id Identity, a *entity.Action,
 	}
 
 	var wait <-chan *activation.Record
-	if req.Blocking {
+	if req.Blocking && (req.idem == nil || !req.idem.retry) {
 		m.Header.Set(names.HeaderReply, names.ResultSubject(c.cfg.InstanceID))
 		// Registered before publishing: a fast invoker may answer before
 		// PublishMsg returns.
@@ -148,11 +148,14 @@ func (c *Controller) enqueue(ctx context.Context, id Identity, a *entity.Action,
 	}
 
 	res := &InvokeResult{ActivationID: aid}
-	if ack.Duplicate {
+	if ack.Duplicate || wait == nil && req.Blocking {
 		// An earlier publish of this id was stored (a retry with an
-		// Idempotency-Key, a replayed trigger): that one holds the slot
-		// and answers its own caller.
-		adm.cancel()
+		// Idempotency-Key, a replayed trigger), which holds the slot and
+		// answers its own caller; or this is such a retry, which reads
+		// the record instead of taking the first caller's waiter.
+		if ack.Duplicate {
+			adm.cancel()
+		}
 		if req.Blocking {
 			res.Record = c.awaitRecord(ctx, ns, aid, cmpWait(req.Wait, c.cfg.DefaultWait))
 		}

@@ -201,6 +201,7 @@ func New(b Backend, cfg Config) (*Gateway, error) {
 		}),
 		runtime.WithErrorHandler(g.gatewayErrorHandler),
 		runtime.WithRoutingErrorHandler(g.gatewayRoutingErrorHandler),
+		runtime.WithIncomingHeaderMatcher(incomingHeader),
 	)
 	ctx := context.Background()
 	for _, reg := range []error{
