@@ -154,3 +154,17 @@ func incomingHeader(key string) (string, bool) {
 	}
 	return runtime.DefaultHeaderMatcher(key)
 }
+
+// checkIdempotencyKey refuses a /v1 request whose Idempotency-Key is
+// unusable before grpc-gateway sees it: grpc-gateway drops a header that
+// is not valid metadata, and the invoke would then run without the key
+// its client counted on.
+func (g *Gateway) checkIdempotencyKey(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if _, err := idempotencyKey(r.Header); err != nil {
+			g.writeError(w, r, err)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
