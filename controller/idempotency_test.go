@@ -2,6 +2,7 @@ package controller_test
 
 import (
 	"encoding/json"
+	"fmt"
 	"strings"
 	"sync"
 	"testing"
@@ -111,11 +112,12 @@ func TestIdempotencyKeyAcrossControllers(t *testing.T) {
 	}
 	// Once nothing is queued, a second run of the first key's activation
 	// would have shown.
-	for deadline := time.Now().Add(5 * time.Second); e.queued(t) != 0; time.Sleep(10 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("%d activations still queued", e.queued(t))
+	testutil.CheckFor(t, 5*time.Second, 10*time.Millisecond, func() error {
+		if q := e.queued(t); q != 0 {
+			return fmt.Errorf("%d activations still queued", q)
 		}
-	}
+		return nil
+	})
 	if got := rc.snapshot(); len(got) != 2 || got[ids[0]] != 1 || got[other.ActivationID] != 1 {
 		t.Errorf("runs = %v, want one of %s and one of %s", got, ids[0], other.ActivationID)
 	}
