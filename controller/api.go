@@ -21,6 +21,13 @@ var (
 	ErrTooLarge        = errors.New("request entity too large")
 	ErrThrottled       = errors.New("too many requests")
 	ErrUnavailable     = errors.New("service unavailable")
+	// ErrKeyReused: an Idempotency-Key came again with another action or
+	// other parameters (ADR 025).
+	ErrKeyReused = errors.New("the idempotency key was used with a different request")
+	// ErrKeyUnresolved: an Idempotency-Key's first request may or may not
+	// have queued its activation, and too long ago to queue it again
+	// without risking a second run (ADR 025).
+	ErrKeyUnresolved = errors.New("the idempotency key's first request is in an unknown state")
 )
 
 // Identity is an authenticated caller.
@@ -64,9 +71,14 @@ type InvokeRequest struct {
 	Wait time.Duration `json:"wait"`
 	// Cause is the activation that caused this one, if any.
 	Cause string `json:"cause,omitempty"`
+	// IdempotencyKey, when set, makes a repeated invoke with the same key
+	// in the namespace answer with the first activation (ADR 025).
+	IdempotencyKey string `json:"idempotencyKey,omitempty"`
 	// activationID, when set by the controller itself (triggers,
 	// sequences), is the id to use instead of a new one.
 	activationID string
+	// idem is the claim on IdempotencyKey, marked once enqueued.
+	idem *idemClaim
 }
 
 // DefaultWait is how long a blocking invoke waits before answering 202.

@@ -42,6 +42,13 @@ func NewClient(nc *nats.Conn, timeout time.Duration) *Client {
 	return &Client{nc: nc, timeout: timeout}
 }
 
+// Why a request got no answer, for callers that tell their caller what
+// may have happened (Invoke).
+var (
+	errNotSent  = errors.New("not sent")
+	errNoAnswer = errors.New("sent, not answered")
+)
+
 // call sends one request and decodes its result into out.
 func (c *Client) call(ctx context.Context, method string, timeout time.Duration, req, out any) error {
 	data, err := json.Marshal(req)
@@ -52,8 +59,12 @@ func (c *Client) call(ctx context.Context, method string, timeout time.Duration,
 	defer cancel()
 	m, err := c.nc.RequestWithContext(ctx, names.ControllerAPISubject(method), data)
 	if err != nil {
-		if errors.Is(err, nats.ErrNoResponders) || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, nats.ErrTimeout) {
-			return fmt.Errorf("%s: no controller answered: %w: %w", method, ErrUnavailable, err)
+		switch {
+		case errors.Is(err, nats.ErrNoResponders):
+			// The server had no controller to deliver it to.
+			return fmt.Errorf("%s: no controller is reachable, the request was not delivered: %w: %w: %w", method, errNotSent, ErrUnavailable, err)
+		case errors.Is(err, context.DeadlineExceeded) || errors.Is(err, nats.ErrTimeout):
+			return fmt.Errorf("%s: no controller answered within %s: %w: %w: %w", method, timeout, errNoAnswer, ErrUnavailable, err)
 		}
 		return fmt.Errorf("%s: %w", method, err)
 	}
@@ -204,9 +215,24 @@ func (c *Client) Invoke(ctx context.Context, id Identity, req InvokeRequest) (*I
 	}
 	var res InvokeResult
 	if err := c.call(ctx, MethodInvoke, timeout, invokeRequest{Identity: id, Request: req}, &res); err != nil {
-		return nil, err
+		return nil, invokeUnanswered(req, err)
 	}
 	return &res, nil
+}
+
+// invokeUnanswered says what an invoke without an answer may have done,
+// so that a client knows whether a retry can run the action twice.
+func invokeUnanswered(req InvokeRequest, err error) error {
+	switch {
+	case errors.Is(err, errNotSent):
+		return fmt.Errorf("invoke %q: not queued, no controller is reachable: %w", req.Name, ErrUnavailable)
+	case !errors.Is(err, errNoAnswer):
+		return err
+	case req.IdempotencyKey != "":
+		return fmt.Errorf("invoke %q: no controller answered in time; the activation may have been queued, and retrying with the same Idempotency-Key is safe: %w", req.Name, ErrUnavailable)
+	default:
+		return fmt.Errorf("invoke %q: no controller answered in time; the activation may have been queued, and a retry may run it twice (send an Idempotency-Key to retry safely): %w", req.Name, ErrUnavailable)
+	}
 }
 
 // GetActivation returns a record; see Controller.GetActivation.

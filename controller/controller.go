@@ -32,6 +32,8 @@ type Controller struct {
 
 	// namespaces holds the namespaces administrators made (admin.go).
 	namespaces jetstream.KeyValue
+	// idem maps Idempotency-Keys to their activations (idempotency.go).
+	idem jetstream.KeyValue
 
 	keys  *cache[entity.Key]
 	cache *cache[entity.Action]
@@ -110,6 +112,9 @@ func New(ctx context.Context, nc *nats.Conn, cfg Config, log *slog.Logger) (*Con
 	}
 	if c.namespaces, err = js.KeyValue(ctx, names.NamespacesBucket); err != nil {
 		return nil, fmt.Errorf("controller: kv %s: %w", names.NamespacesBucket, err)
+	}
+	if c.idem, err = js.KeyValue(ctx, names.IdempotencyBucket); err != nil {
+		return nil, fmt.Errorf("controller: kv %s: %w", names.IdempotencyBucket, err)
 	}
 	if c.code, err = js.ObjectStore(ctx, names.CodeStore); err != nil {
 		return nil, fmt.Errorf("controller: object store %s: %w", names.CodeStore, err)

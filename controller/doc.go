@@ -8,6 +8,8 @@
 //   - invoke.go, admission*.go: admission (404 before enqueue, payload
 //     bounds, cluster-wide namespace limits with KV leases, ADR 005),
 //     publishing to the activations work queue, waiting for results;
+//     idempotency.go: Idempotency-Keys, a repeated invoke answered with
+//     the key's first activation (ADR 025);
 //   - activations.go: activation records; deadletter.go, retry.go: dead
 //     letters of asynchronous activations and their re-drive;
 //   - triggers.go, rules.go, fire.go, timers.go: OpenWhisk triggers and

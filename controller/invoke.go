@@ -28,7 +28,9 @@ import (
 // (params not a JSON object), ErrTooLarge (params over
 // entity.MaxPayloadBytes), ErrForbidden, ErrThrottled (the namespace's
 // concurrency or per-minute limit is reached), ErrUnavailable (backlog full
-// or JetStream unreachable).
+// or JetStream unreachable). With req.IdempotencyKey: ErrKeyReused,
+// ErrKeyUnresolved; a key seen before answers with its first activation
+// and runs nothing (idempotency.go).
 func (c *Controller) Invoke(ctx context.Context, id Identity, req InvokeRequest) (*InvokeResult, error) {
 	ns, err := actionRef(id, req.Namespace, req.Name)
 	if err != nil {
@@ -45,6 +47,12 @@ func (c *Controller) Invoke(ctx context.Context, id Identity, req InvokeRequest)
 		return nil, err
 	}
 	if a.Exec.Kind == entity.KindSequence {
+		if res, err := c.useKey(ctx, ns, &req); res != nil || err != nil {
+			return res, err
+		}
+		// A sequence runs here at once: from now on a retry must wait for
+		// it, not start it again.
+		c.markQueued(req.idem)
 		return c.invokeSequence(ctx, id, ns, a, req) // sequences.go
 	}
 	params, err := mergeParams(a.Parameters, req.Params)
@@ -54,7 +62,28 @@ func (c *Controller) Invoke(ctx context.Context, id Identity, req InvokeRequest)
 	if len(params) > entity.MaxPayloadBytes {
 		return nil, fmt.Errorf("invoke %q: parameters with defaults are %d bytes, over %d: %w", req.Name, len(params), entity.MaxPayloadBytes, ErrTooLarge)
 	}
+	if res, err := c.useKey(ctx, ns, &req); res != nil || err != nil {
+		return res, err
+	}
 	return c.enqueue(ctx, id, a, params, req, nil)
+}
+
+// useKey claims req.IdempotencyKey, if any, for an invoke that passed
+// every other check: it answers for a key whose activation is queued
+// already, else sets req's activation id to the key's.
+func (c *Controller) useKey(ctx context.Context, ns string, req *InvokeRequest) (*InvokeResult, error) {
+	if req.IdempotencyKey == "" {
+		return nil, nil
+	}
+	cl, err := c.claimKey(ctx, ns, *req)
+	if err != nil {
+		return nil, err
+	}
+	if cl.replay {
+		return c.replay(ctx, ns, cl, *req), nil
+	}
+	req.activationID, req.idem = cl.entry.ActivationID, cl
+	return nil, nil
 }
 
 // enqueue admits and publishes an activation of action revision a with
@@ -99,17 +128,19 @@ func (c *Controller) enqueue(ctx context.Context, id Identity, a *entity.Action,
 	}
 
 	var wait <-chan *activation.Record
-	if req.Blocking {
+	if req.Blocking && (req.idem == nil || !req.idem.retry) {
 		m.Header.Set(names.HeaderReply, names.ResultSubject(c.cfg.InstanceID))
 		// Registered before publishing: a fast invoker may answer before
 		// PublishMsg returns.
 		wait = c.addWaiter(aid)
 		defer c.removeWaiter(aid)
 	}
-	if _, err := c.js.PublishMsg(ctx, m); err != nil {
+	ack, err := c.js.PublishMsg(ctx, m)
+	if err != nil {
 		adm.cancel()
 		return nil, publishError(a.Name, err)
 	}
+	c.markQueued(req.idem)
 	// Made only to be used: With formats its attributes on every call.
 	log := func() *slog.Logger { return c.log.With("activation", aid, "namespace", ns, "action", a.Name) }
 	if c.log.Enabled(ctx, slog.LevelDebug) {
@@ -117,6 +148,19 @@ func (c *Controller) enqueue(ctx context.Context, id Identity, a *entity.Action,
 	}
 
 	res := &InvokeResult{ActivationID: aid}
+	if ack.Duplicate || wait == nil && req.Blocking {
+		// An earlier publish of this id was stored (a retry with an
+		// Idempotency-Key, a replayed trigger), which holds the slot and
+		// answers its own caller; or this is such a retry, which reads
+		// the record instead of taking the first caller's waiter.
+		if ack.Duplicate {
+			adm.cancel()
+		}
+		if req.Blocking {
+			res.Record = c.awaitRecord(ctx, ns, aid, cmpWait(req.Wait, c.cfg.DefaultWait))
+		}
+		return res, nil
+	}
 	if !req.Blocking {
 		return res, nil
 	}

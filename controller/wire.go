@@ -146,6 +146,8 @@ var errorCodes = []struct {
 	{"too_large", ErrTooLarge},
 	{"throttled", ErrThrottled},
 	{"unavailable", ErrUnavailable},
+	{"key_reused", ErrKeyReused},
+	{"key_unresolved", ErrKeyUnresolved},
 }
 
 func toWire(err error) *wireError {

@@ -33,6 +33,7 @@ const errorDomain = "flurry.dev"
 const (
 	reasonTooLarge  = "PAYLOAD_TOO_LARGE"
 	reasonThrottled = "THROTTLED"
+	reasonKeyReused = "IDEMPOTENCY_KEY_REUSED"
 )
 
 type errorMapping struct {
@@ -54,6 +55,8 @@ var mappings = []errorMapping{
 	{controller.ErrTooLarge, http.StatusRequestEntityTooLarge, codes.ResourceExhausted, reasonTooLarge},
 	{controller.ErrThrottled, http.StatusTooManyRequests, codes.ResourceExhausted, reasonThrottled},
 	{controller.ErrUnavailable, http.StatusServiceUnavailable, codes.Unavailable, ""},
+	{controller.ErrKeyReused, http.StatusUnprocessableEntity, codes.FailedPrecondition, reasonKeyReused},
+	{controller.ErrKeyUnresolved, http.StatusConflict, codes.Aborted, ""},
 	{errMethodNotAllowed, http.StatusMethodNotAllowed, codes.Unimplemented, ""},
 	{errTooManyConns, http.StatusServiceUnavailable, codes.Unavailable, ""},
 	{errSlowBody, http.StatusRequestTimeout, codes.DeadlineExceeded, ""},
@@ -126,13 +129,19 @@ func (g *Gateway) writeErrorStatus(w http.ResponseWriter, r *http.Request, code 
 }
 
 // httpStatusOf maps a gRPC status to HTTP for the grpc-gateway routes; it
-// is runtime.HTTPStatusFromCode except that "too large" is 413, as on /api/v1.
+// is runtime.HTTPStatusFromCode except that "too large" is 413 and a
+// reused idempotency key 422, as on /api/v1.
 func httpStatusOf(st *status.Status) int {
-	if st.Code() == codes.ResourceExhausted {
-		for _, d := range st.Details() {
-			if info, ok := d.(*errdetails.ErrorInfo); ok && info.GetDomain() == errorDomain && info.GetReason() == reasonTooLarge {
-				return http.StatusRequestEntityTooLarge
-			}
+	for _, d := range st.Details() {
+		info, ok := d.(*errdetails.ErrorInfo)
+		if !ok || info.GetDomain() != errorDomain {
+			continue
+		}
+		switch {
+		case st.Code() == codes.ResourceExhausted && info.GetReason() == reasonTooLarge:
+			return http.StatusRequestEntityTooLarge
+		case st.Code() == codes.FailedPrecondition && info.GetReason() == reasonKeyReused:
+			return http.StatusUnprocessableEntity
 		}
 	}
 	return runtime.HTTPStatusFromCode(st.Code())

@@ -201,6 +201,7 @@ func New(b Backend, cfg Config) (*Gateway, error) {
 		}),
 		runtime.WithErrorHandler(g.gatewayErrorHandler),
 		runtime.WithRoutingErrorHandler(g.gatewayRoutingErrorHandler),
+		runtime.WithIncomingHeaderMatcher(incomingHeader),
 	)
 	ctx := context.Background()
 	for _, reg := range []error{
@@ -218,7 +219,7 @@ func New(b Backend, cfg Config) (*Gateway, error) {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /v1/openapi.json", g.openAPI)
 	mux.HandleFunc("GET /api/v1/openapi.json", g.openAPI)
-	mux.Handle("/v1/", g.limitBody(gw))
+	mux.Handle("/v1/", g.limitBody(g.checkIdempotencyKey(gw)))
 	g.routeOpenWhisk(mux)
 	g.routeRoutes(mux)
 	g.routeApps(mux)

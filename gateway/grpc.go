@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"time"
 
+	"google.golang.org/grpc/metadata"
 	"google.golang.org/protobuf/encoding/protojson"
 
 	"github.com/flurryfn/flurry/controller"
@@ -135,17 +136,46 @@ func (s *invocationServer) Invoke(ctx context.Context, r *flurryv1.InvokeRequest
 	if r.GetWaitMs() < 0 {
 		return nil, s.g.grpcError(ctx, method, fmt.Errorf("wait_ms %d is negative: %w", r.GetWaitMs(), controller.ErrInvalid))
 	}
+	key, err := grpcIdempotencyKey(ctx, r)
+	if err != nil {
+		return nil, s.g.grpcError(ctx, method, err)
+	}
 	res, err := s.g.backend.Invoke(ctx, id, controller.InvokeRequest{
 		Namespace: r.GetNamespace(),
 		Name:      r.GetName(),
 		Params:    params,
 		Blocking:  r.GetBlocking(),
 		Wait:      time.Duration(r.GetWaitMs()) * time.Millisecond,
+
+		IdempotencyKey: key,
 	})
 	if err != nil {
 		return nil, s.g.grpcError(ctx, method, err)
 	}
 	return &flurryv1.InvokeResponse{ActivationId: res.ActivationID, Activation: toPBActivation(res.Record)}, nil
+}
+
+// grpcIdempotencyKey returns the request's idempotency_key, or else the
+// idempotency-key metadata that /v1 REST makes of the Idempotency-Key
+// header; "" when neither is given.
+func grpcIdempotencyKey(ctx context.Context, r *flurryv1.InvokeRequest) (string, error) {
+	key := r.GetIdempotencyKey()
+	if key == "" {
+		md, _ := metadata.FromIncomingContext(ctx)
+		v := md.Get(headerIdempotencyKey)
+		switch len(v) {
+		case 0:
+			return "", nil
+		case 1:
+			key = v[0]
+		default:
+			return "", fmt.Errorf("%s given %d times: %w", headerIdempotencyKey, len(v), controller.ErrInvalid)
+		}
+	}
+	if err := controller.CheckIdempotencyKey(key); err != nil {
+		return "", err
+	}
+	return key, nil
 }
 
 func (s *activationServer) GetActivation(ctx context.Context, r *flurryv1.GetActivationRequest) (*flurryv1.GetActivationResponse, error) {

@@ -413,6 +413,11 @@ func (g *Gateway) invoke(w http.ResponseWriter, r *http.Request) {
 		g.writeError(w, r, err)
 		return
 	}
+	key, err := idempotencyKey(r.Header)
+	if err != nil {
+		g.writeError(w, r, err)
+		return
+	}
 	body, err := readBody(r)
 	if err != nil {
 		g.writeError(w, r, err)
@@ -437,6 +442,8 @@ func (g *Gateway) invoke(w http.ResponseWriter, r *http.Request) {
 		Params:    params,
 		Blocking:  blocking,
 		Wait:      time.Duration(timeout) * time.Millisecond,
+
+		IdempotencyKey: key,
 	})
 	if err != nil {
 		g.writeError(w, r, err)

@@ -4,6 +4,9 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
+	"strings"
+
+	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
 
 	"github.com/flurryfn/flurry/controller"
 	"github.com/flurryfn/flurry/internal/activation"
@@ -119,4 +122,49 @@ func checkRequest(req any) error {
 		}
 	}
 	return nil
+}
+
+// headerIdempotencyKey carries a client's Idempotency-Key (ADR 025) on
+// /api/v1 and /v1 invokes; as gRPC metadata its lower-case form.
+const headerIdempotencyKey = "Idempotency-Key"
+
+// idempotencyKey returns the request's Idempotency-Key header, "" when
+// there is none. A header that is present must hold one usable key: an
+// empty or repeated one is refused rather than ignored, as the client
+// meant its retries to be safe.
+func idempotencyKey(h http.Header) (string, error) {
+	v, ok := h[http.CanonicalHeaderKey(headerIdempotencyKey)]
+	if !ok {
+		return "", nil
+	}
+	if len(v) != 1 {
+		return "", fmt.Errorf("%s given %d times: %w", headerIdempotencyKey, len(v), controller.ErrInvalid)
+	}
+	if err := controller.CheckIdempotencyKey(v[0]); err != nil {
+		return "", err
+	}
+	return v[0], nil
+}
+
+// incomingHeader passes the Idempotency-Key header of a /v1 request on
+// to the gRPC service as metadata, and the rest as grpc-gateway does.
+func incomingHeader(key string) (string, bool) {
+	if strings.EqualFold(key, headerIdempotencyKey) {
+		return strings.ToLower(headerIdempotencyKey), true
+	}
+	return runtime.DefaultHeaderMatcher(key)
+}
+
+// checkIdempotencyKey refuses a /v1 request whose Idempotency-Key is
+// unusable before grpc-gateway sees it: grpc-gateway drops a header that
+// is not valid metadata, and the invoke would then run without the key
+// its client counted on.
+func (g *Gateway) checkIdempotencyKey(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if _, err := idempotencyKey(r.Header); err != nil {
+			g.writeError(w, r, err)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
 }

@@ -99,6 +99,9 @@ const (
 	// AdmissionBucket is the KV bucket where controllers share admission
 	// state: concurrency leases and per-minute token counts (ADR 005).
 	AdmissionBucket = "flurry_admission"
+	// IdempotencyBucket maps a namespace's Idempotency-Keys to the
+	// activation each first started; key IdempotencyKey(ns, key) (ADR 025).
+	IdempotencyBucket = "flurry_idempotency"
 	// AdmissionConcurrencyKeyT is the key of a namespace's concurrency
 	// leases; %s is the namespace token.
 	AdmissionConcurrencyKeyT = "conc.%s"
@@ -257,6 +260,14 @@ func DeadLetterNamespaceSubject(ns string) string {
 
 // NamespaceKey is the key of namespace ns in LimitsBucket and NamespacesBucket.
 func NamespaceKey(ns string) string { return Token(ns) }
+
+// IdempotencyKey is the key of a client's Idempotency-Key in namespace ns
+// in IdempotencyBucket: a digest, as the client's key may hold any
+// printable character and need not be short.
+func IdempotencyKey(ns, key string) string {
+	sum := sha256.Sum256([]byte(key))
+	return Token(ns) + "." + base64.RawURLEncoding.EncodeToString(sum[:])
+}
 
 // AdmissionConcurrencyKey is the key of namespace ns's concurrency leases
 // in AdmissionBucket.

@@ -1,7 +1,7 @@
 // Package provision creates the JetStream assets Flurry runs on: the
 // activations work queue and its invoker consumers, the activation records
-// stream, the entity KV buckets and the code object store (all named in
-// internal/names).
+// stream, the entity KV buckets, the Idempotency-Key bucket (ADR 025) and
+// the code object store (all named in internal/names).
 //
 // Ensure is idempotent and is called by every controller at start, so
 // several may come up at once. Resolve decides the replica count against

@@ -159,6 +159,9 @@ func Ensure(ctx context.Context, js jetstream.JetStream, opts Options) error {
 	if err := ensureAdmission(ctx, js, opts); err != nil {
 		return err
 	}
+	if err := ensureIdempotency(ctx, js, opts); err != nil {
+		return err
+	}
 	if err := EnsureTriggers(ctx, js, opts); err != nil {
 		return err
 	}

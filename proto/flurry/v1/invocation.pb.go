@@ -33,9 +33,15 @@ type InvokeRequest struct {
 	// blocking waits for the activation to finish.
 	Blocking bool `protobuf:"varint,4,opt,name=blocking,proto3" json:"blocking,omitempty"`
 	// wait_ms bounds a blocking wait (0: 60 s).
-	WaitMs        int64 `protobuf:"varint,5,opt,name=wait_ms,json=waitMs,proto3" json:"wait_ms,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	WaitMs int64 `protobuf:"varint,5,opt,name=wait_ms,json=waitMs,proto3" json:"wait_ms,omitempty"`
+	// idempotency_key makes a repeated invoke in the namespace answer with
+	// the first activation instead of running the action again (at most 255
+	// printable ASCII characters; kept 24 h). Over REST the Idempotency-Key
+	// header sets it. The same key with another action or other params is
+	// refused (FAILED_PRECONDITION, HTTP 422).
+	IdempotencyKey string `protobuf:"bytes,6,opt,name=idempotency_key,json=idempotencyKey,proto3" json:"idempotency_key,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *InvokeRequest) Reset() {
@@ -103,6 +109,13 @@ func (x *InvokeRequest) GetWaitMs() int64 {
 	return 0
 }
 
+func (x *InvokeRequest) GetIdempotencyKey() string {
+	if x != nil {
+		return x.IdempotencyKey
+	}
+	return ""
+}
+
 // InvokeResponse carries the activation id and, when the caller blocked
 // and the activation finished within the wait, its record.
 type InvokeResponse struct {
@@ -161,13 +174,14 @@ var File_flurry_v1_invocation_proto protoreflect.FileDescriptor
 
 const file_flurry_v1_invocation_proto_rawDesc = "" +
 	"\n" +
-	"\x1aflurry/v1/invocation.proto\x12\tflurry.v1\x1a\x1aflurry/v1/activation.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1cgoogle/protobuf/struct.proto\"\xa7\x01\n" +
+	"\x1aflurry/v1/invocation.proto\x12\tflurry.v1\x1a\x1aflurry/v1/activation.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1cgoogle/protobuf/struct.proto\"\xd0\x01\n" +
 	"\rInvokeRequest\x12\x1c\n" +
 	"\tnamespace\x18\x01 \x01(\tR\tnamespace\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12/\n" +
 	"\x06params\x18\x03 \x01(\v2\x17.google.protobuf.StructR\x06params\x12\x1a\n" +
 	"\bblocking\x18\x04 \x01(\bR\bblocking\x12\x17\n" +
-	"\await_ms\x18\x05 \x01(\x03R\x06waitMs\"l\n" +
+	"\await_ms\x18\x05 \x01(\x03R\x06waitMs\x12'\n" +
+	"\x0fidempotency_key\x18\x06 \x01(\tR\x0eidempotencyKey\"l\n" +
 	"\x0eInvokeResponse\x12#\n" +
 	"\ractivation_id\x18\x01 \x01(\tR\factivationId\x125\n" +
 	"\n" +
