@@ -14,6 +14,7 @@ import (
 
 	"github.com/flurryfn/flurry/internal/activation"
 	"github.com/flurryfn/flurry/internal/names"
+	"github.com/flurryfn/flurry/internal/stored"
 	"github.com/flurryfn/flurry/internal/provision"
 )
 
@@ -107,7 +108,7 @@ func (c *Controller) claimKey(ctx context.Context, ns string, req InvokeRequest)
 		return nil, unavailable("idempotency key", err)
 	}
 	var first idemEntry
-	if err := json.Unmarshal(e.Value(), &first); err != nil {
+	if err := stored.Decode(e.Value(), &first); err != nil {
 		return nil, fmt.Errorf("idempotency key: bad entry: %w", err)
 	}
 	if first.Action != req.Name || first.Digest != digest {
