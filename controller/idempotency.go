@@ -14,8 +14,8 @@ import (
 
 	"github.com/flurryfn/flurry/internal/activation"
 	"github.com/flurryfn/flurry/internal/names"
-	"github.com/flurryfn/flurry/internal/stored"
 	"github.com/flurryfn/flurry/internal/provision"
+	"github.com/flurryfn/flurry/internal/stored"
 )
 
 // MaxIdempotencyKeyBytes bounds an Idempotency-Key, as Stripe's.
