@@ -595,3 +595,31 @@ func TestConfigValidate(t *testing.T) {
 		})
 	}
 }
+
+// An invoke while the activations stream has no leader (here: no stream
+// at all, which JetStream answers the same way, "no responders") waits
+// for it to come back instead of failing, and is stored once.
+func TestInvokeWaitsOutALeaderlessStream(t *testing.T) {
+	e := newEnv(t, controller.Config{})
+	_, err := e.ctl.PutAction(e.ctx, e.id, goAction("hello", code1))
+	must(t, err)
+	must(t, e.js.DeleteStream(e.ctx, names.ActivationsStream))
+	back := time.AfterFunc(time.Second, func() {
+		if _, err := e.js.CreateStream(context.Background(), provision.ActivationsStreamConfig(provision.Options{})); err != nil {
+			t.Errorf("recreate the activations stream: %v", err)
+		}
+	})
+	defer back.Stop()
+	start := time.Now()
+	res, err := e.ctl.Invoke(e.ctx, e.id, controller.InvokeRequest{Namespace: "_", Name: "hello"})
+	must(t, err)
+	if waited := time.Since(start); waited < time.Second {
+		t.Errorf("invoke returned after %v, before the stream was back", waited)
+	}
+	if res.ActivationID == "" {
+		t.Fatalf("result = %+v", res)
+	}
+	if n := e.queued(t); n != 1 {
+		t.Errorf("%d activations queued, want 1", n)
+	}
+}

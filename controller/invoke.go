@@ -15,6 +15,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/flurryfn/flurry/internal/activation"
+	"github.com/flurryfn/flurry/internal/backoff"
 	"github.com/flurryfn/flurry/internal/entity"
 	"github.com/flurryfn/flurry/internal/names"
 )
@@ -135,7 +136,7 @@ func (c *Controller) enqueue(ctx context.Context, id Identity, a *entity.Action,
 		wait = c.addWaiter(aid)
 		defer c.removeWaiter(aid)
 	}
-	ack, err := c.js.PublishMsg(ctx, m)
+	ack, err := c.publishActivation(ctx, m)
 	if err != nil {
 		adm.cancel()
 		return nil, publishError(a.Name, err)
@@ -233,6 +234,42 @@ func mergeParams(defaults []entity.KeyValue, params json.RawMessage) (json.RawMe
 }
 
 // publishError maps a failed activation publish; nothing was enqueued.
+// publishRetryFor bounds how long publishActivation retries while the
+// activations stream has no leader: under the gateway's
+// DefaultClientTimeout, so the caller gets an answer from this
+// controller, not a "no controller answered" that cannot say whether
+// the activation was queued.
+const publishRetryFor = 8 * time.Second
+
+// publishActivation publishes m, retrying while the activations stream
+// has no leader to store it, as while a NATS node is lost and its
+// streams elect new leaders (docs/adr/023-replication.md): that turns an
+// election into latency instead of failed invokes. JetStream says "no
+// responders" only when nothing took the message, so a retry cannot
+// store it twice; any other error (a timeout may have stored it) is
+// returned at once.
+func (c *Controller) publishActivation(ctx context.Context, m *nats.Msg) (*jetstream.PubAck, error) {
+	deadline := time.Now().Add(publishRetryFor)
+	wait := backoff.Exponential{Initial: 50 * time.Millisecond, Max: 500 * time.Millisecond}
+	for n := 1; ; n++ {
+		ack, err := c.js.PublishMsg(ctx, m)
+		if err == nil || !errors.Is(err, jetstream.ErrNoStreamResponse) && !errors.Is(err, nats.ErrNoResponders) {
+			return ack, err
+		}
+		d := wait.Delay(n)
+		if time.Now().Add(d).After(deadline) {
+			return nil, err
+		}
+		select {
+		case <-time.After(d):
+		case <-ctx.Done():
+			return nil, err
+		case <-c.done:
+			return nil, err
+		}
+	}
+}
+
 func publishError(name string, err error) error {
 	var apiErr *jetstream.APIError
 	if errors.As(err, &apiErr) && (apiErr.ErrorCode == 10077 || apiErr.Code == 503) {
