@@ -41,6 +41,10 @@ const (
 	trackMax = 15 * time.Minute
 	// admissionTimeout bounds one KV operation of admission.
 	admissionTimeout = 2 * time.Second
+	// admissionLeaderless bounds how long one admission write waits out
+	// a bucket without a leader (leaderless), within an invoke's
+	// leaderlessFor.
+	admissionLeaderless = 4 * time.Second
 	// casAttempts bounds the optimistic retries of one KV update.
 	casAttempts = 10
 )

@@ -133,14 +133,15 @@ func (a *admission) takeTokens(ctx context.Context, s *nsAdmission, limit, w int
 // from e's copy when it is of key. A refusal (ErrThrottled) is only
 // returned on a freshly read value.
 func (a *admission) update(ctx context.Context, e *entry, key string, change func(value []byte) ([]byte, error)) error {
-	ctx, cancel := context.WithTimeout(ctx, admissionTimeout)
+	ctx, cancel := context.WithTimeout(ctx, admissionTimeout+admissionLeaderless)
 	defer cancel()
+	until, waits := time.Now().Add(admissionLeaderless), 0
 	what := fmt.Sprintf("admission entry %s", key)
 	fresh := false
 	if e.key != key {
 		*e = entry{key: key}
 	}
-	for range casAttempts {
+	for attempt := 0; attempt < casAttempts; attempt++ {
 		if !e.known {
 			kv, err := a.kv.Get(ctx, key)
 			switch {
@@ -148,6 +149,9 @@ func (a *admission) update(ctx context.Context, e *entry, key string, change fun
 				e.value, e.rev = kv.Value(), kv.Revision()
 			case isNotFound(err):
 				e.value, e.rev = nil, 0
+			case leaderless(err) && waitForLeader(ctx, waits+1, until):
+				waits, attempt = waits+1, attempt-1
+				continue
 			default:
 				return unavailable(what, err)
 			}
@@ -174,6 +178,9 @@ func (a *admission) update(ctx context.Context, e *entry, key string, change fun
 		case errors.Is(err, jetstream.ErrKeyExists) || errors.Is(err, jetstream.ErrKeyRevisionMismatch):
 			// Another controller changed it since: read it again.
 			e.known, fresh = false, false
+		case leaderless(err) && waitForLeader(ctx, waits+1, until):
+			// Nothing was written; the bucket is electing a leader.
+			waits, attempt = waits+1, attempt-1
 		default:
 			e.known = false
 			return unavailable(what, err)

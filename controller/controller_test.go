@@ -623,3 +623,27 @@ func TestInvokeWaitsOutALeaderlessStream(t *testing.T) {
 		t.Errorf("%d activations queued, want 1", n)
 	}
 }
+
+// Admission waits out a bucket without a leader the same way.
+func TestInvokeWaitsOutALeaderlessAdmissionBucket(t *testing.T) {
+	e := newEnv(t, controller.Config{})
+	_, err := e.ctl.PutAction(e.ctx, e.id, goAction("hello", code1))
+	must(t, err)
+	must(t, e.js.DeleteStream(e.ctx, names.KVStream(names.AdmissionBucket)))
+	provisioned := make(chan struct{})
+	time.AfterFunc(time.Second, func() {
+		defer close(provisioned)
+		if err := provision.Ensure(context.Background(), e.js, provision.Options{}); err != nil {
+			t.Errorf("provision again: %v", err)
+		}
+	})
+	defer func() { <-provisioned }()
+	res, err := e.ctl.Invoke(e.ctx, e.id, controller.InvokeRequest{Namespace: "_", Name: "hello"})
+	must(t, err)
+	if res.ActivationID == "" {
+		t.Fatalf("result = %+v", res)
+	}
+	if n := e.queued(t); n != 1 {
+		t.Errorf("%d activations queued, want 1", n)
+	}
+}

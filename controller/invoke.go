@@ -15,7 +15,6 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/flurryfn/flurry/internal/activation"
-	"github.com/flurryfn/flurry/internal/backoff"
 	"github.com/flurryfn/flurry/internal/entity"
 	"github.com/flurryfn/flurry/internal/names"
 )
@@ -91,6 +90,7 @@ func (c *Controller) useKey(ctx context.Context, ns string, req *InvokeRequest) 
 // params (already merged and checked) and, for req.Blocking, waits for its
 // record; app is set for a web app's activations (apps.go).
 func (c *Controller) enqueue(ctx context.Context, id Identity, a *entity.Action, params json.RawMessage, req InvokeRequest, app *activation.AppCall) (*InvokeResult, error) {
+	start := time.Now()
 	ns := a.Namespace
 	aid := cmp.Or(req.activationID, activation.NewID())
 	msg := activation.Message{
@@ -136,7 +136,7 @@ func (c *Controller) enqueue(ctx context.Context, id Identity, a *entity.Action,
 		wait = c.addWaiter(aid)
 		defer c.removeWaiter(aid)
 	}
-	ack, err := c.publishActivation(ctx, m)
+	ack, err := c.publishActivation(ctx, m, start.Add(leaderlessFor))
 	if err != nil {
 		adm.cancel()
 		return nil, publishError(a.Name, err)
@@ -234,38 +234,31 @@ func mergeParams(defaults []entity.KeyValue, params json.RawMessage) (json.RawMe
 }
 
 // publishError maps a failed activation publish; nothing was enqueued.
-// publishRetryFor bounds how long publishActivation retries while the
-// activations stream has no leader: under the gateway's
-// DefaultClientTimeout, so the caller gets an answer from this
-// controller, not a "no controller answered" that cannot say whether
-// the activation was queued.
-const publishRetryFor = 8 * time.Second
+// leaderlessFor bounds how long an invoke waits out leaderless writes
+// (admission, then the publish), counted from its start: under the
+// gateway's DefaultClientTimeout, so the caller gets an answer from this
+// controller, not a "no controller answered" that cannot say whether the
+// activation was queued.
+const leaderlessFor = 8 * time.Second
 
 // publishActivation publishes m, retrying while the activations stream
-// has no leader to store it, as while a NATS node is lost and its
-// streams elect new leaders (docs/adr/023-replication.md): that turns an
-// election into latency instead of failed invokes. JetStream says "no
-// responders" only when nothing took the message, so a retry cannot
-// store it twice; any other error (a timeout may have stored it) is
-// returned at once.
-func (c *Controller) publishActivation(ctx context.Context, m *nats.Msg) (*jetstream.PubAck, error) {
-	deadline := time.Now().Add(publishRetryFor)
-	wait := backoff.Exponential{Initial: 50 * time.Millisecond, Max: 500 * time.Millisecond}
+// has no leader (leaderless) until until: a NATS node's loss becomes
+// latency for the invokes caught in its election instead of failures.
+// Any other error is returned at once.
+func (c *Controller) publishActivation(ctx context.Context, m *nats.Msg, until time.Time) (*jetstream.PubAck, error) {
+	ctx, stop := context.WithCancel(ctx)
+	defer stop()
+	go func() {
+		select {
+		case <-c.done:
+			stop()
+		case <-ctx.Done():
+		}
+	}()
 	for n := 1; ; n++ {
 		ack, err := c.js.PublishMsg(ctx, m)
-		if err == nil || !errors.Is(err, jetstream.ErrNoStreamResponse) && !errors.Is(err, nats.ErrNoResponders) {
+		if err == nil || !leaderless(err) || !waitForLeader(ctx, n, until) {
 			return ack, err
-		}
-		d := wait.Delay(n)
-		if time.Now().Add(d).After(deadline) {
-			return nil, err
-		}
-		select {
-		case <-time.After(d):
-		case <-ctx.Done():
-			return nil, err
-		case <-c.done:
-			return nil, err
 		}
 	}
 }
