@@ -39,10 +39,17 @@ type Config struct {
 	// minute, over all controllers. 0 takes
 	// entity.DefaultInvocationsPerMinute (60000); Unlimited turns it off.
 	LimitPerMinute int64
+	// DrainTimeout bounds how long Serve's stop waits for requests in
+	// flight (a blocking invoke waits for its result). Default 30 s.
+	DrainTimeout time.Duration
 
 	// now is the admission clock; tests inject one (default time.Now).
 	now func() time.Time
 }
+
+// DefaultDrainTimeout is Config.DrainTimeout's default: a process
+// manager's usual grace period (Kubernetes gives 30 s before SIGKILL).
+const DefaultDrainTimeout = 30 * time.Second
 
 // Unlimited as Config.LimitConcurrent or LimitPerMinute turns that limit off.
 const Unlimited = -1
@@ -62,6 +69,9 @@ func (c Config) withDefaults() Config {
 	if c.LimitPerMinute == 0 {
 		c.LimitPerMinute = entity.DefaultInvocationsPerMinute
 	}
+	if c.DrainTimeout == 0 {
+		c.DrainTimeout = DefaultDrainTimeout
+	}
 	if c.now == nil {
 		c.now = time.Now
 	}
@@ -76,6 +86,9 @@ func (c Config) Validate() error {
 	}
 	if c.DefaultWait < 0 {
 		return fmt.Errorf("controller: default wait %v is negative", c.DefaultWait)
+	}
+	if c.DrainTimeout < 0 {
+		return fmt.Errorf("controller: drain timeout %v is negative", c.DrainTimeout)
 	}
 	if c.GuestAuth != "" {
 		uuid, _, err := entity.ParseAuth(c.GuestAuth)

@@ -19,7 +19,7 @@
 //     destinations may use (ADR 020);
 //   - sequences.go: the sequence kind; routes.go: HTTP route tables (ADR 009);
 //   - service.go, client.go, wire.go: the API over NATS request/reply for
-//     a separate `flurry gateway` (ADR 003).
+//     a separate `flurry gateway` (ADR 003); Serve's stop drains (ADR 026).
 //
 // Main types: Controller (the logic, used in process by the gateway in
 // standalone mode), Serve and Client. Both Controller and Client implement

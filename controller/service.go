@@ -20,10 +20,15 @@ import (
 // {code, message} and Client turns them back into the same sentinels.
 //
 // Each request runs in its own goroutine, so a blocking invoke does not
-// hold up others. stop unsubscribes, ends waits in progress (their callers
-// get a 202-style result) and waits for in-flight requests.
+// hold up others. Requests run under a context that outlives ctx, so that
+// a stop signal does not fail those in flight. stop drains: it stops
+// taking requests (the other controllers of the queue group take them
+// from then on), serves those already delivered, and waits for those in
+// flight up to Config.DrainTimeout; past it, or at once when the NATS
+// connection is closed, it ends waits in progress (their callers get a
+// 202-style result) and waits for the rest.
 func Serve(ctx context.Context, nc *nats.Conn, c *Controller) (stop func(), err error) {
-	ctx, cancel := context.WithCancel(ctx)
+	ctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	var (
 		wg      sync.WaitGroup
 		mu      sync.Mutex
@@ -31,14 +36,38 @@ func Serve(ctx context.Context, nc *nats.Conn, c *Controller) (stop func(), err 
 		subs    []*nats.Subscription
 	)
 	stop = func() {
-		for _, s := range subs {
-			_ = s.Unsubscribe()
+		drain, endDrain := context.WithTimeout(context.Background(), c.cfg.DrainTimeout)
+		defer endDrain()
+		if !nc.IsClosed() {
+			// A drained subscription has handed over every request
+			// delivered before the server took the unsubscription.
+			for _, s := range subs {
+				closed := s.StatusChanged(nats.SubscriptionClosed)
+				if err := s.Drain(); err != nil {
+					_ = s.Unsubscribe()
+					continue
+				}
+				select {
+				case <-closed:
+				case <-drain.Done():
+				}
+			}
 		}
 		mu.Lock()
 		stopped = true
 		mu.Unlock()
+		done := make(chan struct{})
+		go func() { wg.Wait(); close(done) }()
+		if nc.IsClosed() {
+			cancel()
+		}
+		select {
+		case <-done:
+		case <-drain.Done():
+			c.log.Warn("controller drain timed out; ending the waits in progress", "timeout", c.cfg.DrainTimeout)
+		}
 		cancel()
-		wg.Wait()
+		<-done
 	}
 	hs := c.handlers()
 	maps.Copy(hs, c.adminHandlers())

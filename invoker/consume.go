@@ -70,6 +70,20 @@ func (pl *puller) poke() {
 	}
 }
 
+// reprobe probes every partition at once, as the periodic probe does:
+// when ownership changes, doorbells of the partitions now owned were
+// dropped while another invoker owned them (a departing one's backlog
+// waits there).
+func (pl *puller) reprobe() {
+	pl.mu.Lock()
+	for p := range names.Partitions {
+		pl.bells[p] = max(pl.bells[p], 1)
+		pl.probe[p] = true
+	}
+	pl.mu.Unlock()
+	pl.poke()
+}
+
 // doorbell handles one republished activation header.
 func (pl *puller) doorbell(msg *nats.Msg) {
 	if p, ok := doorbellPartition(msg.Subject); ok {
@@ -149,12 +163,7 @@ func (pl *puller) run(ctx, actx context.Context) {
 		case <-pl.wake:
 		case now := <-poll.C:
 			pl.members.expire(now)
-			pl.mu.Lock()
-			for p := range names.Partitions {
-				pl.bells[p] = max(pl.bells[p], 1)
-				pl.probe[p] = true
-			}
-			pl.mu.Unlock()
+			pl.reprobe()
 		}
 	}
 }

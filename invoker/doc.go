@@ -30,6 +30,11 @@
 // them, hostmem.go sizes from them, ADR 024);
 // hostcpu.go also follows how busy those CPUs are (ADR 013).
 //
+// Stopping (ADR 026): on Run's ctx end it announces its departure in a
+// last heartbeat, so the others take its partitions at once, hands back
+// the activations still waiting for a container and drains the running
+// ones; on start it removes a previous run's containers beside serving.
+//
 // The main type is Invoker (New, Run). A failing action is a record with a
 // status, never a Go error; errors mean the platform failed.
 //

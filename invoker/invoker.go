@@ -39,6 +39,11 @@ type Invoker struct {
 	// left to its holder (held.go).
 	held held
 
+	// leaving is cancelled once pulling has stopped: activations still
+	// waiting for a container then go back to the stream (run.go).
+	leaving context.Context
+	leave   context.CancelFunc
+
 	slots    chan struct{} // a token per activation pulled for or running
 	mu       sync.Mutex
 	puller   *puller // pulling, woken when a slot frees; nil otherwise
@@ -80,6 +85,7 @@ func New(nc *nats.Conn, rt container.Runtime, cfg Config, log *slog.Logger) (*In
 
 		markerHead: startedMarkerHead(cfg.ID),
 	}
+	inv.leaving, inv.leave = context.WithCancel(context.Background())
 	// The keep-alive policy may ask for a container initialized for an
 	// action ahead of its expected next call.
 	p.SetWarm(inv.warmContainer)
@@ -89,24 +95,34 @@ func New(nc *nats.Conn, rt container.Runtime, cfg Config, log *slog.Logger) (*In
 // ID is the invoker's id (Config.ID after defaults).
 func (i *Invoker) ID() string { return i.cfg.ID }
 
-// Run removes containers a previous run left, then pulls and runs
-// activations until ctx is done. Then it drains: it stops pulling, waits
-// up to DrainTimeout for activations in flight (past it they are cancelled
-// and left for redelivery), and removes its containers. It returns nil
-// after a drain begun by ctx; an error only if it could not start.
+// Run pulls and runs activations until ctx is done, removing the
+// containers a previous run left beside them. Then it drains: it stops
+// pulling and announces its departure (the others take its partitions at
+// once), hands back the activations still waiting for a container, waits
+// up to DrainTimeout for those running (past it they are cancelled and
+// left for redelivery), and removes its containers. It returns nil after
+// a drain begun by ctx; an error only if it could not start.
 func (i *Invoker) Run(ctx context.Context) error {
 	if err := i.watchNetPolicies(ctx); err != nil {
 		return err
 	}
-	if err := i.pool.RemoveLeftovers(ctx, i.cfg.RemoveAllManaged); err != nil {
-		i.log.Warn("leftover containers not removed", "err", err)
+	// Listed before the pool starts any container, removed while it
+	// serves: a restart takes its partitions back at once.
+	leftovers, err := i.pool.Leftovers(ctx, i.cfg.RemoveAllManaged)
+	if err != nil {
+		i.log.Warn("leftover containers not listed", "err", err)
 	}
 	i.log.Info("invoker starting", "runtime", i.rt.Name(), "memoryMB", i.cfg.MemoryMB,
-		"slots", i.cfg.MaxConcurrent, "prewarm", i.cfg.Prewarm)
+		"slots", i.cfg.MaxConcurrent, "prewarm", i.cfg.Prewarm, "leftovers", len(leftovers))
 
 	bg := context.WithoutCancel(ctx)
 	poolCtx, stopPool := context.WithCancel(bg)
 	var bgDone sync.WaitGroup
+	bgDone.Go(func() {
+		if err := i.pool.RemoveLeftovers(ctx, leftovers); err != nil {
+			i.log.Warn("leftover containers not removed", "err", err)
+		}
+	})
 	bgDone.Go(func() { i.pool.Run(poolCtx) })
 	bgDone.Go(func() { i.heartbeat(ctx) })
 	bgDone.Go(func() { i.cpu.run(ctx) })
@@ -116,6 +132,7 @@ func (i *Invoker) Run(ctx context.Context) error {
 	defer cancelActivations()
 
 	i.consume(ctx, actx)
+	i.leave()
 
 	drained := make(chan struct{})
 	go func() { i.inflight.Wait(); close(drained) }()
@@ -139,13 +156,17 @@ func (i *Invoker) Run(ctx context.Context) error {
 // ctx lasts, never more than free slots (ADR 004).
 func (i *Invoker) consume(ctx, actx context.Context) {
 	m := newMembers(i.cfg.ID, i.cfg.MemberTimeout)
-	hsub, err := i.nc.Subscribe(names.InvokerHealthSubjects, m.observe)
+	pl := i.newPuller(m)
+	hsub, err := i.nc.Subscribe(names.InvokerHealthSubjects, func(msg *nats.Msg) {
+		if m.observe(msg) {
+			pl.reprobe()
+		}
+	})
 	if err != nil {
 		i.log.Error("subscribe to invoker heartbeats; pulling as if alone", "err", err)
 	} else {
 		defer hsub.Unsubscribe()
 	}
-	pl := i.newPuller(m)
 	dsub, err := i.nc.Subscribe(names.DoorbellSubjects, pl.doorbell)
 	if err != nil {
 		// Without doorbells the periodic probe still finds every activation.

@@ -37,19 +37,31 @@ func newMembers(self string, timeout time.Duration) *members {
 	return m
 }
 
-// observe handles one heartbeat message.
-func (m *members) observe(msg *nats.Msg) {
+// observe handles one heartbeat message; it reports whether ownership
+// changed. A departing invoker's last message (health.Leaving) removes it
+// at once, so its partitions are taken over without waiting out the
+// member timeout.
+func (m *members) observe(msg *nats.Msg) bool {
 	var h health
-	if err := json.Unmarshal(msg.Data, &h); err != nil || h.ID == "" {
-		return
+	if err := json.Unmarshal(msg.Data, &h); err != nil || h.ID == "" || h.ID == m.self {
+		return false
 	}
 	m.mu.Lock()
+	defer m.mu.Unlock()
 	_, known := m.seen[h.ID]
+	if h.Leaving {
+		if !known {
+			return false
+		}
+		delete(m.seen, h.ID)
+		m.recompute(time.Now())
+		return true
+	}
 	m.seen[h.ID] = member{at: time.Now(), saturated: h.Slots > 0 && h.Busy >= int64(h.Slots)}
 	if !known {
 		m.recompute(time.Now())
 	}
-	m.mu.Unlock()
+	return !known
 }
 
 // expire drops members silent for longer than the timeout; it reports

@@ -158,9 +158,15 @@ type health struct {
 	// Pool carries the pool's cumulative counters (starts by kind,
 	// evictions, memory-seconds) for benchmarks and operators.
 	Pool pool.Stats `json:"pool"`
+	// Leaving marks an invoker's last message before it drains: the
+	// others take its partitions at once (ADR 026).
+	Leaving bool `json:"leaving,omitempty"`
 }
 
-// heartbeat publishes the invoker's load every HealthInterval until ctx is done.
+// heartbeat publishes the invoker's load every HealthInterval until ctx is
+// done, then its departure. Both go from this one goroutine on one
+// connection, so no heartbeat can follow the departure and bring the
+// invoker back into the others' view.
 func (i *Invoker) heartbeat(ctx context.Context) {
 	subject := fmt.Sprintf(names.InvokerHealthSubjectT, names.Token(i.cfg.ID))
 	t := time.NewTicker(i.cfg.HealthInterval)
@@ -176,8 +182,22 @@ func (i *Invoker) heartbeat(ctx context.Context) {
 		}
 		select {
 		case <-ctx.Done():
+			i.depart(subject)
 			return
 		case <-t.C:
 		}
+	}
+}
+
+// depart announces that this invoker stops pulling, and flushes it: the
+// drain that follows may end with the connection closed.
+func (i *Invoker) depart(subject string) {
+	b, _ := json.Marshal(health{ID: i.cfg.ID, Slots: i.cfg.MaxConcurrent, Leaving: true})
+	if err := i.nc.Publish(subject, b); err != nil {
+		i.log.Warn("announce departure; the others take over after the member timeout", "err", err)
+		return
+	}
+	if err := i.nc.FlushTimeout(time.Second); err != nil {
+		i.log.Warn("flush departure", "err", err)
 	}
 }

@@ -159,9 +159,15 @@ func (i *Invoker) execute(ctx context.Context, log *slog.Logger, m *activation.M
 			req.Loaded = appKey(a, "")
 		}
 	}
-	c, how, err := i.pool.Acquire(ctx, req)
+	// One still waiting for a container when this invoker leaves goes
+	// back to the stream for another to run now, not after the drain.
+	qctx, cancelWait := context.WithCancel(ctx)
+	stopWait := context.AfterFunc(i.leaving, cancelWait)
+	c, how, err := i.pool.Acquire(qctx, req)
+	stopWait()
+	cancelWait()
 	if err != nil {
-		if ctx.Err() != nil {
+		if qctx.Err() != nil {
 			return outcome{}, errShutdown
 		}
 		return internal("get a container: %v", err)

@@ -121,6 +121,7 @@ func runController(ctx context.Context, args []string) error {
 	var lf limitFlags
 	lf.register(fs)
 	replicas := replicasFlag(fs)
+	drain := drainFlag(fs, controller.DefaultDrainTimeout, "requests in flight (a blocking invoke waits for its result)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -145,7 +146,8 @@ func runController(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	ccfg := controller.Config{GuestAuth: *guestKey, AdminAuth: admin, Provision: provision.Options{Replicas: *replicas}}
+	ccfg := controller.Config{GuestAuth: *guestKey, AdminAuth: admin, Provision: provision.Options{Replicas: *replicas},
+		DrainTimeout: *drain}
 	if err := lf.apply(&ccfg); err != nil {
 		return err
 	}
@@ -179,6 +181,7 @@ func runInvoker(ctx context.Context, args []string) error {
 	workDir := fs.String("work-dir", os.TempDir()+"/flurry-invoker", "directory for the invoker id and the process runtime's containers")
 	var cf containFlags
 	cf.register(fs)
+	drain := drainFlag(fs, invoker.DefaultDrainTimeout, "activations running (those still waiting for a container go back to the queue at once; past it the rest are cancelled and redelivered)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -208,7 +211,7 @@ func runInvoker(ctx context.Context, args []string) error {
 			return err
 		}
 	}
-	cfg := invoker.Config{ID: *id, MemoryMB: *memory, MaxConcurrent: *slots}
+	cfg := invoker.Config{ID: *id, MemoryMB: *memory, MaxConcurrent: *slots, DrainTimeout: *drain}
 	if *prewarm >= 0 {
 		cfg.Prewarm = map[string]int{entity.KindGo: *prewarm}
 	}
@@ -271,6 +274,7 @@ func runGateway(ctx context.Context, args []string) error {
 	grpcListen := fs.String("grpc-listen", "127.0.0.1:3234", "gRPC listen address")
 	var gf gatewayFlags
 	gf.register(fs)
+	drain := drainFlag(fs, gateway.DefaultShutdownTimeout, "API requests in flight (no new connection is taken meanwhile)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -283,6 +287,7 @@ func runGateway(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
+	gcfg.ShutdownTimeout = *drain
 	nopts, err := sf.client.options(broker.RoleGateway, log)
 	if err != nil {
 		return err
@@ -340,6 +345,22 @@ func setKeepAlive(cfg *invoker.Config, policy string, idle time.Duration) error 
 	}
 	cfg.KeepAlivePolicy = name
 	return nil
+}
+
+// drainFlag registers --drain-timeout: on SIGTERM a server stops taking
+// work and waits this long at most for what it is doing (ADR 026).
+func drainFlag(fs *flag.FlagSet, def time.Duration, what string) *time.Duration {
+	d := new(time.Duration)
+	fs.Func("drain-timeout", fmt.Sprintf("on SIGTERM, how long to wait at most for %s (default %v)", what, def), func(s string) error {
+		v, err := time.ParseDuration(s)
+		if err != nil || v <= 0 {
+			return fmt.Errorf("%q is not a positive duration", s)
+		}
+		*d = v
+		return nil
+	})
+	*d = def
+	return d
 }
 
 // replicasFlag registers --replicas of standalone and controller.

@@ -2,6 +2,8 @@ package pool
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -244,7 +246,7 @@ func New[T any](rt container.Runtime, cfg Config, open OpenFunc[T], log *slog.Lo
 		cfg:     cfg.withDefaults(),
 		open:    open,
 		log:     log,
-		nameID:  nameUnsafe.ReplaceAllString(cfg.InvokerID, "-"),
+		nameID:  nameUnsafe.ReplaceAllString(cfg.InvokerID, "-") + "-" + runToken(),
 		refill:  make(chan struct{}, 1),
 		all:     map[string]*Container[T]{},
 		byKey:   map[string][]*Container[T]{},
@@ -266,6 +268,15 @@ func (p *Pool[T]) SetWarm(w WarmFunc[T]) {
 }
 
 var nameUnsafe = regexp.MustCompile(`[^A-Za-z0-9_.-]`)
+
+// runToken tells this run's container names from a previous run's of the
+// same invoker id, which may still be being removed (RemoveLeftovers)
+// while this run starts containers: the runtime refuses a name in use.
+func runToken() string {
+	b := make([]byte, 3)
+	_, _ = rand.Read(b) // never fails: crypto/rand crashes the program instead
+	return hex.EncodeToString(b)
+}
 
 // Acquire returns a container for req: a warm one of req.Key with a free
 // concurrency slot, else an idle stem cell of the same kind, image and
@@ -1128,21 +1139,33 @@ func (p *Pool[T]) Stats() Stats {
 	return s
 }
 
-// RemoveLeftovers removes containers that a previous run of this invoker
+// Leftovers lists the containers that a previous run of this invoker
 // left behind (labels LabelManaged and LabelInvoker = this id), or every
 // Flurry-managed container when all is true (standalone: one invoker per
-// engine). Call it before Run.
-func (p *Pool[T]) RemoveLeftovers(ctx context.Context, all bool) error {
+// engine). Call it before Run: what it lists then cannot be this run's,
+// so RemoveLeftovers may remove them while the pool already serves.
+func (p *Pool[T]) Leftovers(ctx context.Context, all bool) ([]container.Info, error) {
 	labels := map[string]string{container.LabelManaged: "true"}
 	if !all {
 		labels[container.LabelInvoker] = p.cfg.InvokerID
 	}
 	infos, err := p.rt.List(ctx, labels)
 	if err != nil {
-		return fmt.Errorf("list leftover containers: %w", err)
+		return nil, fmt.Errorf("list leftover containers: %w", err)
 	}
+	return infos, nil
+}
+
+// RemoveLeftovers removes the containers Leftovers listed, one at a time:
+// it runs beside the activations of a restarted invoker, and removing
+// them all at once would take the runtime's start slots from their cold
+// starts. It stops at ctx's end.
+func (p *Pool[T]) RemoveLeftovers(ctx context.Context, infos []container.Info) error {
 	var errs []error
 	for _, info := range infos {
+		if ctx.Err() != nil {
+			return errors.Join(append(errs, ctx.Err())...)
+		}
 		if err := p.rt.Remove(ctx, info.ID); err != nil && !errors.Is(err, container.ErrNotFound) {
 			errs = append(errs, fmt.Errorf("remove leftover container %s: %w", info.ID, err))
 			continue

@@ -423,17 +423,55 @@ func TestLabelsAndLeftovers(t *testing.T) {
 
 	// A restart of "one" removes only its own containers.
 	restarted, _ := newPool(t, rt, Config{InvokerID: "one", MemoryMB: 1024})
-	if err := restarted.RemoveLeftovers(context.Background(), false); err != nil {
-		t.Fatal(err)
-	}
+	removeLeftovers(t, restarted, false)
 	if live := rt.liveIDs(); !slices.Equal(live, []string{b.ID}) {
 		t.Fatalf("live %v, want only %s (not %s)", live, b.ID, a.ID)
 	}
-	if err := restarted.RemoveLeftovers(context.Background(), true); err != nil {
-		t.Fatal(err)
-	}
+	removeLeftovers(t, restarted, true)
 	if live := rt.liveIDs(); len(live) != 0 {
 		t.Fatalf("live %v after removing all managed", live)
+	}
+}
+
+func removeLeftovers(t *testing.T, p *Pool[struct{}], all bool) {
+	t.Helper()
+	infos, err := p.Leftovers(context.Background(), all)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.RemoveLeftovers(context.Background(), infos); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// A restarted invoker removes its previous run's containers while it
+// starts its own: what Leftovers listed is removed, nothing started after
+// it, and the new names do not collide with the old ones.
+func TestLeftoversRemovedBesideNewContainers(t *testing.T) {
+	rt := newFake()
+	old, _ := newPool(t, rt, Config{InvokerID: "one", MemoryMB: 1024})
+	a := mustAcquire(t, old, req("a", 256, 1), StartCold)
+
+	restarted, _ := newPool(t, rt, Config{InvokerID: "one", MemoryMB: 1024})
+	infos, err := restarted.Leftovers(context.Background(), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := mustAcquire(t, restarted, req("a", 256, 1), StartCold)
+	if rt.started[0].Name == rt.started[1].Name {
+		t.Fatalf("both runs named a container %q", rt.started[0].Name)
+	}
+	if err := restarted.RemoveLeftovers(context.Background(), infos); err != nil {
+		t.Fatal(err)
+	}
+	if live := rt.liveIDs(); !slices.Equal(live, []string{b.ID}) {
+		t.Fatalf("live %v, want only the new %s (not %s)", live, b.ID, a.ID)
+	}
+
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := restarted.RemoveLeftovers(ctx, []container.Info{{ID: b.ID}}); !errors.Is(err, context.Canceled) {
+		t.Fatalf("removal after ctx end: %v, want context.Canceled", err)
 	}
 }
 
