@@ -13,8 +13,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go/jetstream"
-
 	"github.com/flurryfn/flurry/internal/broker"
 	"github.com/flurryfn/flurry/internal/names"
 	"github.com/flurryfn/flurry/internal/testutil"
@@ -182,35 +180,9 @@ func TestClusterNodeLoss(t *testing.T) {
 	}
 
 	// Every accepted activation has exactly one record, a success.
-	records := map[string]uint64{}
-	testutil.CheckFor(t, 90*time.Second, time.Second, func() error {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		s, err := js.Stream(ctx, names.RecordsStream)
-		if err != nil {
-			return err
-		}
-		info, err := s.Info(ctx, jetstream.WithSubjectFilter(names.RecordNamespaceSubject(guestNamespace)))
-		if err != nil {
-			return err
-		}
-		records = info.State.Subjects
-		missing := 0
-		for id := range accepted {
-			if records[names.RecordSubject(guestNamespace, id)] == 0 {
-				missing++
-			}
-		}
-		if missing > 0 {
-			return fmt.Errorf("%d of %d accepted activations have no record yet", missing, len(accepted))
-		}
-		return nil
-	})
+	oneRecordEach(t, js, guestNamespace, accepted, 90*time.Second)
 	var notSuccess []string
 	for id := range accepted {
-		if n := records[names.RecordSubject(guestNamespace, id)]; n != 1 {
-			t.Errorf("activation %s has %d records", id, n)
-		}
 		r, err := clusterInvokeRaw(gw.api+"/api/v1/namespaces/_/activations/"+id, http.MethodGet, nil)
 		if err != nil || r.status != http.StatusOK {
 			t.Errorf("get record %s: %v %d %s", id, err, r.status, r.body)

@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -18,7 +17,6 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/flurryfn/flurry/internal/broker"
-	"github.com/flurryfn/flurry/internal/names"
 	"github.com/flurryfn/flurry/internal/testutil"
 )
 
@@ -283,35 +281,7 @@ func TestRollingRestart(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var records map[string]uint64
-	testutil.CheckFor(t, 60*time.Second, time.Second, func() error {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		st, err := js.Stream(ctx, names.RecordsStream)
-		if err != nil {
-			return err
-		}
-		info, err := st.Info(ctx, jetstream.WithSubjectFilter(names.RecordNamespaceSubject(guestNamespace)))
-		if err != nil {
-			return err
-		}
-		records = info.State.Subjects
-		missing := 0
-		for id := range accepted {
-			if records[names.RecordSubject(guestNamespace, id)] == 0 {
-				missing++
-			}
-		}
-		if missing > 0 {
-			return fmt.Errorf("%d of %d accepted activations have no record yet", missing, len(accepted))
-		}
-		return nil
-	})
-	for id := range accepted {
-		if n := records[names.RecordSubject(guestNamespace, id)]; n != 1 {
-			t.Errorf("activation %s has %d records", id, n)
-		}
-	}
+	oneRecordEach(t, js, guestNamespace, accepted, 60*time.Second)
 	for _, c := range calls {
 		if c.status == http.StatusOK {
 			continue // its record came back as the answer, checked in rollInvoke
