@@ -101,10 +101,31 @@ func (c *Client) codeStore(ctx context.Context) (jetstream.ObjectStore, error) {
 	return c.code, nil
 }
 
+// readTries is how many times callReadOnly sends a request within its
+// timeout.
+const readTries = 4
+
+// callReadOnly is call for a request that changes nothing, sent again
+// when it got no answer within a share of timeout: a request is lost
+// when the connection of the controller it went to drops (a NATS node
+// lost), and sending it again is harmless and costs that share instead
+// of the whole timeout.
+func (c *Client) callReadOnly(ctx context.Context, method string, timeout time.Duration, req, out any) error {
+	try := max(timeout/readTries, time.Second)
+	deadline := time.Now().Add(timeout)
+	for {
+		left := time.Until(deadline)
+		err := c.call(ctx, method, min(try, left), req, out)
+		if !errors.Is(err, errNoAnswer) || left <= try || ctx.Err() != nil {
+			return err
+		}
+	}
+}
+
 // Authenticate checks "uuid:key"; see Controller.Authenticate.
 func (c *Client) Authenticate(ctx context.Context, auth string) (Identity, error) {
 	var id Identity
-	err := c.call(ctx, MethodAuthenticate, c.timeout, authenticateRequest{Auth: auth}, &id)
+	err := c.callReadOnly(ctx, MethodAuthenticate, c.timeout, authenticateRequest{Auth: auth}, &id)
 	return id, err
 }
 
