@@ -167,7 +167,10 @@ func (i *Invoker) execute(ctx context.Context, log *slog.Logger, m *activation.M
 	stopWait()
 	cancelWait()
 	if err != nil {
-		if qctx.Err() != nil {
+		// qctx is cancelled by now whatever happened: only ctx's end or
+		// the departure make this a shutdown; a failed start is the
+		// activation's own error.
+		if ctx.Err() != nil || i.leaving.Err() != nil {
 			return outcome{}, errShutdown
 		}
 		return internal("get a container: %v", err)
