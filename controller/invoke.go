@@ -246,20 +246,27 @@ const leaderlessFor = 8 * time.Second
 // latency for the invokes caught in its election instead of failures.
 // Any other error is returned at once.
 func (c *Controller) publishActivation(ctx context.Context, m *nats.Msg, until time.Time) (*jetstream.PubAck, error) {
-	ctx, stop := context.WithCancel(ctx)
-	defer stop()
-	go func() {
-		select {
-		case <-c.done:
-			stop()
-		case <-ctx.Done():
-		}
-	}()
-	for n := 1; ; n++ {
-		ack, err := c.js.PublishMsg(ctx, m)
-		if err == nil || !leaderless(err) || !waitForLeader(ctx, n, until) {
+	ack, err := c.js.PublishMsg(ctx, m)
+	if err == nil || !leaderless(err) {
+		return ack, err
+	}
+	// The retries, off the common path, stop with the controller too
+	// (noticed between waits of at most leaderWait.Max).
+	for n := 1; c.running() && waitForLeader(ctx, n, until); n++ {
+		if ack, err = c.js.PublishMsg(ctx, m); err == nil || !leaderless(err) {
 			return ack, err
 		}
+	}
+	return nil, err
+}
+
+// running reports whether the controller has not begun to stop.
+func (c *Controller) running() bool {
+	select {
+	case <-c.done:
+		return false
+	default:
+		return true
 	}
 }
 
